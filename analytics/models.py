@@ -1,0 +1,35 @@
+"""Analytics snapshots: the computed figures of one user at one moment, with their inputs."""
+
+from django.conf import settings
+from django.db import models
+
+MONEY = {"max_digits": 18, "decimal_places": 2}
+
+
+class AnalyticsSnapshot(models.Model):
+    """Save-to-Spend, health score, debt and next payment; `breakdown` explains every term."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="analytics_snapshots"
+    )
+    currency = models.CharField(max_length=3, default="RUB")
+    sts_amount = models.DecimalField(**MONEY, null=True, blank=True)
+    sts_daily = models.DecimalField(**MONEY, null=True, blank=True)
+    sts_status = models.CharField(max_length=16, blank=True, default="")
+    health_score = models.PositiveSmallIntegerField(null=True, blank=True)
+    health_band = models.CharField(max_length=16, blank=True, default="")
+    total_debt = models.DecimalField(**MONEY, default=0)
+    monthly_debt_service = models.DecimalField(**MONEY, default=0)
+    next_payment_date = models.DateField(null=True, blank=True)
+    next_payment_amount = models.DecimalField(**MONEY, null=True, blank=True)
+    breakdown = models.JSONField(default=dict, blank=True)
+    data_fresh_as_of = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "analytics_snapshots"
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "-created_at"], name="snapshot_user_latest")]
+
+    def __str__(self) -> str:
+        return f"snapshot {self.user_id} @ {self.created_at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,18 @@
+"""The seeded transaction categories: code, English and Russian names, kind, essential flag."""
+
+CATEGORIES = [
+    ("salary", "Salary", "Зарплата", "income", False),
+    ("other_income", "Other income", "Прочие доходы", "income", False),
+    ("groceries", "Groceries", "Продукты", "expense", True),
+    ("restaurants", "Restaurants and cafés", "Рестораны и кафе", "expense", False),
+    ("transport", "Transport", "Транспорт", "expense", True),
+    ("utilities", "Utilities and rent", "ЖКХ и аренда", "expense", True),
+    ("shopping", "Shopping", "Покупки", "expense", False),
+    ("entertainment", "Entertainment", "Развлечения", "expense", False),
+    ("health", "Health", "Здоровье", "expense", True),
+    ("loan_payments", "Loan payments", "Платежи по кредитам", "expense", True),
+    ("transfers", "Transfers", "Переводы", "transfer", False),
+    ("cash", "Cash", "Наличные", "expense", False),
+    ("fees", "Fees", "Комиссии", "expense", False),
+    ("other", "Other", "Прочее", "expense", False),
+]

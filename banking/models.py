@@ -1,0 +1,373 @@
+"""What FinTrack stores about banks: tokens, connections, accounts, balances, transactions,
+the product catalogue and the user's product agreements.
+
+Money is `Decimal(18, 2)` beside a currency code; every datetime is timezone-aware (UTC).
+Each row synced from a bank keeps the raw JSON that produced it, for the admin's
+"how we interpret it" view.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from fintrack.core.fields import EncryptedTextField
+from fintrack.core.models import TimeStampedModel
+
+MONEY = {"max_digits": 18, "decimal_places": 2}
+
+
+class BankCode(models.TextChoices):
+    VBANK = "vbank", "VBank"
+    ABANK = "abank", "ABank"
+    SBANK = "sbank", "SBank"
+
+
+class BankToken(models.Model):
+    """The team's bank token at one bank (SPEC §2.1), encrypted at rest."""
+
+    bank_code = models.CharField(max_length=16, choices=BankCode.choices, unique=True)
+    access_token = EncryptedTextField()
+    expires_at = models.DateTimeField()
+    last_refreshed_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "bank_tokens"
+
+    def __str__(self) -> str:
+        return f"{self.bank_code} token (expires {self.expires_at:%Y-%m-%d %H:%M})"
+
+
+class ConnectionStatus(models.TextChoices):
+    NOT_CONNECTED = "not_connected", "Not connected"
+    CONSENT_PENDING = "consent_pending", "Consent pending"
+    SYNC_IN_PROGRESS = "sync_in_progress", "Sync in progress"
+    READY = "ready", "Ready"
+    ERROR = "error", "Error"
+
+
+class BankConnection(TimeStampedModel):
+    """A user's link to one bank; its status moves only through `connection_transition`."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="bank_connections"
+    )
+    bank_code = models.CharField(max_length=16, choices=BankCode.choices)
+    status = models.CharField(
+        max_length=20, choices=ConnectionStatus.choices, default=ConnectionStatus.NOT_CONNECTED
+    )
+    last_sync_at = models.DateTimeField(null=True, blank=True, help_text="Last run, any outcome.")
+    last_success_at = models.DateTimeField(
+        null=True, blank=True, help_text="When data from this bank was last fresh."
+    )
+    last_error = models.TextField(blank=True, default="")
+    consent_expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "bank_connections"
+        ordering = ["user_id", "bank_code"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "bank_code"], name="one_connection_per_bank"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}@{self.bank_code} ({self.status})"
+
+
+class AccountType(models.TextChoices):
+    CHECKING = "checking", "Checking"
+    SAVINGS = "savings", "Savings"
+    DEPOSIT = "deposit", "Deposit"
+    LOAN = "loan", "Loan"
+    CARD = "card", "Card"
+    CREDIT_CARD = "credit_card", "Credit card"
+    OTHER = "other", "Other"
+
+
+class Account(TimeStampedModel):
+    """A bank account as listed by `GET /accounts` (SPEC §4.1)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="accounts"
+    )
+    connection = models.ForeignKey(
+        BankConnection, on_delete=models.CASCADE, related_name="accounts"
+    )
+    bank_code = models.CharField(max_length=16, choices=BankCode.choices)
+    bank_account_id = models.CharField(max_length=64)
+    identification = models.CharField(
+        max_length=64, blank=True, default="", help_text="Account number as the bank sends it."
+    )
+    masked_number = models.CharField(max_length=32, blank=True, default="")
+    account_type = models.CharField(max_length=16, choices=AccountType.choices)
+    bank_subtype = models.CharField(max_length=32, blank=True, default="")
+    bank_status = models.CharField(max_length=32, blank=True, default="")
+    currency = models.CharField(max_length=3, default="RUB")
+    nickname = models.CharField(max_length=255, blank=True, default="")
+    holder_name = models.CharField(max_length=255, blank=True, default="")
+    opening_date = models.DateField(null=True, blank=True)
+    is_active = models.BooleanField(
+        default=True, help_text="Listed by the bank at the last successful sync."
+    )
+    current_balance = models.DecimalField(**MONEY, null=True, blank=True)
+    balance_as_of = models.DateTimeField(null=True, blank=True)
+    transactions_synced_through = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Watermark: newest booking time stored by a successful sync.",
+    )
+    raw_json = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        db_table = "accounts"
+        ordering = ["bank_code", "bank_account_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "bank_account_id"], name="account_unique_per_connection"
+            ),
+        ]
+        indexes = [models.Index(fields=["user", "is_active"], name="account_user_active")]
+
+    def __str__(self) -> str:
+        return f"{self.bank_code} {self.masked_number or self.bank_account_id}"
+
+
+class BalanceSnapshot(models.Model):
+    """Balances of one account as read in one sync run (both bank balance types)."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="balance_snapshots")
+    sync_run = models.ForeignKey(
+        "sync.SyncRun", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    available = models.DecimalField(**MONEY, null=True, blank=True)
+    booked = models.DecimalField(**MONEY, null=True, blank=True)
+    currency = models.CharField(max_length=3, default="RUB")
+    as_of = models.DateTimeField(help_text="The bank's dateTime of the balance.")
+    raw_json = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "balance_snapshots"
+        ordering = ["-as_of", "-id"]
+        indexes = [models.Index(fields=["account", "-as_of"], name="balance_account_asof")]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.available} {self.currency} @ {self.as_of:%Y-%m-%d %H:%M}"
+
+
+class CategoryKind(models.TextChoices):
+    INCOME = "income", "Income"
+    EXPENSE = "expense", "Expense"
+    TRANSFER = "transfer", "Transfer"
+
+
+class TransactionCategory(models.Model):
+    """A spending/income category; the rows are seeded by a data migration."""
+
+    code = models.SlugField(max_length=32, unique=True)
+    name_en = models.CharField(max_length=64)
+    name_ru = models.CharField(max_length=64)
+    kind = models.CharField(max_length=16, choices=CategoryKind.choices)
+    is_essential = models.BooleanField(
+        default=False, help_text="Counts as essential spending for reserves and buffers."
+    )
+
+    class Meta:
+        db_table = "transaction_categories"
+        ordering = ["code"]
+        verbose_name_plural = "transaction categories"
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class TransactionStatus(models.TextChoices):
+    BOOKED = "booked", "Booked"
+    PENDING = "pending", "Pending"
+    DECLINED = "declined", "Declined"
+    REFUNDED = "refunded", "Refunded"
+
+
+class Transaction(TimeStampedModel):
+    """One bank transaction; `amount` is signed (negative = money out)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="transactions"
+    )
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="transactions")
+    bank_code = models.CharField(max_length=16, choices=BankCode.choices)
+    bank_transaction_id = models.CharField(max_length=128)
+    amount = models.DecimalField(**MONEY)
+    currency = models.CharField(max_length=3, default="RUB")
+    booking_date = models.DateTimeField()
+    value_date = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(
+        max_length=16, choices=TransactionStatus.choices, default=TransactionStatus.BOOKED
+    )
+    description = models.TextField(blank=True, default="")
+    merchant_name = models.CharField(max_length=255, blank=True, default="")
+    merchant_category = models.CharField(max_length=64, blank=True, default="")
+    mcc = models.CharField(max_length=4, blank=True, default="")
+    counterparty = models.CharField(max_length=255, blank=True, default="")
+    bank_transaction_code = models.CharField(max_length=64, blank=True, default="")
+    category = models.ForeignKey(
+        TransactionCategory, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    is_own_transfer = models.BooleanField(default=False)
+    transfer_pair = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    raw_json = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        db_table = "transactions"
+        ordering = ["-booking_date", "-id"]
+        constraints = [
+            # The idempotency key of the sync's upsert.
+            models.UniqueConstraint(
+                fields=["account", "bank_transaction_id"], name="transaction_unique_per_account"
+            ),
+        ]
+        indexes = [
+            # Keyset pagination of a user's feed: WHERE user=… AND (booking_date, id) < (…)
+            # ORDER BY booking_date DESC, id DESC walks this index, however deep the page.
+            models.Index(fields=["user", "-booking_date", "-id"], name="tx_user_feed"),
+            models.Index(fields=["account", "-booking_date", "-id"], name="tx_account_feed"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bank_transaction_id} {self.amount} {self.currency}"
+
+
+class TransactionAggregate(models.Model):
+    """Per user, day, category and currency: income and spending, maintained by the sync."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="transaction_aggregates"
+    )
+    date = models.DateField()
+    category = models.ForeignKey(
+        TransactionCategory, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    currency = models.CharField(max_length=3, default="RUB")
+    income = models.DecimalField(**MONEY, default=0)
+    spending = models.DecimalField(**MONEY, default=0, help_text="Positive number.")
+    transaction_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        db_table = "transaction_aggregates"
+        ordering = ["-date"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "date", "category", "currency"],
+                name="aggregate_unique_day_category",
+                nulls_distinct=False,
+            ),
+        ]
+        indexes = [models.Index(fields=["user", "date"], name="aggregate_user_date")]
+
+
+class AccountSummary(models.Model):
+    """Per user and currency: totals refreshed after each sync, for fast answers."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="account_summaries"
+    )
+    currency = models.CharField(max_length=3, default="RUB")
+    spendable_total = models.DecimalField(**MONEY, default=0)
+    savings_total = models.DecimalField(**MONEY, default=0)
+    debt_total = models.DecimalField(**MONEY, default=0)
+    accounts_count = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "account_summaries"
+        verbose_name_plural = "account summaries"
+        constraints = [
+            models.UniqueConstraint(fields=["user", "currency"], name="summary_unique_currency"),
+        ]
+
+
+class BankProduct(models.Model):
+    """A bank's public product catalogue entry (SPEC §5), cached."""
+
+    bank_code = models.CharField(max_length=16, choices=BankCode.choices)
+    product_id = models.CharField(max_length=64)
+    product_type = models.CharField(max_length=32)
+    name = models.CharField(max_length=255)
+    description = models.TextField(blank=True, default="")
+    interest_rate = models.DecimalField(max_digits=7, decimal_places=3, null=True, blank=True)
+    min_amount = models.DecimalField(**MONEY, null=True, blank=True)
+    max_amount = models.DecimalField(**MONEY, null=True, blank=True)
+    term_months = models.PositiveIntegerField(null=True, blank=True)
+    raw_json = models.JSONField(default=dict, blank=True)
+    fetched_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "bank_products"
+        ordering = ["bank_code", "product_type", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["bank_code", "product_id"], name="product_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bank_code} {self.name}"
+
+
+class NextPaymentSource(models.TextChoices):
+    HISTORY = "history", "From instalment history"
+    ESTIMATE = "estimate", "Annuity estimate"
+
+
+class ProductAgreement(TimeStampedModel):
+    """A user's deposit, loan or card at a bank (SPEC §7); schedule and next payment are ours."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="product_agreements"
+    )
+    connection = models.ForeignKey(
+        BankConnection, on_delete=models.CASCADE, related_name="agreements"
+    )
+    bank_code = models.CharField(max_length=16, choices=BankCode.choices)
+    agreement_id = models.CharField(max_length=64)
+    product_id = models.CharField(max_length=64, blank=True, default="")
+    product_type = models.CharField(max_length=32)
+    product_name = models.CharField(max_length=255, blank=True, default="")
+    principal = models.DecimalField(**MONEY, null=True, blank=True)
+    currency = models.CharField(max_length=3, default="RUB")
+    interest_rate = models.DecimalField(max_digits=7, decimal_places=3, null=True, blank=True)
+    term_months = models.PositiveIntegerField(null=True, blank=True)
+    start_date = models.DateTimeField(null=True, blank=True)
+    end_date = models.DateTimeField(null=True, blank=True)
+    account_number = models.CharField(max_length=64, blank=True, default="")
+    linked_account = models.ForeignKey(
+        Account, on_delete=models.SET_NULL, null=True, blank=True, related_name="agreements"
+    )
+    remaining_balance = models.DecimalField(**MONEY, null=True, blank=True)
+    status = models.CharField(max_length=16, default="active")
+    payment_schedule = models.JSONField(default=list, blank=True)
+    monthly_payment = models.DecimalField(**MONEY, null=True, blank=True)
+    next_payment_date = models.DateField(null=True, blank=True)
+    next_payment_amount = models.DecimalField(**MONEY, null=True, blank=True)
+    next_payment_source = models.CharField(
+        max_length=16, choices=NextPaymentSource.choices, blank=True, default=""
+    )
+    raw_json = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        db_table = "product_agreements"
+        ordering = ["bank_code", "-start_date"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "agreement_id"], name="agreement_unique_per_connection"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["user", "product_type"],
+                name="agreement_user_type",
+                condition=Q(status="active"),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bank_code} {self.agreement_id} {self.product_type}"

@@ -1,0 +1,56 @@
+"""Test-wide setup: test settings flags and fixtures every app's tests share."""
+
+import os
+
+os.environ.setdefault("FINTRACK_TESTING", "1")
+os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    """Throttle counters and cached lookups live in the cache; each test starts clean."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def api_client():
+    from rest_framework.test import APIClient
+
+    return APIClient()
+
+
+@pytest.fixture
+def make_user(db):
+    """Create a user with a bank client id from the pool, as registration does."""
+    from users.services import user_create
+
+    counter = {"n": 0}
+
+    def _make(email=None, phone=None, password="A-strong-pass-2026", **extra):
+        counter["n"] += 1
+        if not email and not phone:
+            email = f"user{counter['n']}@example.com"
+        return user_create(email=email, phone=phone, password=password, **extra)
+
+    return _make
+
+
+@pytest.fixture
+def user(make_user):
+    return make_user(email="anna@example.com")
+
+
+@pytest.fixture
+def auth_client(api_client, user):
+    """An API client authenticated as `user` with a real JWT access token."""
+    from users.services import token_pair_for
+
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_pair_for(user)['access']}")
+    api_client.user = user
+    return api_client

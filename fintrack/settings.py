@@ -1,0 +1,333 @@
+"""FinTrack settings: one env-driven module.
+
+Zero environment variables give the embedded default (SQLite, a file-system Celery broker, the
+built-in sandbox banks, a generated local secret). `FINTRACK_ENV=production` refuses to start
+without a secret key, allowed hosts, PostgreSQL and Redis. Every variable is in `.env.example`.
+"""
+
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(environ.Env().str("FINTRACK_VAR_DIR", default=str(BASE_DIR / "var")))
+
+env = environ.Env()
+if (BASE_DIR / ".env").is_file():
+    environ.Env.read_env(BASE_DIR / ".env")
+
+FINTRACK_ENV = env.str("FINTRACK_ENV", default="embedded")
+IS_PRODUCTION = FINTRACK_ENV == "production"
+TESTING = env.bool("FINTRACK_TESTING", default=False)
+
+
+def _require(name: str) -> str:
+    value = env.str(name, default="")
+    if not value:
+        raise ImproperlyConfigured(f"{name} is required when FINTRACK_ENV=production")
+    return value
+
+
+def _local_secret() -> str:
+    """A secret generated once per checkout, so sessions and tokens survive restarts."""
+    path = VAR_DIR / "secret_key"
+    if path.is_file():
+        return path.read_text().strip()
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(50)
+    path.write_text(value)
+    path.chmod(0o600)
+    return value
+
+
+# --- Core -------------------------------------------------------------------------------------
+if IS_PRODUCTION:
+    SECRET_KEY = _require("DJANGO_SECRET_KEY")
+    ALLOWED_HOSTS = [h.strip() for h in _require("DJANGO_ALLOWED_HOSTS").split(",") if h.strip()]
+    DEBUG = False
+else:
+    SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="") or _local_secret()
+    ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["*"])
+    DEBUG = env.bool("DJANGO_DEBUG", default=True)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "corsheaders",
+    "django_celery_beat",
+    "fintrack.core",
+    "users",
+    "banking",
+    "consents",
+    "sync",
+    "analytics",
+    "audit",
+    "sandbox",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "fintrack.urls"
+WSGI_APPLICATION = "fintrack.wsgi.application"
+ASGI_APPLICATION = "fintrack.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ---------------------------------------------------------------------------------
+if IS_PRODUCTION:
+    DATABASES = {"default": env.db_url_config(_require("DATABASE_URL"))}
+    if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL in production")
+elif env.str("DATABASE_URL", default=""):
+    DATABASES = {"default": env.db_url("DATABASE_URL")}
+else:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": VAR_DIR / "fintrack.sqlite3",
+            "OPTIONS": {
+                # WAL lets the web process read while the worker writes; the busy timeout makes a
+                # writer wait for the lock instead of failing, and IMMEDIATE takes the write lock at
+                # BEGIN so two writers never deadlock upgrading a read lock.
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "timeout": 30,
+                "transaction_mode": "IMMEDIATE",
+            },
+        }
+    }
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=0))
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Auth -------------------------------------------------------------------------------------
+AUTH_USER_MODEL = "users.User"
+AUTHENTICATION_BACKENDS = ["users.backends.EmailOrPhoneBackend"]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+if TESTING:
+    # Hashing is deliberately slow; tests create many users and do not measure it.
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if IS_PRODUCTION
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+
+# --- Security (production) --------------------------------------------------------------------
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+if IS_PRODUCTION:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_REDIRECT_EXEMPT = [r"^api/health$"]
+
+# --- DRF, JWT, OpenAPI ------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework_simplejwt.authentication.JWTAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "fintrack.core.exception_handler.exception_handler",
+    "DEFAULT_THROTTLE_RATES": {
+        "login": env.str("THROTTLE_LOGIN_RATE", default="10/min"),
+        "register": env.str("THROTTLE_REGISTER_RATE", default="5/min"),
+        "sync": env.str("THROTTLE_SYNC_RATE", default="30/min"),
+    },
+    "UNAUTHENTICATED_USER": None,
+}
+if DEBUG:
+    REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"].append("rest_framework.renderers.BrowsableAPIRenderer")
+
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=7)),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": True,
+    "USER_ID_FIELD": "id",
+    "USER_ID_CLAIM": "user_id",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "FinTrack API",
+    "DESCRIPTION": "Multi-bank personal finance: accounts, transactions, Save-to-Spend, health.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
+}
+
+# Cache: throttling counters and small lookups. Redis in production so limits hold across workers.
+REDIS_CACHE_URL = env.str("REDIS_CACHE_URL", default="")
+if REDIS_CACHE_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_CACHE_URL,
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Celery -----------------------------------------------------------------------------------
+if IS_PRODUCTION:
+    CELERY_BROKER_URL = _require("CELERY_BROKER_URL")
+    if not CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+        raise ImproperlyConfigured("CELERY_BROKER_URL must be a Redis URL in production")
+else:
+    CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+BROKER_DIR = VAR_DIR / "broker"
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    for sub in ("queue", "processed"):
+        (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(BROKER_DIR / "queue"),
+        "data_folder_out": str(BROKER_DIR / "queue"),
+        "data_folder_processed": str(BROKER_DIR / "processed"),
+        "store_processed": False,
+    }
+else:
+    # visibility_timeout must exceed the longest task, or Redis redelivers it while it runs.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=900)
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=960)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = "UTC"
+
+# --- Banks ------------------------------------------------------------------------------------
+SITE_URL = env.str("FINTRACK_SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+BANK_TEAM_ID = env.str("BANK_TEAM_ID", default="team260")
+if IS_PRODUCTION:
+    BANK_TEAM_SECRET = _require("BANK_TEAM_SECRET")
+else:
+    # The embedded sandbox accepts whatever secret it is configured with; derive a stable one.
+    BANK_TEAM_SECRET = env.str("BANK_TEAM_SECRET", default="") or f"sandbox-{SECRET_KEY[:16]}"
+BANK_CODES = ("vbank", "abank", "sbank")
+BANKS = {
+    "vbank": {
+        "name": "Virtual Bank",
+        "base_url": env.str("VBANK_BASE_URL", default=f"{SITE_URL}/sandbox/vbank"),
+    },
+    "abank": {
+        "name": "Awesome Bank",
+        "base_url": env.str("ABANK_BASE_URL", default=f"{SITE_URL}/sandbox/abank"),
+    },
+    "sbank": {
+        "name": "Smart Bank",
+        "base_url": env.str("SBANK_BASE_URL", default=f"{SITE_URL}/sandbox/sbank"),
+    },
+}
+BANK_CLIENT_POOL_SIZE = env.int("BANK_CLIENT_POOL_SIZE", default=10)
+BANK_TIMEOUT_SECONDS = env.float("BANK_TIMEOUT_SECONDS", default=10.0)
+BANK_MAX_RETRIES = env.int("BANK_MAX_RETRIES", default=3)
+BANK_RETRY_BACKOFF_SECONDS = env.float("BANK_RETRY_BACKOFF_SECONDS", default=0.5)
+BANK_RETRY_MAX_SLEEP_SECONDS = env.float("BANK_RETRY_MAX_SLEEP_SECONDS", default=10.0)
+BANK_VERIFY_TLS = env.bool("BANK_VERIFY_TLS", default=True)
+BANK_TOKEN_REFRESH_MARGIN_SECONDS = env.int("BANK_TOKEN_REFRESH_MARGIN_SECONDS", default=300)
+# Key that encrypts bank tokens at rest. The embedded default derives one from SECRET_KEY.
+FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", default="")
+if IS_PRODUCTION and not FIELD_ENCRYPTION_KEY:
+    FIELD_ENCRYPTION_KEY = _require("FIELD_ENCRYPTION_KEY")
+DEMO_BANK_CLIENT_SELF_SIGN = env.bool("DEMO_BANK_CLIENT_SELF_SIGN", default=not IS_PRODUCTION)
+
+# --- Sync and analytics -----------------------------------------------------------------------
+SYNC_OVERLAP_DAYS = env.int("SYNC_OVERLAP_DAYS", default=3)
+SYNC_PERIODIC_MINUTES = env.int("SYNC_PERIODIC_MINUTES", default=60)
+SYNC_MIN_INTERVAL_MINUTES = env.int("SYNC_MIN_INTERVAL_MINUTES", default=30)
+SYNC_PAGE_LIMIT = env.int("SYNC_PAGE_LIMIT", default=100)
+STS_RESERVE_FLOOR = env.str("STS_RESERVE_FLOOR", default="5000.00")
+STS_RESERVE_SHARE = env.str("STS_RESERVE_SHARE", default="0.10")
+RAW_LOG_RETENTION_DAYS = env.int("RAW_LOG_RETENTION_DAYS", default=90)
+RAW_LOG_MAX_PAYLOAD_BYTES = env.int("RAW_LOG_MAX_PAYLOAD_BYTES", default=65536)
+
+# --- Sandbox ----------------------------------------------------------------------------------
+SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=not IS_PRODUCTION)
+SANDBOX_SEED = env.int("SANDBOX_SEED", default=260)
+SANDBOX_CLIENT_COUNT = env.int("SANDBOX_CLIENT_COUNT", default=10)
+
+# --- Logging ----------------------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

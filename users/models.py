@@ -1,0 +1,88 @@
+"""FinTrack users: identified by email and/or phone, linked to one bank-side client id."""
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class UserManager(BaseUserManager):
+    """Creates users through the same normalisation the registration service uses."""
+
+    use_in_migrations = True
+
+    def create_user(self, email=None, password=None, *, phone=None, **extra):
+        from users.normalize import normalize_email, normalize_phone
+
+        email = normalize_email(email) if email else None
+        phone = normalize_phone(phone) if phone else None
+        if not email and not phone:
+            raise ValueError("A user needs an email or a phone number")
+        user = self.model(email=email, phone=phone, **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email=None, password=None, **extra):
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        return self.create_user(email, password, **extra)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A person using FinTrack; `external_client_id` is who they are at the banks (team260-3)."""
+
+    email = models.EmailField(unique=True, null=True, blank=True)
+    phone = models.CharField(max_length=20, unique=True, null=True, blank=True)
+    external_client_id = models.CharField(
+        max_length=64,
+        unique=True,
+        null=True,
+        blank=True,
+        help_text="Bank-side client id, e.g. team260-3. Assigned at registration from the pool.",
+    )
+    is_active = models.BooleanField(default=True)
+    is_staff = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    class Meta:
+        db_table = "users"
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(email__isnull=False) | Q(phone__isnull=False),
+                name="users_email_or_phone_required",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.email or self.phone or f"user {self.pk}"
+
+
+class OnboardingFlow(models.Model):
+    """A user's way from registration to the main screen: chosen banks and the current step."""
+
+    class Step(models.TextChoices):
+        CHOOSE_BANKS = "choose_banks", "Choose banks"
+        CONSENTS = "consents", "Grant consents"
+        SYNCING = "syncing", "First sync"
+        DONE = "done", "Done"
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="onboarding")
+    selected_banks = models.JSONField(default=list)
+    step = models.CharField(max_length=16, choices=Step.choices, default=Step.CHOOSE_BANKS)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "onboarding_flows"
+
+    def __str__(self) -> str:
+        return f"onboarding {self.user_id} ({self.step})"

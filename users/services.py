@@ -1,0 +1,89 @@
+"""Writes on users: registration with client-id assignment, login, logout."""
+
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.contrib.auth.models import update_last_login
+from django.contrib.auth.password_validation import validate_password
+from django.db import IntegrityError, transaction
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from fintrack.core.exceptions import ValidationFailed
+from users.exceptions import ClientIdPoolExhausted, IdentifierTaken, InvalidCredentials
+from users.models import User
+
+
+def client_id_pool() -> list[str]:
+    """The team's bank client ids, in assignment order: team260-1 … team260-N."""
+    return [f"{settings.BANK_TEAM_ID}-{n}" for n in range(1, settings.BANK_CLIENT_POOL_SIZE + 1)]
+
+
+def _first_free_client_id() -> str:
+    taken = set(
+        User.objects.filter(external_client_id__isnull=False).values_list(
+            "external_client_id", flat=True
+        )
+    )
+    for client_id in client_id_pool():
+        if client_id not in taken:
+            return client_id
+    raise ClientIdPoolExhausted()
+
+
+def user_create(*, email: str | None, phone: str | None, password: str, **extra) -> User:
+    """Register a user: validate the password, assign the first free bank client id."""
+    if User.objects.filter(email=email).exists() if email else False:
+        raise IdentifierTaken("A user with this email already exists.", extra={"field": "email"})
+    if User.objects.filter(phone=phone).exists() if phone else False:
+        raise IdentifierTaken("A user with this phone already exists.", extra={"field": "phone"})
+    candidate = User(email=email, phone=phone)
+    try:
+        validate_password(password, user=candidate)
+    except Exception as exc:  # django ValidationError with a list of messages
+        messages = list(getattr(exc, "messages", [str(exc)]))
+        raise ValidationFailed(
+            f"password: {messages[0]}", extra={"fields": {"password": messages}}
+        ) from exc
+
+    # Two registrations may pick the same free id; the unique constraint decides, we retry.
+    for _attempt in range(5):
+        try:
+            with transaction.atomic():
+                return User.objects.create_user(
+                    email=email,
+                    phone=phone,
+                    password=password,
+                    external_client_id=_first_free_client_id(),
+                    **extra,
+                )
+        except IntegrityError as exc:
+            if email and User.objects.filter(email=email).exists():
+                raise IdentifierTaken("A user with this email already exists.") from exc
+            if phone and User.objects.filter(phone=phone).exists():
+                raise IdentifierTaken("A user with this phone already exists.") from exc
+    raise ClientIdPoolExhausted()
+
+
+def token_pair_for(user: User) -> dict[str, str]:
+    refresh = RefreshToken.for_user(user)
+    return {"access": str(refresh.access_token), "refresh": str(refresh)}
+
+
+def user_login(*, identifier: str, password: str, request=None) -> tuple[User, dict[str, str]]:
+    """Check credentials (email or phone), update last_login, return the user and a token pair."""
+    user = authenticate(request, username=identifier, password=password)
+    if user is None:
+        raise InvalidCredentials()
+    update_last_login(None, user)
+    return user, token_pair_for(user)
+
+
+def user_logout(*, refresh_token: str) -> None:
+    """Blacklist the refresh token so it can never mint access tokens again."""
+    try:
+        RefreshToken(refresh_token).blacklist()
+    except TokenError as exc:
+        raise ValidationFailed(
+            "refresh: Token is invalid or expired.",
+            extra={"fields": {"refresh": ["Token is invalid or expired."]}},
+        ) from exc

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from users import apis
+
+urlpatterns = [
+    path("auth/register", apis.RegisterApi.as_view(), name="auth-register"),
+    path("auth/login", apis.LoginApi.as_view(), name="auth-login"),
+    path("auth/refresh", apis.RefreshApi.as_view(), name="auth-refresh"),
+    path("auth/logout", apis.LogoutApi.as_view(), name="auth-logout"),
+    path("auth/me", apis.MeApi.as_view(), name="auth-me"),
+]
