@@ -5,7 +5,7 @@ import os
 os.environ.setdefault("FINTRACK_TESTING", "1")
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
 
-import pytest  # noqa: E402
+import pytest
 
 
 @pytest.fixture(autouse=True)

@@ -37,18 +37,27 @@ class RawApiLog(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.direction} {self.method} {self.bank_code}{self.endpoint} {self.status_code or ''}"
+        status = self.status_code or ""
+        return f"{self.direction} {self.method} {self.bank_code}{self.endpoint} {status}"
 
 
 class AuditEvent(models.Model):
     """Something important happened: who did what to which object, when, in which correlation."""
 
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
         help_text="Who did it (a staff member in admin); empty for the system.",
     )
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
         help_text="Whose data it concerns.",
     )
     action = models.CharField(max_length=64, db_index=True)

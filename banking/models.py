@@ -83,6 +83,13 @@ class AccountType(models.TextChoices):
     OTHER = "other", "Other"
 
 
+# Which accounts count as what is decided here and nowhere else.
+SPENDABLE_ACCOUNT_TYPES = frozenset({AccountType.CHECKING, AccountType.CARD})
+SAVINGS_ACCOUNT_TYPES = frozenset({AccountType.SAVINGS, AccountType.DEPOSIT})
+# For these the bank's balance (always "Credit", SPEC §4.3) is the outstanding debt.
+DEBT_ACCOUNT_TYPES = frozenset({AccountType.LOAN, AccountType.CREDIT_CARD})
+
+
 class Account(TimeStampedModel):
     """A bank account as listed by `GET /accounts` (SPEC §4.1)."""
 
@@ -108,7 +115,12 @@ class Account(TimeStampedModel):
     is_active = models.BooleanField(
         default=True, help_text="Listed by the bank at the last successful sync."
     )
-    current_balance = models.DecimalField(**MONEY, null=True, blank=True)
+    current_balance = models.DecimalField(
+        **MONEY,
+        null=True,
+        blank=True,
+        help_text="Latest InterimAvailable; for loan/credit-card accounts the outstanding debt.",
+    )
     balance_as_of = models.DateTimeField(null=True, blank=True)
     transactions_synced_through = models.DateTimeField(
         null=True,
@@ -129,6 +141,14 @@ class Account(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.bank_code} {self.masked_number or self.bank_account_id}"
+
+    @property
+    def is_spendable(self) -> bool:
+        return self.account_type in SPENDABLE_ACCOUNT_TYPES
+
+    @property
+    def is_debt(self) -> bool:
+        return self.account_type in DEBT_ACCOUNT_TYPES
 
 
 class BalanceSnapshot(models.Model):
@@ -265,6 +285,9 @@ class TransactionAggregate(models.Model):
         ]
         indexes = [models.Index(fields=["user", "date"], name="aggregate_user_date")]
 
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.date} {self.category_id}: +{self.income} -{self.spending}"
+
 
 class AccountSummary(models.Model):
     """Per user and currency: totals refreshed after each sync, for fast answers."""
@@ -285,6 +308,9 @@ class AccountSummary(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["user", "currency"], name="summary_unique_currency"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.currency}: {self.spendable_total}"
 
 
 class BankProduct(models.Model):

@@ -22,7 +22,9 @@ class ConsentStatus(models.TextChoices):
 class Consent(TimeStampedModel):
     """One consent request at a bank and, once approved, the consent id data calls send."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="consents")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="consents"
+    )
     bank_code = models.CharField(max_length=16)
     kind = models.CharField(max_length=16, choices=ConsentKind.choices)
     bank_consent_id = models.CharField(max_length=64, blank=True, default="", db_index=True)
@@ -41,4 +43,5 @@ class Consent(TimeStampedModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.bank_code}/{self.kind} {self.bank_consent_id or self.request_id} ({self.status})"
+        bank_id = self.bank_consent_id or self.request_id
+        return f"{self.bank_code}/{self.kind} {bank_id} ({self.status})"

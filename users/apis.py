@@ -36,7 +36,11 @@ class RegisterApi(APIView):
         serializer = RegisterInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         user = services.user_create(**serializer.validated_data)
-        body = {"user_id": user.id, "user": MeSerializer(user).data, "tokens": services.token_pair_for(user)}
+        body = {
+            "user_id": user.id,
+            "user": MeSerializer(user).data,
+            "tokens": services.token_pair_for(user),
+        }
         return Response(body, status=status.HTTP_201_CREATED)
 
 

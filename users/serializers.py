@@ -31,7 +31,10 @@ class RegisterInputSerializer(serializers.Serializer):
     def validate(self, attrs):
         if not attrs.get("email") and not attrs.get("phone"):
             raise serializers.ValidationError(
-                {"email": ["Give an email or a phone number."], "phone": ["Give an email or a phone number."]}
+                {
+                    "email": ["Give an email or a phone number."],
+                    "phone": ["Give an email or a phone number."],
+                }
             )
         return attrs
 

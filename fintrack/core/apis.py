@@ -54,7 +54,9 @@ class HealthApi(APIView):
         failed = [name for name, error in checks.items() if error]
         body = {
             "status": "ok" if not failed else "unavailable",
-            "checks": {name: ("ok" if not err else f"failed: {err}") for name, err in checks.items()},
+            "checks": {
+                name: ("ok" if not err else f"failed: {err}") for name, err in checks.items()
+            },
         }
         if failed:
             body.update(code="service_unavailable", message=f"Unavailable: {', '.join(failed)}")

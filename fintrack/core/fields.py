@@ -35,5 +35,5 @@ class EncryptedTextField(models.TextField):
         try:
             return get_fernet().decrypt(value.encode()).decode()
         except InvalidToken:
-            # A key rotation without re-encryption: treat the secret as absent, so it is fetched anew.
+            # Key rotated without re-encryption: treat the secret as absent, so it is fetched anew.
             return ""
