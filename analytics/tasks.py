@@ -1,0 +1,24 @@
+"""Celery tasks of the analytics app."""
+
+import logging
+
+from celery import shared_task
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+
+from analytics import services
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="analytics.recompute_user", acks_late=True)
+def recompute_user(user_id: int) -> None:
+    """Recompute the user's analytics snapshot from the data as it is when the task runs."""
+    # Clear the marker first: a sync finishing after this point schedules a fresh recomputation,
+    # one finishing before it is included because the data is read below.
+    cache.delete(services.recompute_marker_key(user_id))
+    user = get_user_model().objects.filter(pk=user_id).first()
+    if user is None:
+        logger.info("analytics: user %s is gone, nothing to recompute", user_id)
+        return
+    services.analytics_recompute(user=user)
