@@ -156,6 +156,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# In the embedded default whitenoise serves straight from the apps' static folders.
+WHITENOISE_USE_FINDERS = not IS_PRODUCTION
+WHITENOISE_AUTOREFRESH = DEBUG
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -323,6 +326,16 @@ RAW_LOG_MAX_PAYLOAD_BYTES = env.int("RAW_LOG_MAX_PAYLOAD_BYTES", default=65536)
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=not IS_PRODUCTION)
 SANDBOX_SEED = env.int("SANDBOX_SEED", default=260)
 SANDBOX_CLIENT_COUNT = env.int("SANDBOX_CLIENT_COUNT", default=10)
+# Months of generated history per account, and "client:tx_per_year[:months]" heavy clients.
+SANDBOX_HISTORY_MONTHS = env.int("SANDBOX_HISTORY_MONTHS", default=12)
+SANDBOX_HEAVY_CLIENTS = env.str("SANDBOX_HEAVY_CLIENTS", default="")
+# Banks whose account / product-agreement consents wait for the client's approval by default.
+SANDBOX_MANUAL_APPROVAL_BANKS = env.list("SANDBOX_MANUAL_APPROVAL_BANKS", default=["sbank"])
+SANDBOX_MANUAL_PRODUCT_APPROVAL_BANKS = env.list(
+    "SANDBOX_MANUAL_PRODUCT_APPROVAL_BANKS", default=[]
+)
+# Start-up fault switches, e.g. "vbank:error_rate=0.1,latency_ms=50;sbank:rate_limit_rate=0.2".
+SANDBOX_FAULTS = env.str("SANDBOX_FAULTS", default="")
 
 # --- Logging ----------------------------------------------------------------------------------
 LOGGING = {

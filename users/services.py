@@ -30,7 +30,9 @@ def _first_free_client_id() -> str:
     raise ClientIdPoolExhausted()
 
 
-def user_create(*, email: str | None, phone: str | None, password: str, **extra) -> User:
+def user_create(
+    *, password: str, email: str | None = None, phone: str | None = None, **extra
+) -> User:
     """Register a user: validate the password, assign the first free bank client id."""
     if User.objects.filter(email=email).exists() if email else False:
         raise IdentifierTaken("A user with this email already exists.", extra={"field": "email"})
