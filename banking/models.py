@@ -266,7 +266,10 @@ class TransactionAggregate(models.Model):
     )
     date = models.DateField()
     category = models.ForeignKey(
-        TransactionCategory, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        TransactionCategory,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Uncategorised transactions count under 'other' / 'other_income'.",
     )
     currency = models.CharField(max_length=3, default="RUB")
     income = models.DecimalField(**MONEY, default=0)
@@ -280,7 +283,6 @@ class TransactionAggregate(models.Model):
             models.UniqueConstraint(
                 fields=["user", "date", "category", "currency"],
                 name="aggregate_unique_day_category",
-                nulls_distinct=False,
             ),
         ]
         indexes = [models.Index(fields=["user", "date"], name="aggregate_user_date")]
