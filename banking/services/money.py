@@ -1,0 +1,32 @@
+"""What the sync calls once after a successful run: derived money data for one user."""
+
+import logging
+from datetime import date, timedelta
+
+from banking.services.accounts import account_summaries_refresh
+from banking.services.agreements import agreement_payments_refresh
+from banking.services.transactions import transaction_aggregates_recompute
+from banking.transfers import own_transfer_window_days, own_transfers_pair
+
+logger = logging.getLogger(__name__)
+
+
+def money_refresh_after_sync(*, user, since_date: date | None) -> None:
+    """Pair own transfers, rebuild aggregates from since_date, refresh totals and next payments."""
+    pairs = own_transfers_pair(user=user, since_date=since_date)
+    # Pairing may flag rows older than since_date (the window reaches back a few days): rebuild
+    # from the earlier edge so those days stop counting the transfer as income or spending.
+    aggregate_from = since_date
+    if since_date is not None and pairs:
+        aggregate_from = since_date - timedelta(days=own_transfer_window_days())
+    rows = transaction_aggregates_recompute(user=user, since_date=aggregate_from)
+    account_summaries_refresh(user=user)
+    debts = agreement_payments_refresh(user=user)
+    logger.info(
+        "money refresh user=%s since=%s: %s own-transfer pairs, %s aggregate rows, %s debts",
+        user.pk,
+        since_date,
+        pairs,
+        rows,
+        debts,
+    )

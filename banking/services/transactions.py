@@ -1,0 +1,62 @@
+"""Transaction aggregates: per user, day, category and currency, rebuilt from a date onwards.
+
+What counts: booked, pending and refunded transactions; declined ones and own-account transfers are
+excluded. Credits add to `income`, debits (as positive numbers) to `spending`. Days are UTC days.
+"""
+
+from datetime import UTC, date, datetime, time
+
+from django.db import transaction as db_transaction
+from django.db.models import Case, Count, DecimalField, F, Sum, Value, When
+from django.db.models.functions import TruncDate
+
+from banking.models import Transaction, TransactionAggregate, TransactionStatus
+
+EXCLUDED_STATUSES = (TransactionStatus.DECLINED,)
+_MONEY = DecimalField(max_digits=18, decimal_places=2)
+
+
+def counted_transactions(*, user):
+    """The user's transactions that count as income or spending (no declined, no own transfers)."""
+    return Transaction.objects.filter(user=user, is_own_transfer=False).exclude(
+        status__in=EXCLUDED_STATUSES
+    )
+
+
+def transaction_aggregates_recompute(*, user, since_date: date | None) -> int:
+    """Rebuild the user's aggregates for days ≥ since_date (all days if None); returns rows."""
+    rows = counted_transactions(user=user)
+    stale = TransactionAggregate.objects.filter(user=user)
+    if since_date is not None:
+        rows = rows.filter(booking_date__gte=datetime.combine(since_date, time.min, tzinfo=UTC))
+        stale = stale.filter(date__gte=since_date)
+    grouped = (
+        rows.annotate(day=TruncDate("booking_date", tzinfo=UTC))
+        .values("day", "category_id", "currency")
+        .annotate(
+            income_sum=Sum(
+                Case(When(amount__gt=0, then=F("amount")), default=Value(0), output_field=_MONEY)
+            ),
+            spending_sum=Sum(
+                Case(When(amount__lt=0, then=-F("amount")), default=Value(0), output_field=_MONEY)
+            ),
+            count=Count("id"),
+        )
+        .order_by()
+    )
+    aggregates = [
+        TransactionAggregate(
+            user=user,
+            date=item["day"],
+            category_id=item["category_id"],
+            currency=item["currency"],
+            income=item["income_sum"],
+            spending=item["spending_sum"],
+            transaction_count=item["count"],
+        )
+        for item in grouped
+    ]
+    with db_transaction.atomic():
+        stale.delete()
+        TransactionAggregate.objects.bulk_create(aggregates, batch_size=1000)
+    return len(aggregates)
