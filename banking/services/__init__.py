@@ -1,0 +1,1 @@
+"""Banking services (writes and side effects), one module per concern."""

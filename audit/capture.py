@@ -1,0 +1,117 @@
+"""Raw API log capture: the hook bank clients call after every HTTP exchange, and its writer.
+
+One exchange becomes two RawApiLog rows (request and response, same `exchange_id`) written with a
+single INSERT. Bodies are redacted once; big ones are redacted as text and truncated with a marker
+instead of being walked and re-serialised. Writing never breaks the bank call it records.
+"""
+
+import logging
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from audit import redaction
+from audit.models import Direction, RawApiLog
+from fintrack.core.correlation import get_correlation_id
+
+logger = logging.getLogger(__name__)
+
+TRUNCATED_MARKER = "_truncated"
+
+
+def _body_payload(
+    *, parsed: Any, is_json: bool, text: str, secrets: tuple[str, ...], limit: int
+) -> Any:
+    """What the payload column stores: redacted JSON, or {"_text": …} for text or big bodies."""
+    if not text:
+        return None
+    # A char is at most 4 bytes in UTF-8; only measure bytes when it could matter.
+    size = len(text) if len(text) * 4 <= limit else len(text.encode("utf-8"))
+    if is_json and size <= limit:
+        return redaction.redact_json(parsed, secrets=secrets)
+    redacted = redaction.redact_text(text, secrets=secrets)
+    if size <= limit:
+        return {"_text": redacted}
+    cut = redacted.encode("utf-8")[:limit].decode("utf-8", errors="ignore")
+    return {TRUNCATED_MARKER: True, "_original_bytes": size, "_text": cut}
+
+
+def _request_payload(body: Any, *, secrets: tuple[str, ...]) -> Any:
+    return None if body is None else redaction.redact_json(body, secrets=secrets)
+
+
+def _endpoint(path: str, query: dict[str, Any], secrets: tuple[str, ...]) -> str:
+    if not query:
+        return path[:512]
+    redacted = redaction.redact_query(query, secrets=secrets)
+    pairs = "&".join(f"{name}={value}" for name, value in redacted.items())
+    return f"{path}?{pairs}"[:512]
+
+
+def raw_log_write(*, exchange, user=None, secrets: Iterable[str] = ()) -> None:
+    """Store one exchange (a `banking.clients.BankExchange`) as a request and a response row."""
+    known = tuple(secret for secret in secrets if secret)
+    limit = settings.RAW_LOG_MAX_PAYLOAD_BYTES
+    user_id = getattr(user, "pk", None)
+    correlation_id = str(get_correlation_id() or "")
+    exchange_id = uuid.uuid4()
+    endpoint = _endpoint(exchange.path, exchange.query, known)
+    now = timezone.now()
+    request_row = RawApiLog(
+        user_id=user_id,
+        bank_code=exchange.bank_code,
+        endpoint=endpoint,
+        method=exchange.method,
+        direction=Direction.REQUEST,
+        headers=redaction.redact_headers(exchange.request_headers, secrets=known),
+        payload=_request_payload(exchange.request_json, secrets=known),
+        correlation_id=correlation_id,
+        exchange_id=exchange_id,
+        created_at=exchange.started_at or now,
+    )
+    response_row = RawApiLog(
+        user_id=user_id,
+        bank_code=exchange.bank_code,
+        endpoint=endpoint,
+        method=exchange.method,
+        direction=Direction.RESPONSE,
+        status_code=exchange.status_code,
+        duration_ms=max(0, int(exchange.duration_ms)),
+        headers=redaction.redact_headers(exchange.response_headers, secrets=known),
+        payload=_body_payload(
+            parsed=exchange.response_json,
+            is_json=exchange.response_is_json,
+            text=exchange.response_text,
+            secrets=known,
+            limit=limit,
+        ),
+        error=redaction.redact_text(exchange.error, secrets=known)[:255],
+        correlation_id=correlation_id,
+        exchange_id=exchange_id,
+        created_at=now,
+    )
+    if connection.in_atomic_block:
+        # A failed INSERT must not poison the caller's transaction: isolate it in a savepoint.
+        with transaction.atomic():
+            RawApiLog.objects.bulk_create([request_row, response_row])
+    else:
+        RawApiLog.objects.bulk_create([request_row, response_row])
+
+
+def raw_log_hook(*, user=None, secrets: Iterable[str] = ()) -> Callable[[Any], None]:
+    """The exchange hook a bank client calls; it stamps `user` and the current correlation id."""
+    known = tuple(secret for secret in secrets if secret)
+
+    def hook(exchange) -> None:
+        try:
+            raw_log_write(exchange=exchange, user=user, secrets=known)
+        except Exception:
+            logger.warning(
+                "raw api log: could not record %s %s", exchange.method, exchange.path, exc_info=True
+            )
+
+    return hook

@@ -1,0 +1,13 @@
+"""Errors the banking app raises on purpose, rendered in the standard error shape."""
+
+from fintrack.core.exceptions import Conflict, NotFound
+
+
+class UnknownBank(NotFound):
+    code = "unknown_bank"
+    default_message = "No such bank."
+
+
+class InvalidConnectionTransition(Conflict):
+    code = "invalid_connection_transition"
+    default_message = "The bank connection cannot move to that status now."

@@ -1,0 +1,1 @@
+"""Banking selectors (reads, always scoped to a user), one module per concern."""

@@ -1,0 +1,48 @@
+"""The configured banks and the client that talks to each, wired to tokens and raw logs."""
+
+from django.conf import settings
+
+from audit.capture import raw_log_hook
+from banking.clients import CLIENT_CLASSES, BankClient
+from banking.exceptions import UnknownBank
+from banking.services.tokens import bank_token_get, bank_token_invalidate
+
+
+def bank_codes() -> list[str]:
+    """Codes of every configured bank, in settings order."""
+    return list(settings.BANKS)
+
+
+def _bank_config(bank_code: str) -> dict:
+    config = settings.BANKS.get(bank_code) if isinstance(bank_code, str) else None
+    if config is None:
+        raise UnknownBank(f"Unknown bank {bank_code!r}.", extra={"bank_code": str(bank_code)})
+    return config
+
+
+def bank_display_name(code: str) -> str:
+    """The bank's display name (SPEC §1)."""
+    return _bank_config(code).get("name") or code
+
+
+def bank_client_for(bank_code: str, *, user=None) -> BankClient:
+    """A client for `bank_code` using the shared token and recording raw logs as `user`."""
+    config = _bank_config(bank_code)
+    client_class = CLIENT_CLASSES.get(bank_code, BankClient)
+    client = client_class(
+        bank_code=bank_code,
+        base_url=config["base_url"],
+        team_id=settings.BANK_TEAM_ID,
+        team_secret=settings.BANK_TEAM_SECRET,
+        timeout_seconds=settings.BANK_TIMEOUT_SECONDS,
+        max_retries=settings.BANK_MAX_RETRIES,
+        backoff_seconds=settings.BANK_RETRY_BACKOFF_SECONDS,
+        max_sleep_seconds=settings.BANK_RETRY_MAX_SLEEP_SECONDS,
+        verify_tls=settings.BANK_VERIFY_TLS,
+        pool_size=settings.BANK_CLIENT_POOL_SIZE,
+    )
+    client.display_name = config.get("name") or client.display_name
+    client.token_provider = lambda: bank_token_get(bank_code=bank_code, client=client)
+    client.token_invalidator = lambda: bank_token_invalidate(bank_code=bank_code)
+    client.exchange_hook = raw_log_hook(user=user, secrets=[settings.BANK_TEAM_SECRET])
+    return client
