@@ -2,15 +2,16 @@
 
 What counts: booked, pending and refunded transactions; declined ones and own-account transfers are
 excluded. Credits add to `income`, debits (as positive numbers) to `spending`. Days are UTC days.
+Uncategorised transactions count under "other_income" (credits) or "other" (debits).
 """
 
 from datetime import UTC, date, datetime, time
 
 from django.db import transaction as db_transaction
-from django.db.models import Case, Count, DecimalField, F, Sum, Value, When
-from django.db.models.functions import TruncDate
+from django.db.models import Case, Count, DecimalField, F, IntegerField, Sum, Value, When
+from django.db.models.functions import Coalesce, TruncDate
 
-from banking.models import Transaction, TransactionAggregate, TransactionStatus
+from banking.models import Transaction, TransactionAggregate, TransactionCategory, TransactionStatus
 
 EXCLUDED_STATUSES = (TransactionStatus.DECLINED,)
 _MONEY = DecimalField(max_digits=18, decimal_places=2)
@@ -30,9 +31,23 @@ def transaction_aggregates_recompute(*, user, since_date: date | None) -> int:
     if since_date is not None:
         rows = rows.filter(booking_date__gte=datetime.combine(since_date, time.min, tzinfo=UTC))
         stale = stale.filter(date__gte=since_date)
+    fallback = dict(
+        TransactionCategory.objects.filter(code__in=("other", "other_income")).values_list(
+            "code", "id"
+        )
+    )
+    bucket = Coalesce(
+        "category_id",
+        Case(
+            When(amount__gt=0, then=Value(fallback.get("other_income"))),
+            default=Value(fallback.get("other")),
+            output_field=IntegerField(),
+        ),
+        output_field=IntegerField(),
+    )
     grouped = (
-        rows.annotate(day=TruncDate("booking_date", tzinfo=UTC))
-        .values("day", "category_id", "currency")
+        rows.annotate(day=TruncDate("booking_date", tzinfo=UTC), bucket=bucket)
+        .values("day", "bucket", "currency")
         .annotate(
             income_sum=Sum(
                 Case(When(amount__gt=0, then=F("amount")), default=Value(0), output_field=_MONEY)
@@ -48,7 +63,7 @@ def transaction_aggregates_recompute(*, user, since_date: date | None) -> int:
         TransactionAggregate(
             user=user,
             date=item["day"],
-            category_id=item["category_id"],
+            category_id=item["bucket"],
             currency=item["currency"],
             income=item["income_sum"],
             spending=item["spending_sum"],

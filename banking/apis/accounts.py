@@ -1,0 +1,89 @@
+"""Accounts API: the user's accounts with balances and totals, one account's history, a refresh."""
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from banking.selectors.accounts import (
+    BALANCE_HISTORY_LIMIT,
+    account_get,
+    account_list,
+    account_summary_list,
+    balance_history,
+)
+from banking.serializers.accounts import (
+    AccountDetailOutputSerializer,
+    AccountListOutputSerializer,
+    BalanceRefreshOutputSerializer,
+)
+from banking.serializers.common import MAX_ID, ErrorOutputSerializer
+from banking.services.accounts import account_balances_refresh
+from fintrack.core.exceptions import NotFound
+
+NOT_FOUND = OpenApiResponse(ErrorOutputSerializer, description="Not one of your accounts.")
+
+
+class AccountListApi(APIView):
+    @extend_schema(
+        operation_id="accounts_list",
+        responses={200: AccountListOutputSerializer},
+        summary="Your accounts with the latest balance each, and totals per currency",
+        description=(
+            "Totals come from the per-currency summary refreshed after each sync: spendable "
+            "(checking, card), savings (savings, deposit) and debt (loan, credit card), active "
+            "accounts only."
+        ),
+        tags=["accounts"],
+    )
+    def get(self, request):
+        data = {
+            "accounts": account_list(user=request.user),
+            "totals": account_summary_list(user=request.user),
+        }
+        return Response(AccountListOutputSerializer(data).data)
+
+
+class AccountDetailApi(APIView):
+    @extend_schema(
+        operation_id="accounts_detail",
+        responses={200: AccountDetailOutputSerializer, 404: NOT_FOUND},
+        summary="One account with its balance history",
+        description=f"Balance readings newest first, at most {BALANCE_HISTORY_LIMIT}.",
+        tags=["accounts"],
+    )
+    def get(self, request, account_id: int):
+        if account_id > MAX_ID:
+            raise NotFound("No such account.", extra={"account_id": account_id})
+        account = account_get(user=request.user, account_id=account_id)
+        account.balance_history = balance_history(account=account)
+        return Response(AccountDetailOutputSerializer(account).data)
+
+
+class AccountBalancesRefreshApi(APIView):
+    @extend_schema(
+        operation_id="accounts_refresh_balances",
+        request=None,
+        responses={
+            202: BalanceRefreshOutputSerializer,
+            409: OpenApiResponse(ErrorOutputSerializer, description="No connected bank."),
+        },
+        summary="Refresh balances now (a balances-only sync of each connected bank)",
+        tags=["accounts"],
+    )
+    def post(self, request):
+        started = account_balances_refresh(user=request.user)
+        runs = [
+            {
+                "id": run.id,
+                "connection_id": run.connection_id,
+                "bank": run.connection.bank_code,
+                "kind": run.kind,
+                "status": run.status,
+                "created": created,
+            }
+            for run, created in started
+        ]
+        return Response(
+            BalanceRefreshOutputSerializer({"runs": runs}).data, status=status.HTTP_202_ACCEPTED
+        )

@@ -1,0 +1,175 @@
+"""Serializers of the transactions API: query parameters in, feed items and summaries out."""
+
+from datetime import timedelta
+
+from django.utils import timezone
+from rest_framework import serializers
+
+from banking.models import BankCode, Transaction
+from banking.serializers.common import MAX_ID
+
+MAX_SUMMARY_DAYS = 3660
+PERIOD_DAYS = {"7d": 7, "30d": 30, "90d": 90}
+
+
+def _check_range(attrs: dict) -> dict:
+    date_from, date_to = attrs.get("date_from"), attrs.get("date_to")
+    if date_from and date_to and date_from > date_to:
+        raise serializers.ValidationError({"from": ["Must not be after 'to'."]})
+    return attrs
+
+
+class TransactionListParamsSerializer(serializers.Serializer):
+    """Query parameters of GET /api/transactions."""
+
+    date_from = serializers.DateField(required=False, help_text="YYYY-MM-DD, inclusive (UTC).")
+    date_to = serializers.DateField(required=False, help_text="YYYY-MM-DD, inclusive (UTC).")
+    account_id = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
+    bank = serializers.ChoiceField(choices=BankCode.choices, required=False)
+    category = serializers.CharField(
+        required=False, max_length=200, help_text="A category code, or several comma-separated."
+    )
+    search = serializers.CharField(required=False, max_length=100, trim_whitespace=True)
+    cursor = serializers.CharField(required=False, max_length=200)
+    page_size = serializers.IntegerField(required=False, min_value=1, max_value=200, default=50)
+
+    def to_internal_value(self, data):
+        # "from" is a Python keyword: accept it on the wire, name it date_from inside.
+        data = {key: value for key, value in data.items()}
+        for wire, name in (("from", "date_from"), ("to", "date_to")):
+            if wire in data:
+                data[name] = data.pop(wire)
+        try:
+            return super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            detail = exc.detail
+            if isinstance(detail, dict):
+                for name, wire in (("date_from", "from"), ("date_to", "to")):
+                    if name in detail:
+                        detail[wire] = detail.pop(name)
+            raise serializers.ValidationError(detail) from exc
+
+    def validate(self, attrs):
+        return _check_range(attrs)
+
+
+class TransactionSummaryParamsSerializer(TransactionListParamsSerializer):
+    """Query parameters of GET /api/transactions/summary: a period, or from/to."""
+
+    account_id = None
+    bank = None
+    category = None
+    search = None
+    cursor = None
+    page_size = None
+    period = serializers.ChoiceField(
+        choices=["7d", "30d", "90d", "month"], required=False, default="30d"
+    )
+
+    def validate(self, attrs):
+        attrs = _check_range(attrs)
+        today = timezone.now().date()
+        date_from, date_to = attrs.get("date_from"), attrs.get("date_to")
+        if date_from or date_to:
+            date_to = date_to or today
+            date_from = date_from or date_to - timedelta(days=29)
+            if date_from > date_to:
+                raise serializers.ValidationError({"from": ["Must not be after 'to'."]})
+            attrs["period"] = "custom"
+        elif attrs["period"] == "month":
+            date_from, date_to = today.replace(day=1), today
+        else:
+            date_to = today
+            date_from = today - timedelta(days=PERIOD_DAYS[attrs["period"]] - 1)
+        if (date_to - date_from).days + 1 > MAX_SUMMARY_DAYS:
+            raise serializers.ValidationError(
+                {"from": [f"The range may span at most {MAX_SUMMARY_DAYS} days."]}
+            )
+        attrs["date_from"], attrs["date_to"] = date_from, date_to
+        return attrs
+
+
+class CategoryOutputSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name_en = serializers.CharField()
+    name_ru = serializers.CharField()
+
+
+class TransactionOutputSerializer(serializers.ModelSerializer):
+    account_id = serializers.IntegerField()
+    bank = serializers.CharField(source="bank_code")
+    merchant = serializers.CharField(source="merchant_name")
+    category = CategoryOutputSerializer(allow_null=True)
+    transfer_pair_id = serializers.IntegerField(allow_null=True)
+
+    class Meta:
+        model = Transaction
+        fields = [
+            "id",
+            "account_id",
+            "bank",
+            "amount",
+            "currency",
+            "booking_date",
+            "value_date",
+            "status",
+            "description",
+            "merchant",
+            "merchant_category",
+            "mcc",
+            "category",
+            "counterparty",
+            "is_own_transfer",
+            "transfer_pair_id",
+        ]
+
+
+class TransactionPageOutputSerializer(serializers.Serializer):
+    results = TransactionOutputSerializer(many=True)
+    next_cursor = serializers.CharField(
+        allow_null=True, help_text="Pass as ?cursor= for the next page; null on the last page."
+    )
+    page_size = serializers.IntegerField()
+
+
+class SummaryCategoryOutputSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name_en = serializers.CharField()
+    name_ru = serializers.CharField()
+    kind = serializers.CharField()
+    income = serializers.DecimalField(max_digits=18, decimal_places=2)
+    spending = serializers.DecimalField(max_digits=18, decimal_places=2)
+    net = serializers.DecimalField(max_digits=18, decimal_places=2)
+    count = serializers.IntegerField()
+
+
+class SummaryDayOutputSerializer(serializers.Serializer):
+    date = serializers.DateField()
+    income = serializers.DecimalField(max_digits=18, decimal_places=2)
+    spending = serializers.DecimalField(max_digits=18, decimal_places=2)
+    net = serializers.DecimalField(max_digits=18, decimal_places=2)
+    count = serializers.IntegerField()
+
+
+class SummaryCurrencyOutputSerializer(serializers.Serializer):
+    currency = serializers.CharField()
+    income = serializers.DecimalField(max_digits=18, decimal_places=2)
+    spending = serializers.DecimalField(max_digits=18, decimal_places=2)
+    net = serializers.DecimalField(max_digits=18, decimal_places=2)
+    count = serializers.IntegerField()
+    by_category = SummaryCategoryOutputSerializer(many=True)
+    by_day = SummaryDayOutputSerializer(many=True)
+
+
+class TransactionSummaryOutputSerializer(serializers.Serializer):
+    period = serializers.CharField(help_text="7d | 30d | 90d | month | custom")
+    date_from = serializers.DateField(source="date_from", help_text="First day, inclusive (UTC).")
+    date_to = serializers.DateField(source="date_to", help_text="Last day, inclusive (UTC).")
+    currencies = SummaryCurrencyOutputSerializer(many=True)
+
+    def get_fields(self):
+        # On the wire the range reads like the query: "from" and "to".
+        fields = super().get_fields()
+        fields["from"] = fields.pop("date_from")
+        fields["to"] = fields.pop("date_to")
+        return fields
