@@ -23,6 +23,9 @@ class AnalyticsSnapshot(models.Model):
     next_payment_date = models.DateField(null=True, blank=True)
     next_payment_amount = models.DecimalField(**MONEY, null=True, blank=True)
     breakdown = models.JSONField(default=dict, blank=True)
+    summary = models.JSONField(
+        default=dict, blank=True, help_text="The compact part the dashboard serves."
+    )
     data_fresh_as_of = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -1,0 +1,132 @@
+"""Response shapes of the analytics API (documented for OpenAPI; the payloads are plain JSON)."""
+
+from rest_framework import serializers
+
+MONEY = {"max_digits": 18, "decimal_places": 2, "coerce_to_string": True}
+
+
+class StsSummarySerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["ok", "shortfall", "no_income"])
+    period = serializers.DecimalField(**MONEY, help_text="STS for the period (may be negative).")
+    daily = serializers.DecimalField(**MONEY, help_text="max(0, STS period) / days left.")
+    shortfall = serializers.DecimalField(**MONEY)
+    horizon_days = serializers.IntegerField()
+    next_income_date = serializers.DateField(allow_null=True)
+    confidence = serializers.ChoiceField(choices=["high", "medium", "low"])
+
+
+class IndicatorSummarySerializer(serializers.Serializer):
+    code = serializers.CharField()
+    has_data = serializers.BooleanField()
+    value = serializers.CharField(allow_null=True, help_text="Decimal as a string.")
+    score = serializers.IntegerField(allow_null=True, min_value=0, max_value=100)
+    band = serializers.ChoiceField(choices=["healthy", "coping", "vulnerable", "no_data"])
+    explanation = serializers.CharField()
+
+
+class HealthSummarySerializer(serializers.Serializer):
+    score = serializers.IntegerField(allow_null=True, min_value=0, max_value=100)
+    band = serializers.ChoiceField(choices=["healthy", "coping", "vulnerable", "no_data"])
+    indicators = IndicatorSummarySerializer(many=True)
+
+
+class NextPaymentSerializer(serializers.Serializer):
+    date = serializers.DateField()
+    amount = serializers.DecimalField(**MONEY)
+    agreement_id = serializers.CharField()
+    name = serializers.CharField()
+    bank_code = serializers.CharField()
+    overdue = serializers.BooleanField()
+    source = serializers.CharField()
+
+
+class DebtSummarySerializer(serializers.Serializer):
+    total = serializers.DecimalField(**MONEY)
+    monthly_service = serializers.DecimalField(**MONEY)
+    next_payment = NextPaymentSerializer(allow_null=True)
+
+
+class TotalsSerializer(serializers.Serializer):
+    currency = serializers.CharField()
+    spendable_total = serializers.DecimalField(**MONEY)
+    savings_total = serializers.DecimalField(**MONEY)
+    debt_total = serializers.DecimalField(**MONEY)
+    updated_at = serializers.DateTimeField()
+
+
+class DashboardAccountSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    bank_code = serializers.CharField()
+    account_type = serializers.CharField()
+    masked_number = serializers.CharField()
+    nickname = serializers.CharField()
+    currency = serializers.CharField()
+    current_balance = serializers.DecimalField(**MONEY, allow_null=True)
+    balance_as_of = serializers.DateTimeField(allow_null=True)
+
+
+class DashboardBankSerializer(serializers.Serializer):
+    bank_code = serializers.CharField()
+    status = serializers.CharField()
+    last_success_at = serializers.DateTimeField(allow_null=True)
+    last_sync_at = serializers.DateTimeField(allow_null=True)
+    last_error = serializers.CharField()
+
+
+class DashboardTransactionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    account_id = serializers.IntegerField()
+    bank_code = serializers.CharField()
+    amount = serializers.DecimalField(**MONEY, help_text="Signed: negative = money out.")
+    currency = serializers.CharField()
+    booking_date = serializers.DateTimeField()
+    status = serializers.CharField()
+    description = serializers.CharField()
+    merchant_name = serializers.CharField()
+    is_own_transfer = serializers.BooleanField()
+    category__code = serializers.CharField(allow_null=True)
+
+
+class TopCategorySerializer(serializers.Serializer):
+    category__code = serializers.CharField(allow_null=True)
+    category__name_en = serializers.CharField(allow_null=True)
+    category__name_ru = serializers.CharField(allow_null=True)
+    currency = serializers.CharField()
+    total = serializers.DecimalField(**MONEY)
+
+
+class DashboardSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(choices=["ready", "no_data"])
+    message = serializers.CharField()
+    recomputing = serializers.BooleanField(help_text="A recomputation is scheduled.")
+    snapshot_id = serializers.IntegerField(allow_null=True)
+    computed_at = serializers.DateTimeField(allow_null=True)
+    data_fresh_as_of = serializers.DateTimeField(allow_null=True)
+    currency = serializers.CharField()
+    sts = StsSummarySerializer(allow_null=True)
+    health = HealthSummarySerializer(allow_null=True)
+    debt = DebtSummarySerializer(allow_null=True)
+    totals = TotalsSerializer(many=True)
+    accounts = DashboardAccountSerializer(many=True)
+    banks = DashboardBankSerializer(many=True)
+    recent_transactions = DashboardTransactionSerializer(many=True)
+    top_categories = TopCategorySerializer(many=True)
+
+
+class AnalyticsBreakdownSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(choices=["ready", "no_data"])
+    snapshot_id = serializers.IntegerField(allow_null=True)
+    computed_at = serializers.DateTimeField(allow_null=True)
+    data_fresh_as_of = serializers.DateTimeField(allow_null=True)
+    currency = serializers.CharField()
+    breakdown = serializers.JSONField(
+        allow_null=True,
+        help_text="sts (every term and the daily path), health (every indicator), debt, "
+        "forecast (30 days with events and assumptions), recurring flows, monthly figures, "
+        "freshness. Decimals are strings.",
+    )
+
+
+class RecomputeAcceptedSerializer(serializers.Serializer):
+    state = serializers.ChoiceField(choices=["scheduled"])
+    message = serializers.CharField()
