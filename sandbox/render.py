@@ -22,9 +22,10 @@ def naive(moment: datetime) -> str:
 
 
 def money(kopecks: int) -> str:
-    """Non-negative string with two decimals."""
+    """String with two decimals (transaction amounts are always non-negative)."""
+    sign = "-" if kopecks < 0 else ""
     kopecks = abs(kopecks)
-    return f"{kopecks // 100}.{kopecks % 100:02d}"
+    return f"{sign}{kopecks // 100}.{kopecks % 100:02d}"
 
 
 def account_item(account: Account) -> dict:
