@@ -1,11 +1,15 @@
 from django.urls import path
 
 from banking.apis import accounts as accounts_apis
+from banking.apis import banks as banks_apis
 from banking.apis import debts as debts_apis
 from banking.apis import products as products_apis
 from banking.apis import transactions as transactions_apis
 
 urlpatterns: list = [
+    # Banks and the user's connection to each (issue 4).
+    path("banks", banks_apis.BankListApi.as_view(), name="bank-list"),
+    path("banks/<str:bank_code>/status", banks_apis.BankStatusApi.as_view(), name="bank-status"),
     # Money data (issue 6): accounts, transactions, products, debts.
     path("accounts", accounts_apis.AccountListApi.as_view(), name="account-list"),
     path(

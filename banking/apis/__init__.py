@@ -1,0 +1,1 @@
+"""Banking APIs, one module per concern."""

@@ -124,7 +124,6 @@ class BankClient:
         self._own_token: BankTokenInfo | None = None
         self.session = requests.Session()
         self.session.verify = verify_tls
-        self.session.max_redirects = 0
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
@@ -277,6 +276,31 @@ class BankClient:
         )
 
     # --- Product-agreement consents (SPEC §6) -----------------------------------------------
+    def approve_product_consent_as_client(
+        self, *, client_id: str, request_id: str
+    ) -> AccountConsentResult:
+        """DEMO ONLY: sign a pending product-agreement consent as our own test client (§6.1)."""
+        client_token = self._client_login(client_id=client_id)
+        response = self._send(
+            "POST",
+            "/product-agreement-consents/sign",
+            query={"client_id": client_id},
+            json_body={"request_id": request_id, "action": "approve", "signature": "password"},
+            bearer=client_token,
+        )
+        body = self._expect_dict(response, "/product-agreement-consents/sign")
+        consent_id = parsing.text(body.get("consent_id") or body.get("consentId"))
+        status = parsing.consent_status(body.get("status")) or "authorized"
+        if status == "authorized" and not consent_id:
+            raise self._bad_response("signed product consent without consent_id", response)
+        return AccountConsentResult(
+            status=status,
+            consent_id=consent_id or None,
+            request_id=request_id,
+            permissions=["read_product_agreements"],
+            expires_at=parsing.to_datetime(body.get("valid_until") or body.get("expires_at")),
+            raw=body,
+        )
 
     def request_product_consent(self, *, client_id: str) -> AccountConsentResult:
         """POST /product-agreement-consents/request with read_product_agreements=true."""
