@@ -60,11 +60,17 @@ class SyncRun(models.Model):
     transactions_removed = models.PositiveIntegerField(
         default=0, help_text="Pending rows replaced by their posted twin."
     )
+    transactions_skipped = models.PositiveIntegerField(
+        default=0, help_text="Bank items that could not be parsed; never stored."
+    )
     agreements_count = models.PositiveIntegerField(default=0)
     bank_calls = models.PositiveIntegerField(default=0)
     attempts = models.PositiveSmallIntegerField(default=0)
     error = models.TextField(blank=True, default="")
     error_code = models.CharField(max_length=64, blank=True, default="")
+    warnings = models.JSONField(
+        default=list, blank=True, help_text="Samples of skipped bank items, with the reason."
+    )
     correlation_id = models.UUIDField(default=uuid.uuid4, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -1,0 +1,85 @@
+"""Reads of sync runs and connections, always scoped to a user (another user's id is not found)."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from banking.models import BankConnection, ConnectionStatus
+from consents.models import Consent, ConsentKind, ConsentStatus
+from fintrack.core.exceptions import NotFound
+from sync.models import ACTIVE_SYNC_STATUSES, SyncRun
+
+RECENT_RUNS_LIMIT = 50
+
+
+def sync_run_list(*, user, bank_code: str | None = None, limit: int = RECENT_RUNS_LIMIT) -> list:
+    """The user's most recent sync runs, newest first."""
+    runs = SyncRun.objects.filter(user=user).select_related("connection")
+    if bank_code:
+        runs = runs.filter(connection__bank_code=bank_code)
+    return list(runs.order_by("-created_at", "-id")[:limit])
+
+
+def sync_run_get(*, user, sync_run_id: int) -> SyncRun:
+    """One of the user's sync runs, or NotFound."""
+    run = SyncRun.objects.filter(user=user, pk=sync_run_id).select_related("connection").first()
+    if run is None:
+        raise NotFound("Sync run not found.")
+    return run
+
+
+def sync_run_active(*, connection) -> SyncRun | None:
+    """The queued or running run of a connection, if any."""
+    return (
+        SyncRun.objects.filter(connection=connection, status__in=ACTIVE_SYNC_STATUSES)
+        .order_by("-created_at")
+        .first()
+    )
+
+
+def sync_run_latest_by_connection(*, user) -> dict[int, SyncRun]:
+    """The newest run of each of the user's connections, keyed by connection id."""
+    latest: dict[int, SyncRun] = {}
+    runs = SyncRun.objects.filter(user=user).order_by("connection_id", "-created_at", "-id")
+    for run in runs.only(*_RUN_SUMMARY_FIELDS):
+        latest.setdefault(run.connection_id, run)
+    return latest
+
+
+_RUN_SUMMARY_FIELDS = (
+    "id",
+    "connection_id",
+    "status",
+    "step",
+    "progress",
+    "accounts_count",
+    "transactions_added",
+    "transactions_updated",
+    "agreements_count",
+    "error",
+    "error_code",
+    "created_at",
+    "finished_at",
+)
+
+
+def connection_due_for_sync_list(*, now=None) -> QuerySet[BankConnection]:
+    """Connections the schedule should sync: ready/error, consent authorised, not synced lately."""
+    now = now or timezone.now()
+    threshold = now - timedelta(minutes=settings.SYNC_MIN_INTERVAL_MINUTES)
+    authorised_consent = Consent.objects.filter(
+        user_id=OuterRef("user_id"),
+        bank_code=OuterRef("bank_code"),
+        kind=ConsentKind.ACCOUNTS,
+        status=ConsentStatus.AUTHORIZED,
+    ).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+    recent_run = SyncRun.objects.filter(connection_id=OuterRef("pk"), created_at__gte=threshold)
+    return (
+        BankConnection.objects.filter(status__in=[ConnectionStatus.READY, ConnectionStatus.ERROR])
+        .filter(Q(last_sync_at__isnull=True) | Q(last_sync_at__lt=threshold))
+        .filter(Exists(authorised_consent))
+        .exclude(Exists(recent_run))
+        .order_by("last_sync_at", "pk")
+    )

@@ -1,0 +1,104 @@
+"""Output shapes of the sync and connect APIs."""
+
+from rest_framework import serializers
+
+from sync.models import SyncRun
+
+
+class SyncRunSerializer(serializers.ModelSerializer):
+    bank_code = serializers.CharField(source="connection.bank_code", read_only=True)
+    duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = SyncRun
+        fields = [
+            "id",
+            "bank_code",
+            "kind",
+            "trigger",
+            "status",
+            "step",
+            "progress",
+            "accounts_count",
+            "balances_count",
+            "transactions_added",
+            "transactions_updated",
+            "transactions_unchanged",
+            "transactions_removed",
+            "transactions_skipped",
+            "agreements_count",
+            "bank_calls",
+            "attempts",
+            "error",
+            "error_code",
+            "warnings",
+            "correlation_id",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "duration_seconds",
+        ]
+        read_only_fields = fields
+
+
+class ConsentBriefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    status = serializers.CharField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+
+
+class ActionRequiredSerializer(serializers.Serializer):
+    type = serializers.CharField(help_text="approve_consent")
+    message = serializers.CharField()
+    bank_code = serializers.CharField()
+    consent_id = serializers.IntegerField()
+    request_id = serializers.CharField(allow_blank=True)
+    approve_demo_url = serializers.CharField(
+        allow_null=True, help_text="Demo mode only: approve as the bank's test client."
+    )
+
+
+class BankConnectOutputSerializer(serializers.Serializer):
+    bank_code = serializers.CharField()
+    connection_status = serializers.CharField()
+    accounts_consent = ConsentBriefSerializer()
+    products_consent = ConsentBriefSerializer(allow_null=True)
+    sync_started = serializers.BooleanField()
+    sync_run = SyncRunSerializer(allow_null=True)
+    action_required = ActionRequiredSerializer(allow_null=True)
+
+
+class SyncStartOutputSerializer(serializers.Serializer):
+    sync_run_id = serializers.IntegerField()
+    sync_run = SyncRunSerializer()
+
+
+class SyncRunListQuerySerializer(serializers.Serializer):
+    bank = serializers.CharField(required=False, max_length=16)
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=200, default=50)
+
+
+def consent_brief(consent) -> dict | None:
+    """A consent as the connect answer shows it."""
+    if consent is None:
+        return None
+    return {
+        "id": consent.pk,
+        "kind": consent.kind,
+        "status": consent.status,
+        "expires_at": consent.expires_at,
+    }
+
+
+def bank_connect_payload(result) -> dict:
+    """The connect answer of a BankConnectResult."""
+    return {
+        "bank_code": result.connection.bank_code,
+        "connection_status": result.connection.status,
+        "accounts_consent": consent_brief(result.accounts_consent),
+        "products_consent": consent_brief(result.products_consent),
+        "sync_started": result.sync_started,
+        "sync_run": SyncRunSerializer(result.sync_run).data if result.sync_run else None,
+        "action_required": result.action_required,
+    }

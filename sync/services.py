@@ -1,0 +1,605 @@
+"""The sync orchestrator and the connect flow.
+
+`connection_sync_start` creates a queued run (the partial unique constraint
+`one_active_sync_per_connection` is the cross-worker lock) and enqueues the task after commit;
+`sync_run_execute` runs the steps accounts → balances → transactions → agreements → finalize
+under the run's correlation id. Bank calls happen outside DB transactions; each step's writes
+are atomic upserts keyed on bank ids, and the watermarks move only in the final step, so a
+failed run leaves nothing a later run would duplicate.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+
+from analytics.services import analytics_recompute_request
+from audit.services import AuditAction, audit_event_record
+from banking.clients.errors import (
+    BankError,
+    BankUnavailableError,
+    ConsentRequiredError,
+)
+from banking.models import Account, BankConnection, ConnectionStatus
+from banking.services.clients import bank_client_for, bank_display_name
+from banking.services.connections import (
+    connection_get_or_create,
+    connection_mark_synced,
+    connection_transition,
+)
+from banking.services.money import money_refresh_after_sync
+from consents import services as consent_services
+from consents.models import Consent, ConsentKind, ConsentStatus
+from fintrack.core.correlation import correlation_scope
+from sync import steps
+from sync.exceptions import (
+    AlreadyConnected,
+    BankRequestFailed,
+    BankUnavailable,
+    ConsentRejected,
+    ConsentRequired,
+    SyncAlreadyRunning,
+)
+from sync.models import ACTIVE_SYNC_STATUSES, SyncKind, SyncRun, SyncStatus, SyncStep, SyncTrigger
+from sync.selectors import sync_run_active
+from sync.transactions import PageFetcher, TransactionCounts, account_transactions_sync
+from sync.transactions import prefetch_allowed as transactions_prefetch_allowed
+
+logger = logging.getLogger(__name__)
+
+# Where each step starts on the progress bar; transactions fill most of it.
+STEP_PROGRESS = {
+    SyncStep.CONSENTS: 2,
+    SyncStep.ACCOUNTS: 5,
+    SyncStep.BALANCES: 10,
+    SyncStep.TRANSACTIONS: 20,
+    SyncStep.AGREEMENTS: 90,
+    SyncStep.FINALIZING: 95,
+    SyncStep.DONE: 100,
+}
+_ERROR_LENGTH = 2000
+
+
+# --- Starting a run -----------------------------------------------------------------------------
+
+
+def connection_sync_start(
+    *, connection: BankConnection, trigger: str, kind: str = SyncKind.FULL
+) -> tuple[SyncRun, bool]:
+    """Queue a run for the connection, or return the active one (created=False)."""
+    from sync.tasks import connection_sync
+
+    for _attempt in range(3):
+        try:
+            with transaction.atomic():
+                run = SyncRun.objects.create(
+                    connection=connection, user_id=connection.user_id, kind=kind, trigger=trigger
+                )
+        except IntegrityError:
+            active = sync_run_active(connection=connection)
+            if active is not None:
+                return active, False
+            continue  # the active run finished between our insert and the lookup: try again
+        transaction.on_commit(lambda run_id=run.pk: connection_sync.delay(run_id))
+        return run, True
+    raise SyncAlreadyRunning("Another sync of this bank keeps starting; try again shortly.")
+
+
+def bank_sync_request(
+    *, user, bank_code: str, trigger: str = SyncTrigger.USER, kind: str = SyncKind.FULL
+) -> tuple[SyncRun, bool]:
+    """Start a sync of the user's bank (needs an authorised consent); (run, created)."""
+    bank_display_name(bank_code)  # UnknownBank for an unconfigured code
+    connection = BankConnection.objects.filter(user=user, bank_code=bank_code).first()
+    if connection is None or _accounts_consent_usable(user=user, bank_code=bank_code) is None:
+        raise ConsentRequired(
+            f"Connect {bank_display_name(bank_code)} and approve access before syncing.",
+            extra={"bank_code": bank_code, "connect_url": f"/api/banks/{bank_code}/connect"},
+        )
+    return connection_sync_start(connection=connection, trigger=trigger, kind=kind)
+
+
+def _accounts_consent_usable(*, user, bank_code: str) -> Consent | None:
+    """The authorised accounts consent; a pending one is polled once at the bank first."""
+    consent = consent_services.consent_active(
+        user=user, bank_code=bank_code, kind=ConsentKind.ACCOUNTS
+    )
+    if consent is not None:
+        return consent
+    pending = consent_services.consent_pending(
+        user=user, bank_code=bank_code, kind=ConsentKind.ACCOUNTS
+    )
+    if pending is None:
+        return None
+    try:
+        refreshed = consent_services.consent_refresh(consent=pending) or pending
+    except BankError as exc:
+        logger.info("consent poll for %s/%s failed: %s", user.pk, bank_code, exc)
+        return None
+    return refreshed if refreshed.status == ConsentStatus.AUTHORIZED else None
+
+
+# --- Connecting a bank ----------------------------------------------------------------------------
+
+
+@dataclass
+class BankConnectResult:
+    """What connecting did: the consents, the first run if started, what the user must do."""
+
+    connection: BankConnection
+    accounts_consent: Consent
+    products_consent: Consent | None
+    sync_run: SyncRun | None
+    sync_started: bool
+    action_required: dict | None
+
+
+def bank_connect(
+    *, user, bank_code: str, trigger: str = SyncTrigger.USER, already_connected_ok: bool = False
+) -> BankConnectResult:
+    """Request both consents; start the first sync when authorised, else say how to approve."""
+    bank_display_name(bank_code)  # UnknownBank for an unconfigured code
+    connection = connection_get_or_create(user=user, bank_code=bank_code)
+    if connection.status in (ConnectionStatus.READY, ConnectionStatus.SYNC_IN_PROGRESS):
+        active = consent_services.consent_active(
+            user=user, bank_code=bank_code, kind=ConsentKind.ACCOUNTS
+        )
+        if active is not None and not already_connected_ok:
+            run = sync_run_active(connection=connection)
+            raise AlreadyConnected(
+                f"{bank_display_name(bank_code)} is already connected.",
+                extra={
+                    "bank_code": bank_code,
+                    "connection_status": connection.status,
+                    "sync_run_id": run.pk if run else None,
+                    "sync_url": f"/api/banks/{bank_code}/sync",
+                },
+            )
+    try:
+        accounts_consent = consent_services.consent_ensure(
+            user=user, bank_code=bank_code, kind=ConsentKind.ACCOUNTS
+        )
+    except BankError as exc:
+        raise _as_application_error(exc, bank_code=bank_code) from exc
+    try:
+        products_consent = consent_services.consent_ensure(
+            user=user, bank_code=bank_code, kind=ConsentKind.PRODUCTS
+        )
+    except BankError as exc:
+        # Agreements are optional: the accounts flow goes on, the sync skips agreements.
+        logger.warning("product consent at %s for user %s failed: %s", bank_code, user.pk, exc)
+        products_consent = None
+
+    result = BankConnectResult(
+        connection=connection,
+        accounts_consent=accounts_consent,
+        products_consent=products_consent,
+        sync_run=None,
+        sync_started=False,
+        action_required=None,
+    )
+    if accounts_consent.status == ConsentStatus.AUTHORIZED:
+        result.sync_run, result.sync_started = connection_sync_start(
+            connection=connection, trigger=trigger
+        )
+    elif accounts_consent.status == ConsentStatus.PENDING:
+        connection_status_set(connection=connection, to_status=ConnectionStatus.CONSENT_PENDING)
+        result.action_required = consent_approval_action(consent=accounts_consent)
+    else:
+        raise ConsentRejected(
+            f"{bank_display_name(bank_code)} answered {accounts_consent.status} to the request.",
+            extra={"bank_code": bank_code, "consent_status": accounts_consent.status},
+        )
+    connection.refresh_from_db(fields=["status", "last_error", "last_success_at"])
+    return result
+
+
+def consent_approval_action(*, consent: Consent) -> dict:
+    """What the user must do for a pending consent, with the demo approval URL where enabled."""
+    name = bank_display_name(consent.bank_code)
+    action = {
+        "type": "approve_consent",
+        "message": f"Open {name} and approve FinTrack's access request, then come back.",
+        "bank_code": consent.bank_code,
+        "consent_id": consent.pk,
+        "request_id": consent.request_id,
+        "approve_demo_url": None,
+    }
+    if settings.DEMO_BANK_CLIENT_SELF_SIGN:
+        action["approve_demo_url"] = _approve_demo_url(consent)
+    return action
+
+
+def _approve_demo_url(consent: Consent) -> str | None:
+    for name in ("consent-approve-demo", "consents-approve-demo", "consent_approve_demo"):
+        for kwargs in ({"consent_id": consent.pk}, {"pk": consent.pk}):
+            try:
+                return reverse(name, kwargs=kwargs)
+            except NoReverseMatch:
+                continue
+    return None
+
+
+def _as_application_error(exc: BankError, *, bank_code: str) -> BankRequestFailed:
+    error_class = BankUnavailable if isinstance(exc, BankUnavailableError) else BankRequestFailed
+    error = error_class(
+        f"{bank_display_name(bank_code)}: {exc.message}",
+        extra={"bank_code": bank_code, "bank_error": exc.code, "retry_after": exc.retry_after},
+    )
+    error.code = exc.code if error_class is BankRequestFailed else error.code
+    return error
+
+
+def connection_status_set(*, connection: BankConnection, to_status: str, error: str = "") -> None:
+    """Move the connection unless it is there already; a refused move is logged, not raised."""
+    if connection.status == to_status and not error:
+        return
+    if connection.status == to_status == ConnectionStatus.SYNC_IN_PROGRESS:
+        return
+    try:
+        connection_transition(connection=connection, to_status=to_status, error=error)
+    except Exception as exc:  # an illegal transition must not turn a sync outcome into a crash
+        logger.warning(
+            "connection %s: %s → %s refused: %s", connection.pk, connection.status, to_status, exc
+        )
+
+
+# --- Running a run --------------------------------------------------------------------------------
+
+
+def sync_run_execute(*, sync_run_id: int, retry_allowed: bool = False) -> SyncRun | None:
+    """Run one queued/running sync to its end; returns the run (None if it is gone).
+
+    With `retry_allowed`, a BankUnavailableError is re-raised with the run left running, for the
+    task to retry; otherwise it fails the run like any terminal error.
+    """
+    run = SyncRun.objects.select_related("connection", "user").filter(pk=sync_run_id).first()
+    if run is None or run.status not in ACTIVE_SYNC_STATUSES:
+        return run
+    with correlation_scope(str(run.correlation_id)):
+        _SyncExecution(run).execute(retry_allowed=retry_allowed)
+    return run
+
+
+def sync_run_fail(*, sync_run: SyncRun, error: str, error_code: str) -> SyncRun:
+    """Mark an active run failed (e.g. after its retries ran out) and the connection in error."""
+    if sync_run.status not in ACTIVE_SYNC_STATUSES:
+        return sync_run
+    with correlation_scope(str(sync_run.correlation_id)):
+        _SyncExecution(sync_run).fail(
+            error=error, error_code=error_code, connection_status=ConnectionStatus.ERROR
+        )
+    return sync_run
+
+
+class _SyncExecution:
+    """State of one attempt of one run: counts so far and the watermarks to write at the end."""
+
+    def __init__(self, run: SyncRun):
+        self.run = run
+        self.connection = run.connection
+        self.user = run.user
+        self.bank_code = run.connection.bank_code
+        self.client = None
+        self.calls_before = run.bank_calls
+        # Rows written by an earlier attempt of this run stay counted as written.
+        self.counts = TransactionCounts(
+            added=run.transactions_added,
+            updated=run.transactions_updated,
+            removed=run.transactions_removed,
+            skipped=run.transactions_skipped,
+            skipped_samples=list(run.warnings or []),
+        )
+        self.watermarks: dict[int, datetime] = {}
+        self.accounts: list[Account] = []
+
+    # Progress and counts ---------------------------------------------------------------------
+
+    def _step(self, step: str, progress: int | None = None) -> None:
+        self.run.step = step
+        self.run.progress = STEP_PROGRESS.get(step, 0) if progress is None else progress
+        SyncRun.objects.filter(pk=self.run.pk).update(
+            step=self.run.step, progress=self.run.progress
+        )
+
+    def _set_progress(self, progress: int) -> None:
+        progress = max(0, min(99, progress))
+        if progress != self.run.progress:
+            self.run.progress = progress
+            SyncRun.objects.filter(pk=self.run.pk).update(progress=progress)
+
+    def _apply_counts(self) -> None:
+        run = self.run
+        run.transactions_added = self.counts.added
+        run.transactions_updated = self.counts.updated
+        run.transactions_unchanged = self.counts.unchanged
+        run.transactions_removed = self.counts.removed
+        run.transactions_skipped = self.counts.skipped
+        run.warnings = self.counts.skipped_samples
+        run.bank_calls = self.calls_before + (self.client.calls_made if self.client else 0)
+
+    # The run -----------------------------------------------------------------------------------
+
+    def execute(self, *, retry_allowed: bool) -> None:
+        run = self.run
+        first_attempt = run.attempts == 0
+        run.attempts += 1
+        run.status = SyncStatus.RUNNING
+        run.started_at = run.started_at or timezone.now()
+        run.error = ""
+        run.error_code = ""
+        run.step = SyncStep.CONSENTS
+        run.progress = STEP_PROGRESS[SyncStep.CONSENTS]
+        run.save(
+            update_fields=[
+                "attempts",
+                "status",
+                "started_at",
+                "error",
+                "error_code",
+                "step",
+                "progress",
+            ]
+        )
+        if first_attempt:
+            audit_event_record(
+                action=AuditAction.SYNC_STARTED,
+                user=self.user,
+                obj=run,
+                bank_code=self.bank_code,
+                correlation_id=str(run.correlation_id),
+                details={"trigger": run.trigger, "kind": run.kind},
+            )
+        consent = None
+        try:
+            consent = self._accounts_consent()
+            if consent is None:
+                self.fail(
+                    error=(
+                        f"No authorised consent at {bank_display_name(self.bank_code)}: "
+                        "approve FinTrack's access request in the bank, then sync again."
+                    ),
+                    error_code="consent_required",
+                    connection_status=ConnectionStatus.CONSENT_PENDING,
+                )
+                return
+            if not self.user.external_client_id:
+                self.fail(
+                    error="This user has no bank client id; ask an operator to assign one.",
+                    error_code="no_client_id",
+                    connection_status=ConnectionStatus.ERROR,
+                )
+                return
+            connection_status_set(
+                connection=self.connection, to_status=ConnectionStatus.SYNC_IN_PROGRESS
+            )
+            self.client = bank_client_for(self.bank_code, user=self.user)
+            self._run_steps(consent=consent)
+        except ConsentRequiredError as exc:
+            if consent is not None:
+                consent_services.consent_invalidate(consent=consent, reason=exc.message[:255])
+            self.fail(
+                error=(
+                    f"{bank_display_name(self.bank_code)} no longer accepts FinTrack's consent "
+                    f"({exc.message}); connect the bank again to approve a new one."
+                ),
+                error_code="consent_required",
+                connection_status=ConnectionStatus.CONSENT_PENDING,
+            )
+        except BankUnavailableError as exc:
+            if retry_allowed:
+                self._apply_counts()
+                run.error = f"Bank unavailable, will retry: {exc.message}"[:_ERROR_LENGTH]
+                run.save(update_fields=[*_COUNT_FIELDS, "error"])
+                raise
+            self.fail(
+                error=f"{bank_display_name(self.bank_code)} is unavailable: {exc.message}",
+                error_code=exc.code,
+                connection_status=ConnectionStatus.ERROR,
+            )
+        except BankError as exc:
+            self.fail(
+                error=f"{bank_display_name(self.bank_code)}: {exc.message}",
+                error_code=exc.code,
+                connection_status=ConnectionStatus.ERROR,
+            )
+        except SoftTimeLimitExceeded:
+            self.fail(
+                error="The sync took longer than its time limit.",
+                error_code="timeout",
+                connection_status=ConnectionStatus.ERROR,
+            )
+        except Exception as exc:
+            logger.exception("sync run %s failed unexpectedly", run.pk)
+            self.fail(
+                error=f"Internal error: {type(exc).__name__}",
+                error_code="internal_error",
+                connection_status=ConnectionStatus.ERROR,
+            )
+        finally:
+            if self.client is not None:
+                self.client.close()
+
+    def _accounts_consent(self) -> Consent | None:
+        return _accounts_consent_usable(user=self.user, bank_code=self.bank_code)
+
+    def _run_steps(self, *, consent: Consent) -> None:
+        client_id = self.user.external_client_id
+        consent_id = consent.bank_consent_id
+
+        self._step(SyncStep.ACCOUNTS)
+        bank_accounts = self.client.list_accounts(client_id=client_id, consent_id=consent_id)
+        self.accounts = steps.accounts_upsert(
+            connection=self.connection, bank_accounts=bank_accounts
+        )
+        self.run.accounts_count = len(self.accounts)
+        SyncRun.objects.filter(pk=self.run.pk).update(accounts_count=self.run.accounts_count)
+
+        self._step(SyncStep.BALANCES)
+        balances = []
+        for index, account in enumerate(self.accounts):
+            balances.append(
+                (
+                    account,
+                    self.client.get_balances(
+                        client_id=client_id,
+                        account_id=account.bank_account_id,
+                        consent_id=consent_id,
+                    ),
+                )
+            )
+            self._set_progress(self._within(SyncStep.BALANCES, index + 1, len(self.accounts)))
+        self.run.balances_count = steps.balances_store(sync_run=self.run, balances=balances)
+
+        if self.run.kind == SyncKind.FULL:
+            self._step(SyncStep.TRANSACTIONS)
+            self._transactions(client_id=client_id, consent_id=consent_id)
+            self._step(SyncStep.AGREEMENTS)
+            self._agreements(client_id=client_id)
+        self._finalize()
+
+    def _within(self, step: str, done: float, total: int) -> int:
+        """Progress inside a step: from its start to the next step's start."""
+        order = list(STEP_PROGRESS)
+        start = STEP_PROGRESS[step]
+        end = STEP_PROGRESS[order[order.index(step) + 1]]
+        return start + int((end - start) * (done / total if total else 1))
+
+    def _transactions(self, *, client_id: str, consent_id: str) -> None:
+        fetcher = PageFetcher(lookahead=transactions_prefetch_allowed())
+        total = len(self.accounts)
+        try:
+            for index, account in enumerate(self.accounts):
+
+                def on_page(page: int, total_pages: int | None, index=index) -> None:
+                    share = min(page / total_pages, 1.0) if total_pages else 0.0
+                    self._set_progress(self._within(SyncStep.TRANSACTIONS, index + share, total))
+
+                scan = account_transactions_sync(
+                    client=self.client,
+                    account=account,
+                    client_id=client_id,
+                    consent_id=consent_id,
+                    counts=self.counts,
+                    fetcher=fetcher,
+                    on_page=on_page,
+                )
+                old = account.transactions_synced_through
+                if scan.newest_seen is not None and (old is None or scan.newest_seen > old):
+                    self.watermarks[account.pk] = scan.newest_seen
+        finally:
+            fetcher.close()
+        self._apply_counts()
+        self.run.save(update_fields=_COUNT_FIELDS)
+
+    def _agreements(self, *, client_id: str) -> None:
+        """Products catalogue and agreements; a product-consent problem skips them, not the run."""
+        try:
+            steps.catalogue_refresh_if_stale(client=self.client, bank_code=self.bank_code)
+        except BankError as exc:
+            if isinstance(exc, BankUnavailableError | ConsentRequiredError):
+                raise
+            logger.warning("catalogue of %s not refreshed: %s", self.bank_code, exc)
+        consent = consent_services.consent_active(
+            user=self.user, bank_code=self.bank_code, kind=ConsentKind.PRODUCTS
+        )
+        if consent is None or not consent.bank_consent_id:
+            logger.info(
+                "sync %s: no product consent at %s, agreements skipped", self.run.pk, self.bank_code
+            )
+            return
+        try:
+            self.run.agreements_count = steps.agreements_sync(
+                client=self.client,
+                connection=self.connection,
+                accounts=self.accounts,
+                client_id=client_id,
+                product_consent_id=consent.bank_consent_id,
+            )
+        except ConsentRequiredError as exc:
+            # The product consent is gone; account data is still good, so the run goes on.
+            consent_services.consent_invalidate(consent=consent, reason=exc.message[:255])
+            logger.warning("sync %s: product consent rejected: %s", self.run.pk, exc)
+
+    def _finalize(self) -> None:
+        self._step(SyncStep.FINALIZING)
+        run = self.run
+        now = timezone.now()
+        since = self.counts.changed_since.date() if self.counts.changed_since else now.date()
+        with transaction.atomic():
+            for account_id, newest in self.watermarks.items():
+                Account.objects.filter(pk=account_id).update(transactions_synced_through=newest)
+            money_refresh_after_sync(user=self.user, since_date=since)
+            self._apply_counts()
+            run.status = SyncStatus.SUCCEEDED
+            run.step = SyncStep.DONE
+            run.progress = 100
+            run.finished_at = now
+            run.error = ""
+            run.error_code = ""
+            run.save()
+            connection_status_set(connection=self.connection, to_status=ConnectionStatus.READY)
+            connection_mark_synced(connection=self.connection, succeeded_at=now)
+            audit_event_record(
+                action=AuditAction.SYNC_SUCCEEDED,
+                user=self.user,
+                obj=run,
+                bank_code=self.bank_code,
+                correlation_id=str(run.correlation_id),
+                details=_counts_of(run),
+            )
+            user_id = self.user.pk
+            transaction.on_commit(lambda: analytics_recompute_request(user_id=user_id))
+
+    def fail(self, *, error: str, error_code: str, connection_status: str) -> None:
+        run = self.run
+        now = timezone.now()
+        self._apply_counts()
+        with transaction.atomic():
+            run.status = SyncStatus.FAILED
+            run.error = error[:_ERROR_LENGTH]
+            run.error_code = error_code[:64]
+            run.finished_at = now
+            run.save()
+            connection_status_set(
+                connection=self.connection, to_status=connection_status, error=run.error
+            )
+            BankConnection.objects.filter(pk=self.connection.pk).update(last_sync_at=now)
+            audit_event_record(
+                action=AuditAction.SYNC_FAILED,
+                user=self.user,
+                obj=run,
+                bank_code=self.bank_code,
+                correlation_id=str(run.correlation_id),
+                details={"error_code": run.error_code, "error": run.error[:500], **_counts_of(run)},
+            )
+
+
+_COUNT_FIELDS = [
+    "transactions_added",
+    "transactions_updated",
+    "transactions_unchanged",
+    "transactions_removed",
+    "transactions_skipped",
+    "warnings",
+    "bank_calls",
+]
+
+
+def _counts_of(run: SyncRun) -> dict:
+    return {
+        "accounts": run.accounts_count,
+        "balances": run.balances_count,
+        "transactions_added": run.transactions_added,
+        "transactions_updated": run.transactions_updated,
+        "transactions_unchanged": run.transactions_unchanged,
+        "transactions_removed": run.transactions_removed,
+        "transactions_skipped": run.transactions_skipped,
+        "agreements": run.agreements_count,
+        "bank_calls": run.bank_calls,
+    }
