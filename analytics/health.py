@@ -3,13 +3,15 @@ shows them. Each indicator scores 0-100 in tiers; indicators without data are ex
 weights of the rest renormalised. Bands: healthy 80-100, coping 40-79, vulnerable below 40.
 """
 
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 
 HEALTHY_MIN = 80
 COPING_MIN = 40
 # Equal weights, as the FHN score weighs its eight indicators.
 WEIGHT = 12.5
 # Bank of Russia ПДН bands: below 30 %, 30-50 %, 50-80 %, above 80 %.
+# A score from one or two indicators would say more than the data does.
+MIN_INDICATORS_FOR_SCORE = 3
 PDN_BANDS = (("below_30", 100), ("30_50", 60), ("50_80", 25), ("above_80", 0))
 
 
@@ -41,7 +43,13 @@ def _no_data(code: str, explanation: str) -> dict:
 
 
 def _ratio(numerator: Decimal, denominator: Decimal) -> Decimal:
-    return (numerator / denominator).quantize(Decimal("0.0001"))
+    """Exact ratio: tiers are decided on it, never on a rounded figure."""
+    return numerator / denominator
+
+
+def _shown(value: Decimal, places: str = "0.0001") -> Decimal:
+    """A figure as reported: truncated, so 29.999 % shows as 29.99 %, not 30 %."""
+    return value.quantize(Decimal(places), rounding=ROUND_DOWN)
 
 
 def indicator_spend_vs_income(*, income: Decimal, spending: Decimal, months: int) -> dict:
@@ -54,9 +62,9 @@ def indicator_spend_vs_income(*, income: Decimal, spending: Decimal, months: int
     score = next((s for limit, s in tiers if ratio < limit), 25 if ratio < Decimal("1.10") else 0)
     return _indicator(
         code,
-        ratio,
+        _shown(ratio),
         score,
-        f"Spent {ratio:.0%} of income over the last {months} months.",
+        f"Spent {_shown(ratio, '0.01'):.0%} of income over the last {months} months.",
         "Keep it up." if score >= 75 else "Cut the largest discretionary category next month.",
         income=income,
         spending=spending,
@@ -74,7 +82,7 @@ def indicator_bills_on_time(*, expected: int, on_time: int) -> dict:
     score = next((s for limit, s in tiers if share >= limit), 0)
     return _indicator(
         code,
-        share,
+        _shown(share),
         score,
         f"{on_time} of {expected} expected bill and instalment payments were on time.",
         "Keep it up." if score == 100 else "Set up autopayment for your instalments.",
@@ -88,14 +96,14 @@ def indicator_liquid_buffer(*, liquid: Decimal, essential_monthly: Decimal) -> d
     code = "liquid_buffer"
     if essential_monthly <= 0:
         return _no_data(code, "No essential spending seen yet to measure a buffer against.")
-    months = (max(liquid, Decimal("0")) / essential_monthly).quantize(Decimal("0.01"))
+    months = max(liquid, Decimal("0")) / essential_monthly
     tiers = ((Decimal("6"), 100), (Decimal("3"), 75), (Decimal("1"), 50), (Decimal("0.5"), 25))
     score = next((s for limit, s in tiers if months >= limit), 0)
     return _indicator(
         code,
-        months,
+        _shown(months, "0.01"),
         score,
-        f"Liquid money covers {months} months of essential spending.",
+        f"Liquid money covers {_shown(months, '0.01')} months of essential spending.",
         "Keep it up." if score == 100 else "Build the buffer towards 3-6 months of essentials.",
         liquid=liquid,
         essential_monthly=essential_monthly,
@@ -126,9 +134,9 @@ def indicator_savings_trend(
         score = 0
     return _indicator(
         code,
-        growth,
+        _shown(growth),
         score,
-        f"Savings changed by {change} ({growth:+.1%}) over {days} days.",
+        f"Savings changed by {change} ({_shown(growth, '0.001'):+.1%}) over {days} days.",
         "Keep it up." if score >= 75 else "Move a fixed sum to savings on payday.",
         change=change,
         savings_now=savings_now,
@@ -163,14 +171,15 @@ def indicator_debt_service(*, monthly_debt_service: Decimal, monthly_income: Dec
         )
     if monthly_income <= 0:
         return _no_data(code, "Debt payments are known but no income is seen to compare them to.")
-    percent = (monthly_debt_service * 100 / monthly_income).quantize(Decimal("0.01"))
+    percent = monthly_debt_service * 100 / monthly_income
     band = pdn_band(percent)
     score = dict(PDN_BANDS)[band]
     return _indicator(
         code,
-        percent,
+        _shown(percent, "0.01"),
         score,
-        f"Debt payments take {percent}% of income (ПДН band {band.replace('_', '-')}).",
+        f"Debt payments take {_shown(percent, '0.01')}% of income "
+        f"(ПДН band {band.replace('_', '-')}).",
         "Keep it up." if score == 100 else "Avoid new credit; repay the costliest debt first.",
         pdn_band=band,
         monthly_debt_service=monthly_debt_service,
@@ -188,9 +197,9 @@ def indicator_credit_utilisation(*, card_debt: Decimal, card_limit: Decimal) -> 
     score = next((s for limit, s in tiers if share < limit), 25 if share < Decimal("0.75") else 0)
     return _indicator(
         code,
-        share,
+        _shown(share),
         score,
-        f"Credit cards are {share:.0%} used.",
+        f"Credit cards are {_shown(share, '0.01'):.0%} used.",
         "Keep it up." if score >= 75 else "Bring card debt below 30% of the limit.",
         card_debt=card_debt,
         card_limit=card_limit,
@@ -205,14 +214,15 @@ def indicator_income_regularity(*, monthly_incomes: list[Decimal]) -> dict:
     count = len(monthly_incomes)
     mean = sum(monthly_incomes) / count
     variance = sum((x - mean) ** 2 for x in monthly_incomes) / count
-    variation = (variance.sqrt() / mean).quantize(Decimal("0.0001"))
+    variation = variance.sqrt() / mean
     tiers = ((Decimal("0.10"), 100), (Decimal("0.25"), 75), (Decimal("0.50"), 50))
     score = next((s for limit, s in tiers if variation <= limit), 25)
     return _indicator(
         code,
-        variation,
+        _shown(variation),
         score,
-        f"Monthly income varies by {variation:.0%} around its mean over {count} months.",
+        f"Monthly income varies by {_shown(variation, '0.01'):.0%} around its mean "
+        f"over {count} months.",
         "Keep it up." if score >= 75 else "Keep a larger buffer while income is uneven.",
         months=count,
     )
@@ -234,7 +244,7 @@ def indicator_regular_saving(*, months_saved: int, months: int) -> dict:
         score = 0
     return _indicator(
         code,
-        share,
+        _shown(share),
         score,
         f"Money went into savings in {months_saved} of the last {months} months.",
         "Keep it up." if score == 100 else "Set up a monthly transfer to savings.",
@@ -251,7 +261,7 @@ def health_score(indicators: list[dict]) -> dict:
         item["normalised_weight"] = (
             round(item["weight"] / total_weight, 4) if item["has_data"] and total_weight else 0
         )
-    if not used:
-        return {"score": None, "band": "no_data", "indicators": indicators, "used": 0}
+    if len(used) < MIN_INDICATORS_FOR_SCORE:
+        return {"score": None, "band": "no_data", "indicators": indicators, "used": len(used)}
     score = round(sum(i["score"] * i["weight"] for i in used) / total_weight)
     return {"score": score, "band": band_of(score), "indicators": indicators, "used": len(used)}

@@ -1,0 +1,59 @@
+"""Analytics console: each snapshot's figures, and the breakdown that explains every term."""
+
+from django.contrib import admin
+
+from analytics.models import AnalyticsSnapshot
+from fintrack.core.admin import BigTableAdminMixin, ReadOnlyAdminMixin, json_field
+
+breakdown_pretty = json_field("breakdown", "Breakdown (how every figure was computed)")
+summary_pretty = json_field("summary", "Summary (what the dashboard serves)")
+
+
+@admin.register(AnalyticsSnapshot)
+class AnalyticsSnapshotAdmin(ReadOnlyAdminMixin, BigTableAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "id",
+        "created_at",
+        "user",
+        "currency",
+        "sts_amount",
+        "sts_daily",
+        "sts_status",
+        "health_score",
+        "health_band",
+        "total_debt",
+        "next_payment_date",
+        "next_payment_amount",
+        "data_fresh_as_of",
+    ]
+    list_filter = ["sts_status", "health_band", "currency"]
+    search_fields = ["=user__email", "=user__external_client_id"]
+    search_help_text = "Exact user email or client id."
+    date_hierarchy = "created_at"
+    ordering = ["-created_at", "-id"]
+    list_select_related = ["user"]
+    changelist_defer = ("breakdown", "summary")
+    fieldsets = (
+        (
+            "Figures",
+            {
+                "fields": (
+                    "user",
+                    "currency",
+                    "sts_amount",
+                    "sts_daily",
+                    "sts_status",
+                    "health_score",
+                    "health_band",
+                    "total_debt",
+                    "monthly_debt_service",
+                    "next_payment_date",
+                    "next_payment_amount",
+                    "data_fresh_as_of",
+                    "created_at",
+                )
+            },
+        ),
+        ("How they were computed", {"fields": (breakdown_pretty, summary_pretty)}),
+    )
+    readonly_fields = [field for _name, options in fieldsets for field in options["fields"]]
