@@ -3,6 +3,8 @@
 from collections import defaultdict
 from decimal import Decimal
 
+from django.db.models import F
+
 from banking.models import ProductAgreement
 from banking.services.agreements import DEBT_PRODUCT_TYPES
 
@@ -14,7 +16,7 @@ def debt_list(*, user) -> list[ProductAgreement]:
             user=user, status="active", product_type__in=DEBT_PRODUCT_TYPES
         )
         .select_related("linked_account")
-        .order_by("next_payment_date", "bank_code", "id")
+        .order_by(F("next_payment_date").asc(nulls_last=True), "bank_code", "id")
     )
 
 
