@@ -53,7 +53,12 @@ def config_for(bank: str) -> FaultConfig | None:
         options = _from_settings(bank)
         if not options:
             return None
-        row = FaultConfig(bank=bank, **options)
+        typed = {
+            name: FaultConfig._meta.get_field(name).to_python(value)
+            for name, value in options.items()
+            if name in FIELDS
+        }
+        row = FaultConfig(bank=bank, **typed)
         row.updated_at = timezone.make_aware(datetime(2000, 1, 1))
     return row
 
