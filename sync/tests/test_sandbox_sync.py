@@ -2,7 +2,7 @@
 
 import pytest
 
-from banking.models import BankConnection, ConnectionStatus
+from banking.models import BankConnection, ConnectionStatus, Transaction
 from consents import services as consent_services
 from consents.models import ConsentKind, ConsentStatus
 from sync.models import SyncRun, SyncStatus, SyncTrigger
@@ -52,3 +52,146 @@ def test_full_sync_equals_sandbox_ground_truth(sandbox_banks, user, bank_code):
     connection.refresh_from_db()
     assert connection.status == ConnectionStatus.READY
     assert connection.last_success_at == run.finished_at
+
+
+def _ids(truth: dict) -> set[str]:
+    return {item["transactionId"] for items in truth["transactions"].values() for item in items}
+
+
+def test_second_sync_adds_nothing_and_costs_two_calls_per_account(sandbox_banks, user):
+    connection = _connected(user, "vbank")
+    first = _sync(connection)
+    assert first.status == SyncStatus.SUCCEEDED, first.error
+    rows_before = Transaction.objects.filter(user=user).count()
+
+    second = _sync(connection)
+
+    assert second.status == SyncStatus.SUCCEEDED, second.error
+    assert second.transactions_added == 0
+    assert second.transactions_updated == 0
+    assert second.transactions_removed == 0
+    assert second.transactions_unchanged > 0
+    assert Transaction.objects.filter(user=user).count() == rows_before
+    # accounts list + (balances + one transactions page) per account + agreements list.
+    assert second.bank_calls == 2 + 2 * second.accounts_count
+    assert_equals_ground_truth(user=user, bank_code="vbank")
+
+
+def test_next_day_sync_adds_exactly_the_new_days_transactions(sandbox_banks, user):
+    from sandbox import clock
+    from sandbox.ground_truth import client_bank_truth
+
+    connection = _connected(user, "abank")
+    assert _sync(connection).status == SyncStatus.SUCCEEDED
+    before = _ids(client_bank_truth(user.external_client_id, "abank"))
+    clock.advance(days=1)
+    after = _ids(client_bank_truth(user.external_client_id, "abank"))
+    assert after - before, "the sandbox should serve new transactions a day later"
+
+    run = _sync(connection)
+
+    assert run.status == SyncStatus.SUCCEEDED, run.error
+    assert run.transactions_added == len(after - before)
+    # Pending rows that posted disappear under their -pending id (replaced by the posted twin).
+    assert run.transactions_removed == len(before - after)
+    assert_equals_ground_truth(user=user, bank_code="abank")
+
+
+def test_pending_then_posted_leaves_one_row(sandbox_banks, user):
+    from sandbox import clock
+    from sandbox.ground_truth import client_bank_truth
+    from sandbox.volume import set_client_volume
+
+    set_client_volume(user.external_client_id, 2000, history_months=2)  # busy: pending rows
+    connection = _connected(user, "vbank")
+    for _hour in range(72):  # move the sandbox clock to an instant with pending transactions
+        if any(
+            i.endswith("-pending")
+            for i in _ids(client_bank_truth(user.external_client_id, "vbank"))
+        ):
+            break
+        clock.advance(hours=1)
+    assert _sync(connection).status == SyncStatus.SUCCEEDED
+    pending = set(
+        Transaction.objects.filter(user=user, status="pending").values_list(
+            "bank_transaction_id", flat=True
+        )
+    )
+    assert pending, "the sandbox should serve a pending transaction at this instant"
+    clock.advance(days=2)  # posting delays stay under 47 h
+
+    run = _sync(connection)
+
+    assert run.status == SyncStatus.SUCCEEDED, run.error
+    posted_ids = {pending_id.removesuffix("-pending") for pending_id in pending}
+    stored = set(
+        Transaction.objects.filter(user=user).values_list("bank_transaction_id", flat=True)
+    )
+    assert not (pending & stored)
+    assert posted_ids <= stored
+    assert run.transactions_removed >= len(pending)
+    assert _ids(client_bank_truth(user.external_client_id, "vbank")) >= posted_ids
+    assert_equals_ground_truth(user=user, bank_code="vbank")
+
+
+def test_5xx_mid_transactions_then_rerun_equals_ground_truth(sandbox_banks, user, settings):
+    import re
+
+    import responses
+
+    from banking.models import Account
+
+    settings.SYNC_PAGE_LIMIT = 20  # several pages per account
+    connection = _connected(user, "sbank")
+    base = sandbox_banks["sbank"]["base_url"]
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        mock.add_passthru(re.compile(rf"{re.escape(base)}/(?!accounts/[^/]+/transactions).*"))
+        mock.add_passthru(re.compile(rf"{re.escape(base)}/accounts/[^/]+/transactions\?.*page=1&"))
+        mock.add(
+            responses.GET,
+            re.compile(rf"{re.escape(base)}/accounts/[^/]+/transactions\?.*page=2&.*"),
+            body="<html>502 Bad Gateway</html>",
+            status=502,
+        )
+        failed = _sync(connection)
+
+    assert failed.status == SyncStatus.FAILED
+    assert failed.error_code == "bank_unavailable"
+    assert failed.transactions_added == 20  # page 1 of the first account was written
+    assert set(
+        Account.objects.filter(connection=connection).values_list(
+            "transactions_synced_through", flat=True
+        )
+    ) == {None}
+    connection.refresh_from_db()
+    assert connection.status == ConnectionStatus.ERROR
+    assert "unavailable" in connection.last_error
+
+    rerun = _sync(connection)
+
+    assert rerun.status == SyncStatus.SUCCEEDED, rerun.error
+    assert rerun.transactions_unchanged >= 20
+    assert_equals_ground_truth(user=user, bank_code="sbank")
+    connection.refresh_from_db()
+    assert connection.status == ConnectionStatus.READY
+    assert connection.last_error == ""
+
+
+def test_revoked_consent_moves_connection_to_consent_pending(sandbox_banks, user):
+    from sandbox import faults
+
+    connection = _connected(user, "vbank")
+    assert _sync(connection).status == SyncStatus.SUCCEEDED
+    faults.revoke_consents("vbank", client_id=user.external_client_id)
+
+    run = _sync(connection)
+
+    assert run.status == SyncStatus.FAILED
+    assert run.error_code == "consent_required"
+    connection.refresh_from_db()
+    assert connection.status == ConnectionStatus.CONSENT_PENDING
+    assert "consent" in connection.last_error
+    assert (
+        consent_services.consent_active(user=user, bank_code="vbank", kind=ConsentKind.ACCOUNTS)
+        is None
+    )
