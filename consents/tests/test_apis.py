@@ -1,0 +1,156 @@
+"""Consents API: own consents only, revoke, demo approve; errors in the standard shape."""
+
+import pytest
+import responses
+
+from banking.services.tokens import bank_token_cache_clear
+from consents.models import Consent, ConsentKind, ConsentStatus
+
+SBANK = "https://sbank.test"
+
+
+@pytest.fixture(autouse=True)
+def _banks(settings):
+    settings.BANKS = {"sbank": {"name": "Smart Bank", "base_url": SBANK}}
+    settings.BANK_TEAM_SECRET = "team-secret"
+    settings.DEMO_BANK_CLIENT_SELF_SIGN = True
+    bank_token_cache_clear()
+    yield
+    bank_token_cache_clear()
+
+
+def _consent(user, **fields):
+    defaults = {
+        "bank_code": "sbank",
+        "kind": ConsentKind.ACCOUNTS,
+        "status": ConsentStatus.PENDING,
+        "request_id": "req-1",
+    }
+    return Consent.objects.create(user=user, **{**defaults, **fields})
+
+
+@pytest.mark.django_db
+def test_list_shows_only_my_consents_with_status_and_expiry(auth_client, make_user):
+    mine = _consent(
+        auth_client.user,
+        status=ConsentStatus.AUTHORIZED,
+        bank_consent_id="consent-1",
+        expires_at="2027-01-01T00:00:00Z",
+    )
+    _consent(make_user())
+
+    response = auth_client.get("/api/consents")
+
+    assert response.status_code == 200
+    assert [c["id"] for c in response.json()] == [mine.pk]
+    item = response.json()[0]
+    assert (item["bank_code"], item["kind"], item["status"]) == ("sbank", "accounts", "authorized")
+    assert item["expires_at"] == "2027-01-01T00:00:00Z"
+    assert item["is_active"] is True
+
+
+@pytest.mark.django_db
+def test_list_filters_by_kind_and_rejects_an_unknown_kind(auth_client):
+    _consent(auth_client.user)
+    products = _consent(auth_client.user, kind=ConsentKind.PRODUCTS)
+
+    assert [c["id"] for c in auth_client.get("/api/consents?kind=products").json()] == [products.pk]
+    bad = auth_client.get("/api/consents?kind=cards")
+    assert bad.status_code == 400
+    assert bad.json()["code"] == "validation_error"
+
+
+@pytest.mark.django_db
+def test_revoke_a_pending_consent_needs_no_bank_call(auth_client):
+    consent = _consent(auth_client.user)
+
+    with responses.RequestsMock(assert_all_requests_are_fired=True):
+        response = auth_client.post(f"/api/consents/{consent.pk}/revoke")
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "revoked"
+    assert Consent.objects.get(pk=consent.pk).status == ConsentStatus.REVOKED
+
+
+@pytest.mark.django_db
+def test_another_users_consent_is_not_found(auth_client, make_user):
+    theirs = _consent(make_user())
+
+    for action in ("revoke", "approve-demo"):
+        response = auth_client.post(f"/api/consents/{theirs.pk}/{action}")
+        assert response.status_code == 404
+        assert response.json()["code"] == "consent_not_found"
+    assert Consent.objects.get(pk=theirs.pk).status == ConsentStatus.PENDING
+
+
+@pytest.mark.django_db
+def test_approve_demo_authorizes_a_pending_consent(auth_client):
+    consent = _consent(auth_client.user)
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        mock.post(f"{SBANK}/auth/login", json={"access_token": "client-tok"})
+        mock.post(
+            f"{SBANK}/account-consents/sign",
+            json={"consent_id": "consent-9", "status": "active", "expires_at": None},
+        )
+
+        response = auth_client.post(f"/api/consents/{consent.pk}/approve-demo")
+
+    assert response.status_code == 200
+    assert (response.json()["status"], response.json()["bank_consent_id"]) == (
+        "authorized",
+        "consent-9",
+    )
+
+
+@pytest.mark.django_db
+def test_approve_demo_of_an_authorized_consent_is_409(auth_client):
+    consent = _consent(
+        auth_client.user, status=ConsentStatus.AUTHORIZED, bank_consent_id="consent-1"
+    )
+
+    response = auth_client.post(f"/api/consents/{consent.pk}/approve-demo")
+
+    assert response.status_code == 409
+    assert response.json() == {
+        "code": "consent_not_pending",
+        "message": "Only a consent that waits for approval can be approved.",
+        "extra": {"status": "authorized"},
+    }
+
+
+@pytest.mark.django_db
+def test_approve_demo_when_disabled_is_403(auth_client, settings):
+    settings.DEMO_BANK_CLIENT_SELF_SIGN = False
+    consent = _consent(auth_client.user)
+
+    response = auth_client.post(f"/api/consents/{consent.pk}/approve-demo")
+
+    assert response.status_code == 403
+    assert response.json()["code"] == "demo_signing_disabled"
+
+
+@pytest.mark.django_db
+def test_a_bank_failure_during_approve_is_a_503_not_a_500(auth_client, settings):
+    settings.BANK_MAX_RETRIES = 0
+    consent = _consent(auth_client.user)
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        mock.post(f"{SBANK}/auth/login", status=502, body="<html>Bad Gateway</html>")
+
+        response = auth_client.post(f"/api/consents/{consent.pk}/approve-demo")
+
+    assert response.status_code == 503
+    assert response.json()["code"] == "service_unavailable"
+    assert response.json()["extra"]["bank_code"] == "sbank"
+
+
+@pytest.mark.django_db
+def test_a_non_numeric_id_is_a_404_in_the_standard_shape(auth_client):
+    response = auth_client.post("/api/consents/abc/revoke")
+
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+
+
+@pytest.mark.django_db
+def test_consents_api_requires_authentication(api_client):
+    assert api_client.get("/api/consents").status_code == 401
