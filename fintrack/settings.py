@@ -226,6 +226,13 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
+    # Several models have a `status`/`state`/`kind`; name each enum after its meaning.
+    "ENUM_NAME_OVERRIDES": {
+        "TransactionStatusEnum": "banking.models.TransactionStatus",
+        "ConnectionStatusEnum": "banking.models.ConnectionStatus",
+        "ConsentStatusEnum": "consents.models.ConsentStatus",
+        "SyncStatusEnum": "sync.models.SyncStatus",
+    },
 }
 
 # Cache: throttling counters and small lookups. Redis in production so limits hold across workers.
@@ -249,12 +256,13 @@ else:
     CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 BROKER_DIR = VAR_DIR / "broker"
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
         "data_folder_processed": str(BROKER_DIR / "processed"),
+        "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
     }
 else:
@@ -317,6 +325,8 @@ SYNC_OVERLAP_DAYS = env.int("SYNC_OVERLAP_DAYS", default=3)
 SYNC_PERIODIC_MINUTES = env.int("SYNC_PERIODIC_MINUTES", default=60)
 SYNC_MIN_INTERVAL_MINUTES = env.int("SYNC_MIN_INTERVAL_MINUTES", default=30)
 SYNC_PAGE_LIMIT = env.int("SYNC_PAGE_LIMIT", default=100)
+OWN_TRANSFER_WINDOW_DAYS = env.int("OWN_TRANSFER_WINDOW_DAYS", default=3)
+PRODUCT_CATALOGUE_MAX_AGE_HOURS = env.float("PRODUCT_CATALOGUE_MAX_AGE_HOURS", default=6)
 STS_RESERVE_FLOOR = env.str("STS_RESERVE_FLOOR", default="5000.00")
 STS_RESERVE_SHARE = env.str("STS_RESERVE_SHARE", default="0.10")
 RAW_LOG_RETENTION_DAYS = env.int("RAW_LOG_RETENTION_DAYS", default=90)
