@@ -3,7 +3,7 @@ and forecast, and store them as one AnalyticsSnapshot with every input in its br
 
 import statistics
 from calendar import monthrange
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -32,6 +32,7 @@ from analytics.sts import (
     reserve_compute,
     sts_compute,
 )
+from analytics.summary import jsonable, summary_build
 from banking.models import SAVINGS_ACCOUNT_TYPES, SPENDABLE_ACCOUNT_TYPES
 
 BASE_CURRENCY = "RUB"
@@ -55,19 +56,6 @@ def _add_months(day: date, months: int) -> date:
     while month > 12:
         year, month = year + 1, month - 12
     return date(year, month, min(day.day, monthrange(year, month)[1]))
-
-
-def jsonable(value):
-    """Decimals as strings, dates as ISO text, recursively: the breakdown is plain JSON."""
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    return value
 
 
 def _monthly_figures(aggregates: list[dict], *, today: date) -> list[dict]:
@@ -347,30 +335,7 @@ def snapshot_compute(*, user, today: date | None = None) -> AnalyticsSnapshot:
             ],
         },
     }
-    summary = {
-        "sts": {
-            "status": sts["status"],
-            "period": sts["sts_period"],
-            "daily": sts["sts_daily"],
-            "shortfall": sts["shortfall"],
-            "horizon_days": sts["horizon_days"],
-            "next_income_date": next_income.day if next_income else None,
-            "confidence": sts["confidence"]["level"],
-        },
-        "health": {
-            "score": health["score"],
-            "band": health["band"],
-            "indicators": [
-                {k: i[k] for k in ("code", "has_data", "value", "score", "band", "explanation")}
-                for i in health["indicators"]
-            ],
-        },
-        "debt": {
-            "total": debt["total_debt"],
-            "monthly_service": debt["monthly_debt_service"],
-            "next_payment": debt["next_payment"],
-        },
-    }
+    summary = summary_build(user=user, today=today, sts=sts, health=health, debt=debt)
     next_payment = debt["next_payment"] or {}
     return AnalyticsSnapshot.objects.create(
         user=user,
@@ -385,6 +350,6 @@ def snapshot_compute(*, user, today: date | None = None) -> AnalyticsSnapshot:
         next_payment_date=next_payment.get("date"),
         next_payment_amount=next_payment.get("amount"),
         breakdown=jsonable(breakdown),
-        summary=jsonable(summary),
+        summary=summary,
         data_fresh_as_of=data_fresh_as_of,
     )

@@ -1,20 +1,17 @@
-"""The main screen in one read: the latest snapshot plus a few small, indexed queries."""
+"""The main screen in one read: the latest snapshot (with its stored summary) and live bank
+statuses. Three queries with authentication, whatever the data size."""
 
 from datetime import date
 
 from django.core.cache import cache
-from django.utils import timezone
 
 from analytics import selectors, services
-from analytics.compute import jsonable
-from analytics.models import AnalyticsSnapshot
+from analytics.summary import jsonable
 
-RECENT_TRANSACTIONS = 10
-TOP_CATEGORIES = 5
-TOP_CATEGORY_DAYS = 30
+NO_DATA_MESSAGE = "No bank data yet: connect a bank and wait for the first sync."
 
 
-def _snapshot_head(snapshot: AnalyticsSnapshot) -> dict:
+def _snapshot_head(snapshot) -> dict:
     return {
         "snapshot_id": snapshot.id,
         "computed_at": snapshot.created_at,
@@ -23,28 +20,24 @@ def _snapshot_head(snapshot: AnalyticsSnapshot) -> dict:
     }
 
 
-def _snapshot_or_compute(*, user, has_data: bool, today: date | None):
-    snapshot = selectors.snapshot_latest(user=user, with_breakdown=False)
-    if snapshot is None and has_data:
-        # Data arrived but the debounced recomputation has not run yet: compute once, now.
-        snapshot = services.analytics_recompute(user=user, today=today)
-    return snapshot
-
-
 def dashboard_get(*, user, today: date | None = None) -> dict:
-    """Everything the main screen shows; a constant number of queries whatever the data size."""
-    today = today or timezone.localdate()
-    accounts = selectors.dashboard_accounts(user=user)
+    """Everything the main screen shows, from the snapshot; never recomputes when one exists."""
+    row = selectors.snapshot_latest_summary(user=user)
     banks = selectors.dashboard_connections(user=user)
-    has_data = bool(accounts) or any(b["last_success_at"] for b in banks)
-    snapshot = _snapshot_or_compute(user=user, has_data=has_data, today=today)
+    if row is None and (
+        any(b["last_success_at"] for b in banks) or selectors.account_exists(user=user)
+    ):
+        # Data arrived but the debounced recomputation has not run yet: compute once, now.
+        services.analytics_recompute(user=user, today=today)
+        row = selectors.snapshot_latest_summary(user=user)
     recomputing = cache.get(services.recompute_marker_key(user.id)) is not None
-    if snapshot is None:
+    if row is None:
         return jsonable(
             {
                 "state": "no_data",
-                "message": "No bank data yet: connect a bank and wait for the first sync.",
+                "message": NO_DATA_MESSAGE,
                 "recomputing": recomputing,
+                "outdated": False,
                 "snapshot_id": None,
                 "computed_at": None,
                 "data_fresh_as_of": None,
@@ -53,42 +46,40 @@ def dashboard_get(*, user, today: date | None = None) -> dict:
                 "health": None,
                 "debt": None,
                 "totals": [],
-                "accounts": accounts,
+                "accounts": [],
                 "banks": banks,
                 "recent_transactions": [],
                 "top_categories": [],
             }
         )
-    summary = snapshot.summary or {}
-    return jsonable(
-        {
-            "state": "ready",
-            "message": "",
-            "recomputing": recomputing,
-            **_snapshot_head(snapshot),
-            "sts": summary.get("sts"),
-            "health": summary.get("health"),
-            "debt": summary.get("debt"),
-            "totals": selectors.dashboard_summaries(user=user),
-            "accounts": accounts,
-            "banks": banks,
-            "recent_transactions": selectors.dashboard_recent_transactions(
-                user=user, limit=RECENT_TRANSACTIONS
-            ),
-            "top_categories": selectors.dashboard_top_categories(
-                user=user, today=today, days=TOP_CATEGORY_DAYS, limit=TOP_CATEGORIES
-            ),
-        }
-    )
+    summary = row["summary"] or {}
+    # A sync finished after this snapshot: its recomputation is on the way.
+    outdated = any(b["last_success_at"] and b["last_success_at"] > row["created_at"] for b in banks)
+    return {
+        "state": "ready",
+        "message": "",
+        "recomputing": recomputing,
+        "outdated": outdated,
+        "snapshot_id": row["id"],
+        "computed_at": row["created_at"].isoformat(),
+        "data_fresh_as_of": jsonable(row["data_fresh_as_of"]),
+        "currency": row["currency"],
+        "sts": summary.get("sts"),
+        "health": summary.get("health"),
+        "debt": summary.get("debt"),
+        "totals": summary.get("totals", []),
+        "accounts": summary.get("accounts", []),
+        "banks": jsonable(banks),
+        "recent_transactions": summary.get("recent_transactions", []),
+        "top_categories": summary.get("top_categories", []),
+    }
 
 
 def analytics_breakdown_get(*, user, today: date | None = None) -> dict:
     """The latest snapshot's full breakdown (every STS term, indicator and forecast day)."""
     snapshot = selectors.snapshot_latest(user=user)
-    if snapshot is None:
-        has_data = bool(selectors.dashboard_accounts(user=user))
-        if has_data:
-            snapshot = services.analytics_recompute(user=user, today=today)
+    if snapshot is None and selectors.account_exists(user=user):
+        snapshot = services.analytics_recompute(user=user, today=today)
     if snapshot is None:
         return {
             "state": "no_data",
@@ -98,4 +89,4 @@ def analytics_breakdown_get(*, user, today: date | None = None) -> dict:
             "currency": "RUB",
             "breakdown": None,
         }
-    return jsonable({"state": "ready", **_snapshot_head(snapshot), "breakdown": snapshot.breakdown})
+    return {"state": "ready", **jsonable(_snapshot_head(snapshot)), "breakdown": snapshot.breakdown}

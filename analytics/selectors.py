@@ -1,6 +1,7 @@
 """Analytics reads: every query scoped to one user and, for history, to a bounded date window."""
 
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 
 from django.db.models import Q, Sum
 from django.utils import timezone
@@ -19,6 +20,7 @@ from banking.models import (
 # Statuses that moved money (or will): declined and refunded rows are not cash flow.
 _MONEY_STATUSES = (TransactionStatus.BOOKED, TransactionStatus.PENDING)
 DEBT_PRODUCT_TYPES = ("loan", "credit_card")
+CENT = Decimal("0.01")
 
 
 def _day_start(day: date) -> datetime:
@@ -88,6 +90,21 @@ def snapshot_latest(*, user, with_breakdown: bool = True) -> AnalyticsSnapshot |
     return queryset.first()
 
 
+def snapshot_latest_summary(*, user) -> dict | None:
+    """The newest snapshot's head and dashboard summary as one plain row (no breakdown)."""
+    return (
+        AnalyticsSnapshot.objects.filter(user=user)
+        .order_by("-created_at", "-id")
+        .values("id", "created_at", "data_fresh_as_of", "currency", "summary")
+        .first()
+    )
+
+
+def account_exists(*, user) -> bool:
+    """Whether any sync has stored an account for the user."""
+    return Account.objects.filter(user=user).exists()
+
+
 def dashboard_accounts(*, user) -> list[dict]:
     """Active accounts with balances, as plain rows for the main screen."""
     return list(
@@ -147,7 +164,7 @@ def dashboard_recent_transactions(*, user, limit: int = 10) -> list[dict]:
 
 def dashboard_top_categories(*, user, today: date, days: int = 30, limit: int = 5) -> list[dict]:
     """Largest spending categories over the last `days` days, from the daily aggregates."""
-    return list(
+    rows = list(
         TransactionAggregate.objects.filter(
             user=user, date__gt=today - timedelta(days=days), date__lte=today
         )
@@ -156,3 +173,7 @@ def dashboard_top_categories(*, user, today: date, days: int = 30, limit: int = 
         .filter(~Q(total=0))
         .order_by("-total", "category__code")[:limit]
     )
+    for row in rows:
+        # SQLite sums decimals without their scale; money always has two places.
+        row["total"] = Decimal(row["total"]).quantize(CENT)
+    return rows

@@ -51,7 +51,7 @@ class TotalsSerializer(serializers.Serializer):
     spendable_total = serializers.DecimalField(**MONEY)
     savings_total = serializers.DecimalField(**MONEY)
     debt_total = serializers.DecimalField(**MONEY)
-    updated_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField(allow_null=True)
 
 
 class DashboardAccountSerializer(serializers.Serializer):
@@ -99,6 +99,9 @@ class DashboardSerializer(serializers.Serializer):
     state = serializers.ChoiceField(choices=["ready", "no_data"])
     message = serializers.CharField()
     recomputing = serializers.BooleanField(help_text="A recomputation is scheduled.")
+    outdated = serializers.BooleanField(
+        help_text="A sync finished after this snapshot was computed; a new one is coming."
+    )
     snapshot_id = serializers.IntegerField(allow_null=True)
     computed_at = serializers.DateTimeField(allow_null=True)
     data_fresh_as_of = serializers.DateTimeField(allow_null=True)
@@ -106,9 +109,9 @@ class DashboardSerializer(serializers.Serializer):
     sts = StsSummarySerializer(allow_null=True)
     health = HealthSummarySerializer(allow_null=True)
     debt = DebtSummarySerializer(allow_null=True)
-    totals = TotalsSerializer(many=True)
-    accounts = DashboardAccountSerializer(many=True)
-    banks = DashboardBankSerializer(many=True)
+    totals = TotalsSerializer(many=True, help_text="As of the snapshot.")
+    accounts = DashboardAccountSerializer(many=True, help_text="As of the snapshot.")
+    banks = DashboardBankSerializer(many=True, help_text="Live statuses.")
     recent_transactions = DashboardTransactionSerializer(many=True)
     top_categories = TopCategorySerializer(many=True)
 
