@@ -1,7 +1,34 @@
+"""Users console: identity and bank client id (editable by staff), connections, latest analytics."""
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db.models import Prefetch
+from django.utils.html import format_html, format_html_join
 
-from users.models import User
+from analytics.models import AnalyticsSnapshot
+from audit.models import RawApiLog
+from banking.models import Account, BankConnection, Transaction
+from consents.models import Consent
+from fintrack.core.admin import (
+    EMPTY,
+    ReadOnlyAdminMixin,
+    admin_change_url,
+    admin_changelist_url,
+    admin_link,
+)
+from sync.models import SyncRun
+from users.models import OnboardingFlow, User
+
+
+class BankConnectionInline(ReadOnlyAdminMixin, admin.TabularInline):
+    """The user's bank connections, read-only; each links to its page (with "sync now")."""
+
+    model = BankConnection
+    fields = ["bank_code", "status", "last_sync_at", "last_success_at", "consent_expires_at"]
+    readonly_fields = fields
+    show_change_link = True
+    extra = 0
+    can_delete = False
 
 
 @admin.register(User)
@@ -12,6 +39,7 @@ class UserAdmin(DjangoUserAdmin):
         "email",
         "phone",
         "external_client_id",
+        "banks",
         "is_staff",
         "created_at",
         "last_login",
@@ -19,10 +47,12 @@ class UserAdmin(DjangoUserAdmin):
     list_filter = ["is_staff", "is_active", "created_at"]
     search_fields = ["email", "phone", "external_client_id"]
     date_hierarchy = "created_at"
-    readonly_fields = ["created_at", "last_login"]
+    readonly_fields = ["created_at", "last_login", "latest_snapshot", "related_rows"]
+    inlines = [BankConnectionInline]
     fieldsets = (
         (None, {"fields": ("email", "phone", "password")}),
         ("Bank identity", {"fields": ("external_client_id",)}),
+        ("FinTrack data", {"fields": ("latest_snapshot", "related_rows")}),
         (
             "Permissions",
             {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
@@ -38,3 +68,75 @@ class UserAdmin(DjangoUserAdmin):
             },
         ),
     )
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []
+
+    def get_queryset(self, request):
+        connections = BankConnection.objects.only("id", "user_id", "bank_code", "status")
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related(Prefetch("bank_connections", queryset=connections))
+        )
+
+    @admin.display(description="banks")
+    def banks(self, obj: User) -> str:
+        connections = sorted(obj.bank_connections.all(), key=lambda c: c.bank_code)
+        return ", ".join(f"{c.bank_code} ({c.status})" for c in connections) or EMPTY
+
+    @admin.display(description="latest analytics snapshot")
+    def latest_snapshot(self, obj: User):
+        if obj.pk is None:
+            return EMPTY
+        snapshot = (
+            AnalyticsSnapshot.objects.filter(user=obj)
+            .defer("breakdown", "summary")
+            .order_by("-created_at", "-id")
+            .first()
+        )
+        if snapshot is None:
+            return EMPTY
+        return format_html(
+            '<a href="{}">{:%Y-%m-%d %H:%M}</a>: save-to-spend {} {} ({}), health {} ({}), debt {}',
+            admin_change_url(snapshot),
+            snapshot.created_at,
+            snapshot.sts_amount if snapshot.sts_amount is not None else EMPTY,
+            snapshot.currency,
+            snapshot.sts_status or EMPTY,
+            snapshot.health_score if snapshot.health_score is not None else EMPTY,
+            snapshot.health_band or EMPTY,
+            snapshot.total_debt,
+        )
+
+    @admin.display(description="data")
+    def related_rows(self, obj: User):
+        if obj.pk is None:
+            return EMPTY
+        filters = {"user__id__exact": obj.pk}
+        links = [
+            (admin_changelist_url(Account, **filters), "accounts"),
+            (admin_changelist_url(Transaction, **filters), "transactions"),
+            (admin_changelist_url(Consent, **filters), "consents"),
+            (admin_changelist_url(SyncRun, **filters), "sync runs"),
+            (admin_changelist_url(AnalyticsSnapshot, **filters), "analytics snapshots"),
+            (admin_changelist_url(RawApiLog, **filters), "raw bank logs"),
+        ]
+        return format_html_join(" · ", '<a href="{}">{}</a>', links)
+
+
+@admin.register(OnboardingFlow)
+class OnboardingFlowAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["user", "step", "selected_banks", "completed_at", "created_at", "updated_at"]
+    list_filter = ["step", ("completed_at", admin.EmptyFieldListFilter)]
+    search_fields = ["=user__email", "=user__phone", "=user__external_client_id"]
+    search_help_text = "Exact user email, phone or client id."
+    date_hierarchy = "created_at"
+    ordering = ["-created_at", "-id"]
+    list_select_related = ["user"]
+    fields = ["user_link", "step", "selected_banks", "completed_at", "created_at", "updated_at"]
+    readonly_fields = fields
+
+    @admin.display(description="user")
+    def user_link(self, obj: OnboardingFlow):
+        return admin_link(obj.user)

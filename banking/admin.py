@@ -1,0 +1,452 @@
+"""Banking console: connections ("sync now"), and every synced row beside the bank JSON behind it.
+
+Rows synced from banks are read-only here: the sync owns them, and an edit by hand would be
+overwritten by the next run (or leave aggregates and summaries disagreeing with transactions).
+"""
+
+from django.contrib import admin
+from django.utils import timezone
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
+
+from banking.models import (
+    Account,
+    AccountSummary,
+    BalanceSnapshot,
+    BankConnection,
+    BankProduct,
+    BankToken,
+    ProductAgreement,
+    Transaction,
+    TransactionAggregate,
+    TransactionCategory,
+)
+from fintrack.core.admin import (
+    EMPTY,
+    BigTableAdminMixin,
+    ChangelistDeferMixin,
+    ReadOnlyAdminMixin,
+    ServiceActionMixin,
+    admin_changelist_url,
+    admin_link,
+    json_field,
+    raw_beside_normalised,
+)
+from sync.models import SyncRun, SyncTrigger
+from sync.services import connection_sync_start
+
+raw_json_pretty = json_field("raw_json", "Raw bank JSON")
+payment_schedule_pretty = json_field("payment_schedule", "Payment schedule (ours)")
+
+RECENT_RUNS = 5
+
+
+def _readonly_from_fieldsets(fieldsets) -> list:
+    return [field for _name, options in fieldsets for field in options["fields"]]
+
+
+@admin.register(BankToken)
+class BankTokenAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The token itself is never shown: only its bank and expiry."""
+
+    list_display = ["bank_code", "expires_at", "last_refreshed_at", "is_expired"]
+    list_filter = ["bank_code"]
+    search_fields = ["bank_code"]
+    date_hierarchy = "last_refreshed_at"
+    ordering = ["-last_refreshed_at"]
+    fields = ["bank_code", "expires_at", "last_refreshed_at", "is_expired"]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        # Never even decrypt the token for the admin.
+        return super().get_queryset(request).defer("access_token")
+
+    @admin.display(boolean=True, description="expired")
+    def is_expired(self, obj: BankToken) -> bool:
+        return obj.expires_at <= timezone.now()
+
+
+@admin.register(BankConnection)
+class BankConnectionAdmin(ServiceActionMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "id",
+        "user",
+        "bank_code",
+        "status",
+        "last_sync_at",
+        "last_success_at",
+        "consent_expires_at",
+        "short_error",
+        "created_at",
+    ]
+    list_filter = ["status", "bank_code", ("last_success_at", admin.EmptyFieldListFilter)]
+    search_fields = ["=user__email", "=user__external_client_id", "last_error"]
+    search_help_text = "Exact user email or client id; or words of the last error."
+    date_hierarchy = "created_at"
+    ordering = ["-created_at", "-id"]
+    list_select_related = ["user"]
+    actions = ["sync_now"]
+    fields = [
+        "user",
+        "bank_code",
+        "status",
+        "last_sync_at",
+        "last_success_at",
+        "consent_expires_at",
+        "last_error",
+        "related_rows",
+        "recent_runs",
+        "created_at",
+        "updated_at",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="last error")
+    def short_error(self, obj: BankConnection) -> str:
+        return (obj.last_error[:80] + "…") if len(obj.last_error) > 80 else obj.last_error
+
+    @admin.display(description="data")
+    def related_rows(self, obj: BankConnection):
+        links = [
+            (admin_changelist_url(Account, connection__id__exact=obj.pk), "accounts"),
+            (admin_changelist_url(ProductAgreement, connection__id__exact=obj.pk), "agreements"),
+            (admin_changelist_url(SyncRun, connection__id__exact=obj.pk), "all sync runs"),
+        ]
+        return format_html_join(" · ", '<a href="{}">{}</a>', links)
+
+    @admin.display(description=f"last {RECENT_RUNS} sync runs")
+    def recent_runs(self, obj: BankConnection):
+        runs = list(SyncRun.objects.filter(connection=obj).order_by("-created_at")[:RECENT_RUNS])
+        if not runs:
+            return EMPTY
+        return format_html_join(
+            mark_safe("<br>"),
+            "{} · {} · {} · {}",
+            (
+                (
+                    admin_link(run, f"#{run.pk}"),
+                    run.get_status_display(),
+                    f"{run.created_at:%Y-%m-%d %H:%M}",
+                    run.error_code or "",
+                )
+                for run in runs
+            ),
+        )
+
+    @admin.action(description="Sync now", permissions=["operate"])
+    def sync_now(self, request, queryset):
+        def call(connection: BankConnection) -> tuple[str, dict]:
+            run, created = connection_sync_start(connection=connection, trigger=SyncTrigger.ADMIN)
+            details = {
+                "sync_run_id": run.pk,
+                "created": created,
+                "correlation_id": str(run.correlation_id),
+            }
+            if created:
+                return f"sync run #{run.pk} queued", details
+            return f"a sync is already {run.status} (run #{run.pk})", details
+
+        self.run_service_action(
+            request, queryset.select_related("user"), action="sync_now", call=call
+        )
+
+
+@admin.register(Account)
+class AccountAdmin(ReadOnlyAdminMixin, ChangelistDeferMixin, admin.ModelAdmin):
+    list_display = [
+        "id",
+        "bank_code",
+        "masked_number",
+        "account_type",
+        "nickname",
+        "user",
+        "current_balance",
+        "currency",
+        "balance_as_of",
+        "is_active",
+    ]
+    list_filter = ["bank_code", "account_type", "is_active", "currency"]
+    search_fields = ["=bank_account_id", "=identification", "=user__email", "nickname"]
+    search_help_text = "Exact bank account id, account number or user email; or the nickname."
+    date_hierarchy = "created_at"
+    ordering = ["-created_at", "-id"]
+    list_select_related = ["user", "connection"]
+    changelist_defer = ("raw_json",)
+    fieldsets = raw_beside_normalised(
+        [
+            "user",
+            "connection",
+            "bank_code",
+            "bank_account_id",
+            "identification",
+            "masked_number",
+            "account_type",
+            "bank_subtype",
+            "bank_status",
+            "currency",
+            "nickname",
+            "holder_name",
+            "opening_date",
+            "is_active",
+            "current_balance",
+            "balance_as_of",
+            "transactions_synced_through",
+            "related_rows",
+        ],
+        raw=raw_json_pretty,
+        extra=[("Timestamps", {"fields": ("created_at", "updated_at")})],
+    )
+    readonly_fields = _readonly_from_fieldsets(fieldsets)
+
+    @admin.display(description="data")
+    def related_rows(self, obj: Account):
+        links = [
+            (admin_changelist_url(Transaction, account__id__exact=obj.pk), "transactions"),
+            (admin_changelist_url(BalanceSnapshot, account__id__exact=obj.pk), "balance readings"),
+        ]
+        return format_html_join(" · ", '<a href="{}">{}</a>', links)
+
+
+@admin.register(BalanceSnapshot)
+class BalanceSnapshotAdmin(ReadOnlyAdminMixin, BigTableAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "as_of", "account", "available", "booked", "currency", "sync_run"]
+    list_filter = ["currency", "account__bank_code"]
+    search_fields = ["=account__bank_account_id", "=account__user__email"]
+    search_help_text = "Exact bank account id or user email."
+    date_hierarchy = "as_of"
+    ordering = ["-as_of", "-id"]
+    list_select_related = ["account", "sync_run"]
+    changelist_defer = ("raw_json",)
+    fieldsets = raw_beside_normalised(
+        ["account", "sync_run", "available", "booked", "currency", "as_of", "created_at"],
+        raw=raw_json_pretty,
+    )
+    readonly_fields = _readonly_from_fieldsets(fieldsets)
+
+
+@admin.register(TransactionCategory)
+class TransactionCategoryAdmin(admin.ModelAdmin):
+    """Reference data seeded by a migration: names and the essential flag may be edited."""
+
+    list_display = ["code", "name_en", "name_ru", "kind", "is_essential"]
+    list_filter = ["kind", "is_essential"]
+    search_fields = ["code", "name_en", "name_ru"]
+    ordering = ["code"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Code and kind are what categorisation and aggregates key on.
+        return ["code", "kind"] if obj is not None else []
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # transactions and aggregates reference categories (PROTECT)
+
+
+@admin.register(Transaction)
+class TransactionAdmin(ReadOnlyAdminMixin, BigTableAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "booking_date",
+        "bank_code",
+        "account",
+        "amount",
+        "currency",
+        "status",
+        "short_description",
+        "merchant_name",
+        "category",
+        "is_own_transfer",
+        "user",
+    ]
+    list_filter = ["bank_code", "status", "category", "is_own_transfer", "currency"]
+    search_fields = ["=bank_transaction_id", "=user__email", "merchant_name", "description"]
+    search_help_text = "Exact bank transaction id or user email; or words of merchant/description."
+    date_hierarchy = "booking_date"
+    ordering = ["-booking_date", "-id"]
+    list_select_related = ["account", "user", "category"]
+    list_per_page = 100
+    changelist_defer = ("raw_json",)
+    fieldsets = raw_beside_normalised(
+        [
+            "user",
+            "account",
+            "bank_code",
+            "bank_transaction_id",
+            "amount",
+            "currency",
+            "booking_date",
+            "value_date",
+            "status",
+            "description",
+            "merchant_name",
+            "merchant_category",
+            "mcc",
+            "counterparty",
+            "bank_transaction_code",
+            "category",
+            "is_own_transfer",
+            "transfer_pair",
+        ],
+        raw=raw_json_pretty,
+        extra=[("Timestamps", {"fields": ("created_at", "updated_at")})],
+    )
+    readonly_fields = _readonly_from_fieldsets(fieldsets)
+
+    @admin.display(description="description")
+    def short_description(self, obj: Transaction) -> str:
+        text = obj.description
+        return (text[:60] + "…") if len(text) > 60 else text
+
+
+@admin.register(TransactionAggregate)
+class TransactionAggregateAdmin(ReadOnlyAdminMixin, BigTableAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "date",
+        "user",
+        "category",
+        "currency",
+        "income",
+        "spending",
+        "transaction_count",
+    ]
+    list_filter = ["currency", "category"]
+    search_fields = ["=user__email", "=user__external_client_id"]
+    search_help_text = "Exact user email or client id."
+    date_hierarchy = "date"
+    ordering = ["-date", "-id"]
+    list_select_related = ["user", "category"]
+    fields = [
+        "user",
+        "date",
+        "category",
+        "currency",
+        "income",
+        "spending",
+        "transaction_count",
+    ]
+    readonly_fields = fields
+
+
+@admin.register(AccountSummary)
+class AccountSummaryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "user",
+        "currency",
+        "spendable_total",
+        "savings_total",
+        "debt_total",
+        "accounts_count",
+        "updated_at",
+    ]
+    list_filter = ["currency"]
+    search_fields = ["=user__email", "=user__external_client_id"]
+    search_help_text = "Exact user email or client id."
+    date_hierarchy = "updated_at"
+    ordering = ["-updated_at", "-id"]
+    list_select_related = ["user"]
+    fields = [
+        "user",
+        "currency",
+        "spendable_total",
+        "savings_total",
+        "debt_total",
+        "accounts_count",
+        "updated_at",
+    ]
+    readonly_fields = fields
+
+
+@admin.register(BankProduct)
+class BankProductAdmin(ReadOnlyAdminMixin, ChangelistDeferMixin, admin.ModelAdmin):
+    list_display = [
+        "bank_code",
+        "product_type",
+        "name",
+        "interest_rate",
+        "min_amount",
+        "max_amount",
+        "term_months",
+        "fetched_at",
+    ]
+    list_filter = ["bank_code", "product_type"]
+    search_fields = ["=product_id", "name"]
+    search_help_text = "Exact product id, or words of the name."
+    date_hierarchy = "fetched_at"
+    ordering = ["-fetched_at", "bank_code", "name"]
+    changelist_defer = ("raw_json", "description")
+    fieldsets = raw_beside_normalised(
+        [
+            "bank_code",
+            "product_id",
+            "product_type",
+            "name",
+            "description",
+            "interest_rate",
+            "min_amount",
+            "max_amount",
+            "term_months",
+            "fetched_at",
+        ],
+        raw=raw_json_pretty,
+    )
+    readonly_fields = _readonly_from_fieldsets(fieldsets)
+
+
+@admin.register(ProductAgreement)
+class ProductAgreementAdmin(ReadOnlyAdminMixin, ChangelistDeferMixin, admin.ModelAdmin):
+    list_display = [
+        "agreement_id",
+        "bank_code",
+        "product_type",
+        "product_name",
+        "user",
+        "principal",
+        "remaining_balance",
+        "currency",
+        "status",
+        "next_payment_date",
+        "next_payment_amount",
+    ]
+    list_filter = ["bank_code", "product_type", "status", "next_payment_source"]
+    search_fields = ["=agreement_id", "=product_id", "=user__email", "product_name"]
+    search_help_text = "Exact agreement id, product id or user email; or the product name."
+    date_hierarchy = "start_date"
+    ordering = ["-created_at", "-id"]
+    list_select_related = ["user", "connection", "linked_account"]
+    changelist_defer = ("raw_json", "payment_schedule")
+    fieldsets = raw_beside_normalised(
+        [
+            "user",
+            "connection",
+            "bank_code",
+            "agreement_id",
+            "product_id",
+            "product_type",
+            "product_name",
+            "status",
+            "principal",
+            "currency",
+            "interest_rate",
+            "term_months",
+            "start_date",
+            "end_date",
+            "account_number",
+            "linked_account",
+            "remaining_balance",
+        ],
+        raw=raw_json_pretty,
+        extra=[
+            (
+                "Next payment (computed by FinTrack)",
+                {
+                    "fields": (
+                        "monthly_payment",
+                        "next_payment_date",
+                        "next_payment_amount",
+                        "next_payment_source",
+                        payment_schedule_pretty,
+                    )
+                },
+            ),
+            ("Timestamps", {"fields": ("created_at", "updated_at")}),
+        ],
+    )
+    readonly_fields = _readonly_from_fieldsets(fieldsets)
