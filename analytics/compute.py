@@ -120,6 +120,18 @@ def _obligations(
             day = _add_months(agreement.next_payment_date, months)
     for flow in outflow_flows:
         if flow.agreement_id and flow.agreement_id in scheduled:
+            # The agreement schedules whole months from the 1st after the last one seen; the
+            # unpaid rest of an instalment still being debited (days 1-5) is due now.
+            if flow.pending_amount > 0:
+                result.append(
+                    Obligation(
+                        day=today,
+                        amount=flow.pending_amount,
+                        label=f"{flow.label} (rest of this month)",
+                        source="recurring",
+                        reference=flow.key,
+                    )
+                )
             continue
         for day, amount in flow.events(start=today, end=end):
             result.append(

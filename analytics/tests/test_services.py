@@ -67,6 +67,22 @@ def test_recompute_stores_every_figure_hand_computed(user):
     assert snapshot.summary["sts"]["daily"] == "1633.33"
 
 
+def test_instalment_being_debited_leaves_its_rest_due_today(user):
+    build_household(user)
+    # Jun 3: the loan's days 1-3 are debited (3 x 3000 = 9000); the agreement's next payment
+    # is Jul 1 (whole months), so the rest 15000 - 9000 = 6000 is due today, then rent Jun 15.
+    snapshot = services.analytics_recompute(user=user, today=date(2026, 6, 3))
+    sts = snapshot.breakdown["sts"]
+    assert [(o["date"], o["amount"]) for o in sts["obligations"]] == [
+        ("2026-06-03", "6000.00"),
+        ("2026-06-15", "20000.00"),
+    ]
+    # low = 50000 - 6000 - 20000 = 24000; reserve 5500; STS = 18500; H = Jun 25 - Jun 3 = 22
+    # per day = 18500 / 22 = 840.90 (rounded down)
+    assert sts["horizon_days"] == 22
+    assert (snapshot.sts_amount, snapshot.sts_daily) == (D("18500.00"), D("840.90"))
+
+
 def test_own_transfers_are_never_recurring_income_or_bills(user):
     build_household(user)
     snapshot = services.analytics_recompute(user=user, today=TODAY)
