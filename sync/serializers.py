@@ -102,3 +102,50 @@ def bank_connect_payload(result) -> dict:
         "sync_run": SyncRunSerializer(result.sync_run).data if result.sync_run else None,
         "action_required": result.action_required,
     }
+
+
+# --- Onboarding (the views live in users/apis.py) ------------------------------------------------
+
+
+class OnboardingStartInputSerializer(serializers.Serializer):
+    banks = serializers.ListField(
+        child=serializers.CharField(max_length=16),
+        allow_empty=False,
+        max_length=10,
+        help_text='Bank codes, e.g. ["vbank", "abank", "sbank"]; duplicates are ignored.',
+    )
+
+
+class OnboardingSyncSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    step = serializers.CharField()
+    progress = serializers.IntegerField()
+    accounts = serializers.IntegerField()
+    transactions_added = serializers.IntegerField()
+    transactions_updated = serializers.IntegerField()
+    agreements = serializers.IntegerField()
+    error = serializers.CharField(allow_blank=True)
+    error_code = serializers.CharField(allow_blank=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class OnboardingBankSerializer(serializers.Serializer):
+    bank_code = serializers.CharField()
+    bank_name = serializers.CharField()
+    connection_status = serializers.CharField()
+    consent_status = serializers.CharField(allow_null=True)
+    consent_expires_at = serializers.DateTimeField(allow_null=True)
+    action_required = ActionRequiredSerializer(allow_null=True)
+    sync = OnboardingSyncSerializer(allow_null=True)
+    syncing = serializers.BooleanField()
+    last_error = serializers.CharField(allow_blank=True)
+    last_success_at = serializers.DateTimeField(allow_null=True)
+
+
+class OnboardingStatusSerializer(serializers.Serializer):
+    step = serializers.CharField(help_text="choose_banks | consents | syncing | done")
+    completed = serializers.BooleanField()
+    completed_at = serializers.DateTimeField(allow_null=True)
+    can_proceed = serializers.BooleanField(help_text="At least one bank is ready.")
+    banks = OnboardingBankSerializer(many=True)

@@ -1,6 +1,6 @@
 """Auth API: register, login, refresh, logout, me."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -8,7 +8,8 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 from rest_framework_simplejwt.views import TokenRefreshView
 
-from users import services
+from sync.serializers import OnboardingStartInputSerializer, OnboardingStatusSerializer
+from users import onboarding, services
 from users.serializers import (
     AccessTokenSerializer,
     LoginInputSerializer,
@@ -92,3 +93,37 @@ class MeApi(APIView):
     @extend_schema(responses={200: MeSerializer}, tags=["auth"])
     def get(self, request):
         return Response(MeSerializer(request.user).data)
+
+
+# --- Onboarding --------------------------------------------------------------------------------
+
+
+class OnboardingStartApi(APIView):
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "sync"
+
+    @extend_schema(
+        request=OnboardingStartInputSerializer,
+        responses={202: OnboardingStatusSerializer, 400: OpenApiResponse(description="Error")},
+        summary="Start onboarding: connect the chosen banks",
+        tags=["onboarding"],
+    )
+    def post(self, request):
+        serializer = OnboardingStartInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        onboarding.onboarding_start(
+            user=request.user, bank_codes=serializer.validated_data["banks"]
+        )
+        body = onboarding.onboarding_status(user=request.user)
+        return Response(OnboardingStatusSerializer(body).data, status=status.HTTP_202_ACCEPTED)
+
+
+class OnboardingStatusApi(APIView):
+    @extend_schema(
+        responses={200: OnboardingStatusSerializer},
+        summary="Onboarding progress per bank, and whether the user may proceed",
+        tags=["onboarding"],
+    )
+    def get(self, request):
+        body = onboarding.onboarding_status(user=request.user)
+        return Response(OnboardingStatusSerializer(body).data)

@@ -8,6 +8,17 @@ from django.utils import timezone
 from banking.models import Account, ProductAgreement, Transaction
 
 
+@pytest.fixture(autouse=True)
+def celery_eager():
+    """Tasks run in-process: a sync enqueued on commit runs at once (no broker, no worker)."""
+    from fintrack.celery import app
+
+    saved = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = saved
+
+
 @pytest.fixture
 def sandbox_banks(live_server, settings):
     """Point every bank at the sandbox served by live_server; the sandbox clock frozen at now.
