@@ -27,7 +27,12 @@ def analytics_recompute_request(*, user_id: int) -> None:
     if not cache.add(recompute_marker_key(user_id), 1, timeout=RECOMPUTE_MARKER_TTL_SECONDS):
         logger.debug("analytics: recomputation for user %s already scheduled", user_id)
         return
-    recompute_user.apply_async(args=[user_id], countdown=RECOMPUTE_DELAY_SECONDS)
+    try:
+        recompute_user.apply_async(args=[user_id], countdown=RECOMPUTE_DELAY_SECONDS)
+    except Exception:
+        # A broker outage must not fail the sync that asked; the next request tries again.
+        cache.delete(recompute_marker_key(user_id))
+        logger.exception("analytics: could not schedule recomputation for user %s", user_id)
 
 
 def analytics_recompute(*, user, today=None) -> AnalyticsSnapshot:

@@ -152,6 +152,14 @@ def test_three_syncs_finishing_together_schedule_one_recomputation(user):
     assert apply_async.call_count == 1
 
 
+def test_broker_outage_does_not_fail_the_caller_and_clears_the_marker(user):
+    with mock.patch(
+        "analytics.tasks.recompute_user.apply_async", side_effect=ConnectionError("broker down")
+    ):
+        services.analytics_recompute_request(user_id=user.id)
+    assert cache.get(services.recompute_marker_key(user.id)) is None
+
+
 def test_requests_for_different_users_are_not_merged(make_user):
     first, second = make_user(), make_user()
     with mock.patch("analytics.tasks.recompute_user.apply_async") as apply_async:
