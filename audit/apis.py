@@ -1,0 +1,97 @@
+"""Staff raw-log API: the stored (redacted) bank requests and responses, filtered and paginated."""
+
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.exceptions import NotFound as DrfNotFound
+from rest_framework.exceptions import ValidationError
+from rest_framework.generics import ListAPIView
+from rest_framework.pagination import CursorPagination
+from rest_framework.permissions import IsAdminUser
+
+from audit.filters import RawLogFilter
+from audit.selectors import raw_log_list
+from audit.serializers import AuditErrorSerializer, RawLogOutputSerializer
+from fintrack.core.exceptions import ValidationFailed
+
+
+class RawLogPagination(CursorPagination):
+    """Newest first, by cursor: no COUNT(*) over millions of rows, stable while logs stream in."""
+
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+    ordering = ("-created_at", "-id")
+
+    def decode_cursor(self, request):
+        try:
+            return super().decode_cursor(request)
+        except DrfNotFound as exc:
+            raise ValidationFailed(
+                "cursor: not a cursor this API issued; follow `next` or `previous`.",
+                extra={"fields": {"cursor": ["Invalid cursor."]}},
+            ) from exc
+
+
+def _param(name: str, type_, description: str, **kwargs) -> OpenApiParameter:
+    return OpenApiParameter(name, type_, OpenApiParameter.QUERY, description=description, **kwargs)
+
+
+class RawLogListApi(ListAPIView):
+    permission_classes = [IsAdminUser]
+    serializer_class = RawLogOutputSerializer
+    pagination_class = RawLogPagination
+    filter_backends: list = []  # RawLogFilter is applied (and validated) in get_queryset
+
+    def get_queryset(self):
+        filterset = RawLogFilter(self.request.query_params, queryset=raw_log_list())
+        if not filterset.is_valid():
+            errors = {
+                ("non_field_errors" if name == "__all__" else name): [str(m) for m in messages]
+                for name, messages in filterset.errors.items()
+            }
+            raise ValidationError(errors)
+        return filterset.qs
+
+    @extend_schema(
+        parameters=[
+            _param("user_id", OpenApiTypes.INT, "Only logs of this FinTrack user."),
+            _param("bank", OpenApiTypes.STR, "Bank code.", enum=list(settings.BANK_CODES)),
+            _param("correlation_id", OpenApiTypes.STR, "One user action or sync run (exact)."),
+            _param("endpoint", OpenApiTypes.STR, "Part of the path, e.g. /transactions."),
+            _param(
+                "direction", OpenApiTypes.STR, "Request or response.", enum=["request", "response"]
+            ),
+            _param(
+                "status",
+                OpenApiTypes.STR,
+                "Exact HTTP status (404), a class (4xx), or `none` (requests, failed exchanges).",
+            ),
+            _param(
+                "from",
+                OpenApiTypes.STR,
+                "Inclusive lower bound: a date (whole UTC day) or an ISO 8601 datetime.",
+            ),
+            _param(
+                "to",
+                OpenApiTypes.STR,
+                "Inclusive upper bound: a date (whole UTC day) or an ISO 8601 datetime.",
+            ),
+            _param("cursor", OpenApiTypes.STR, "`next`/`previous` of a previous page."),
+            _param("page_size", OpenApiTypes.INT, "Rows per page, 1–200 (default 50)."),
+        ],
+        responses={
+            200: RawLogOutputSerializer(many=True),
+            400: OpenApiResponse(AuditErrorSerializer, description="A filter value is not valid."),
+            401: OpenApiResponse(AuditErrorSerializer, description="Not authenticated."),
+            403: OpenApiResponse(AuditErrorSerializer, description="Not a staff member."),
+        },
+        summary="Raw bank requests and responses (staff only), newest first",
+        description=(
+            "Payloads and headers are returned as stored: secrets were redacted before writing. "
+            "Request and response of one exchange share `exchange_id`."
+        ),
+        tags=["admin"],
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
