@@ -1,11 +1,13 @@
 """Writes to the audit trail."""
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from django.db import models
+from django.utils import timezone
 
-from audit.models import AuditEvent
+from audit.models import AuditEvent, RawApiLog
 from fintrack.core.correlation import get_correlation_id
 
 logger = logging.getLogger(__name__)
@@ -45,3 +47,24 @@ def audit_event_record(
         correlation_id=str(correlation_id or get_correlation_id() or ""),
         details=details or {},
     )
+
+
+def raw_logs_purge(*, older_than_days: int, batch_size: int = 5000) -> int:
+    """Delete raw API logs older than `older_than_days`, `batch_size` rows per DELETE; the count."""
+    if older_than_days < 1 or batch_size < 1:
+        raise ValueError("older_than_days and batch_size must be positive")
+    cutoff = timezone.now() - timedelta(days=older_than_days)
+    old_rows = RawApiLog.objects.filter(created_at__lt=cutoff).order_by()
+    deleted_total = 0
+    while True:
+        # Short DELETEs by primary key: locks stay brief and a huge backlog never runs as one query.
+        ids = list(old_rows.values_list("id", flat=True)[:batch_size])
+        if not ids:
+            break
+        deleted, _by_model = RawApiLog.objects.filter(id__in=ids).delete()
+        deleted_total += deleted
+        if len(ids) < batch_size:
+            break
+    if deleted_total:
+        logger.info("raw api logs: purged %d rows older than %s", deleted_total, cutoff.isoformat())
+    return deleted_total
