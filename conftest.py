@@ -1,10 +1,7 @@
 """Test-wide setup: test settings flags and fixtures every app's tests share."""
 
-import os
-
-os.environ.setdefault("FINTRACK_TESTING", "1")
-os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
-
+# FINTRACK_TESTING and CELERY_TASK_ALWAYS_EAGER are set by pytest-env (pyproject.toml), before
+# pytest-django loads the settings; setting them here would be too late.
 import pytest
 
 
