@@ -32,6 +32,8 @@ def _body_payload(
     # A char is at most 4 bytes in UTF-8; only measure bytes when it could matter.
     size = len(text) if len(text) * 4 <= limit else len(text.encode("utf-8"))
     if is_json and size <= limit:
+        if not redaction.might_contain_secrets(text, secrets=secrets):
+            return parsed  # nothing to cut: skip the walk (pages of transactions, mostly)
         return redaction.redact_json(parsed, secrets=secrets)
     redacted = redaction.redact_text(text, secrets=secrets)
     if size <= limit:

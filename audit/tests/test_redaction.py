@@ -3,6 +3,7 @@
 from audit.redaction import (
     REDACTED,
     is_sensitive_key,
+    might_contain_secrets,
     redact_headers,
     redact_json,
     redact_query,
@@ -110,3 +111,19 @@ def test_text_redaction_handles_json_fragments_query_strings_and_jwts():
     assert '"ok": "fine"' in redacted
     assert "client_id=team260" in redacted
     assert redacted.count(REDACTED) == 4
+
+
+def test_the_precheck_finds_every_kind_of_secret_and_passes_plain_bank_data():
+    assert not might_contain_secrets('{"transactionInformation": "🏪 Продукты", "amount": "1.00"}')
+    for text in [
+        '{"Access_Token": "x"}',
+        "client_secret=1",
+        '{"PASSWORD": "x"}',
+        "Authorization: x",
+        '{"X-API-Key": "x"}',
+        JWT,
+        "bearer abc",
+    ]:
+        assert might_contain_secrets(text), text
+    assert might_contain_secrets("echo team-secret-xyz", secrets=["team-secret-xyz"])
+    assert not might_contain_secrets("echo nothing", secrets=["team-secret-xyz"])
