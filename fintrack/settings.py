@@ -232,6 +232,11 @@ SPECTACULAR_SETTINGS = {
         "ConnectionStatusEnum": "banking.models.ConnectionStatus",
         "ConsentStatusEnum": "consents.models.ConsentStatus",
         "SyncStatusEnum": "sync.models.SyncStatus",
+        "SyncKindEnum": "sync.models.SyncKind",
+        "ConsentKindEnum": "consents.models.ConsentKind",
+        "CategoryKindEnum": "banking.models.CategoryKind",
+        "DataStateEnum": ["ready", "no_data"],
+        "RecomputeStateEnum": ["scheduled"],
     },
 }
 
