@@ -1,9 +1,10 @@
 """JSON shapes of the bank contract (SPEC §4–§7), built from generated data."""
 
+import time
 from datetime import UTC, datetime
 
 from sandbox import catalog
-from sandbox.generator import Served, from_us
+from sandbox.generator import Served
 from sandbox.layout import Account, Agreement
 
 CURRENCY = "RUB"
@@ -12,6 +13,12 @@ CURRENCY = "RUB"
 def zoned(moment: datetime) -> str:
     """OBR-style timestamp: UTC, always six-digit microseconds, `Z`."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def zoned_us(us: int) -> str:
+    """`zoned` for microseconds since the epoch, without building a datetime (hot path)."""
+    seconds, micros = divmod(us, 1_000_000)
+    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{micros:06d}Z"
 
 
 def naive(moment: datetime) -> str:
@@ -75,7 +82,7 @@ def balances(account: Account, amount: int, now: datetime) -> list[dict]:
 
 def transaction(account: Account, served: Served) -> dict:
     record = served.record
-    booked = zoned(from_us(record.booked_us))
+    booked = zoned_us(record.booked_us)
     merchant = location = card = None
     if record.merchant >= 0:
         merchant_id, name, mcc, category, city, address, _ = catalog.MERCHANTS[record.merchant]
