@@ -1,15 +1,18 @@
 """Audit console: raw bank exchanges and audit events, read-only for everyone (even superusers)."""
 
+from django.conf import settings
 from django.contrib import admin
 from django.utils.html import format_html
 
 from audit.models import AuditEvent, Direction, RawApiLog
+from audit.services import AuditAction
 from fintrack.core.admin import (
     EMPTY,
     BigTableAdminMixin,
     ReadOnlyAdminMixin,
     admin_changelist_url,
     admin_link,
+    choices_list_filter,
     json_field,
 )
 
@@ -55,6 +58,9 @@ class CorrelationIdListFilter(admin.SimpleListFilter):
         return queryset.filter(correlation_id=value) if value else queryset
 
 
+BANK_FILTER = choices_list_filter(
+    "bank_code", "bank", [(code, code) for code in settings.BANK_CODES]
+)
 payload_pretty = json_field("payload", "Payload (redacted, as stored)")
 headers_pretty = json_field("headers", "Headers (redacted)")
 details_pretty = json_field("details", "Details")
@@ -75,7 +81,7 @@ class RawApiLogAdmin(ReadOnlyAdminMixin, BigTableAdminMixin, admin.ModelAdmin):
         "exchange_link",
     ]
     list_filter = [
-        "bank_code",
+        BANK_FILTER,
         "direction",
         StatusClassListFilter,
         ("created_at", admin.DateFieldListFilter),
@@ -145,7 +151,11 @@ class AuditEventAdmin(ReadOnlyAdminMixin, BigTableAdminMixin, admin.ModelAdmin):
         "bank_code",
         "correlation_link",
     ]
-    list_filter = ["action", "bank_code", "object_type", ("created_at", admin.DateFieldListFilter)]
+    list_filter = [
+        choices_list_filter("action", "action", AuditAction.choices),
+        BANK_FILTER,
+        ("created_at", admin.DateFieldListFilter),
+    ]
     search_fields = ["=correlation_id", "=object_id", "user__email", "actor__email"]
     search_help_text = "Exact correlation or object id, or a user's / staff member's email."
     date_hierarchy = "created_at"

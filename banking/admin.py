@@ -210,7 +210,7 @@ class AccountAdmin(ReadOnlyAdminMixin, ChangelistDeferMixin, admin.ModelAdmin):
 @admin.register(BalanceSnapshot)
 class BalanceSnapshotAdmin(ReadOnlyAdminMixin, BigTableAdminMixin, admin.ModelAdmin):
     list_display = ["id", "as_of", "account", "available", "booked", "currency", "sync_run"]
-    list_filter = ["currency", "account__bank_code"]
+    list_filter = ["account__bank_code"]
     search_fields = ["=account__bank_account_id", "=account__user__email"]
     search_help_text = "Exact bank account id or user email."
     date_hierarchy = "as_of"
@@ -256,7 +256,7 @@ class TransactionAdmin(ReadOnlyAdminMixin, BigTableAdminMixin, admin.ModelAdmin)
         "is_own_transfer",
         "user",
     ]
-    list_filter = ["bank_code", "status", "category", "is_own_transfer", "currency"]
+    list_filter = ["bank_code", "status", "category", "is_own_transfer"]
     search_fields = ["=bank_transaction_id", "=user__email", "merchant_name", "description"]
     search_help_text = "Exact bank transaction id or user email; or words of merchant/description."
     date_hierarchy = "booking_date"
@@ -307,7 +307,7 @@ class TransactionAggregateAdmin(ReadOnlyAdminMixin, BigTableAdminMixin, admin.Mo
         "spending",
         "transaction_count",
     ]
-    list_filter = ["currency", "category"]
+    list_filter = ["category"]
     search_fields = ["=user__email", "=user__external_client_id"]
     search_help_text = "Exact user email or client id."
     date_hierarchy = "date"

@@ -38,9 +38,15 @@ class SyncRunAdmin(ReadOnlyAdminMixin, BigTableAdminMixin, admin.ModelAdmin):
         "duration",
         "raw_logs_link",
     ]
-    list_filter = ["status", "kind", "trigger", "step", "connection__bank_code", "error_code"]
-    search_fields = ["=correlation_id", "=user__email", "=user__external_client_id", "error"]
-    search_help_text = "Exact correlation id, user email or client id; or words of the error."
+    list_filter = ["status", "kind", "trigger", "step", "connection__bank_code"]
+    search_fields = [
+        "=correlation_id",
+        "=error_code",
+        "=user__email",
+        "=user__external_client_id",
+        "error",
+    ]
+    search_help_text = "Exact correlation id, error code, user email or client id; or error words."
     date_hierarchy = "created_at"
     ordering = ["-created_at", "-id"]
     list_select_related = ["connection", "user"]
