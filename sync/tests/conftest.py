@@ -29,7 +29,9 @@ def sandbox_banks(live_server, settings):
     from banking.categorization import category_cache_clear
     from sandbox import clock
 
-    # Transactional tests flush tables between tests; cached category ids would dangle.
+    # Transactional tests flush tables (migration-seeded rows too): seed the categories again
+    # and forget cached ids that would dangle.
+    seed_categories()
     category_cache_clear()
 
     settings.BANKS = {
@@ -40,6 +42,22 @@ def sandbox_banks(live_server, settings):
     settings.BANK_RETRY_MAX_SLEEP_SECONDS = 0.01
     clock.reset(at=timezone.now())
     return settings.BANKS
+
+
+def seed_categories() -> None:
+    from banking.categories import CATEGORIES
+    from banking.models import TransactionCategory
+
+    for code, name_en, name_ru, kind, is_essential in CATEGORIES:
+        TransactionCategory.objects.get_or_create(
+            code=code,
+            defaults={
+                "name_en": name_en,
+                "name_ru": name_ru,
+                "kind": kind,
+                "is_essential": is_essential,
+            },
+        )
 
 
 def signed_amount(item: dict) -> Decimal:

@@ -19,7 +19,7 @@ pytestmark = [
     pytest.mark.skipif(
         not BROKER_URL.startswith("redis://"), reason="needs CELERY_BROKER_URL=redis://…"
     ),
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.django_db(transaction=True),
 ]
 
 

@@ -9,8 +9,7 @@ from sync.models import SyncRun, SyncStatus, SyncTrigger
 from sync.services import sync_run_execute
 from sync.tests.conftest import assert_equals_ground_truth
 
-# serialized_rollback: the seeded categories and schedule survive the flush between tests.
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _connected(user, bank_code: str) -> BankConnection:

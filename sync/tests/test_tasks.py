@@ -185,11 +185,26 @@ def test_beat_fan_out_starts_due_connections_and_skips_the_others(db, make_user,
     assert tasks.sync_all_due() == 0  # a run created within the interval makes them not due
 
 
-def test_default_periodic_task_exists_with_interval_and_expiry(db, settings):
-    task = PeriodicTask.objects.get(name="sync all connected banks")
+def test_default_periodic_task_is_created_with_interval_and_expiry_once(db, settings):
+    import importlib
 
+    from django.apps import apps
+
+    migration = importlib.import_module(
+        "sync.migrations.0003_run_skipped_items_and_default_schedule"
+    )
+    PeriodicTask.objects.filter(name=migration.PERIODIC_TASK_NAME).delete()
+    settings.SYNC_PERIODIC_MINUTES = 45
+
+    migration.create_default_schedule(apps, None)
+    task = PeriodicTask.objects.get(name="sync all connected banks")
+    task.enabled = False  # an operator pauses it in the admin
+    task.save()
+    migration.create_default_schedule(apps, None)  # running it again changes nothing
+
+    task.refresh_from_db()
     assert task.task == "sync.sync_all_due"
-    assert task.enabled is True
-    assert task.interval.period == "minutes"
-    assert task.interval.every == settings.SYNC_PERIODIC_MINUTES
-    assert task.expire_seconds == settings.SYNC_PERIODIC_MINUTES * 60
+    assert task.enabled is False
+    assert (task.interval.every, task.interval.period) == (45, "minutes")
+    assert task.expire_seconds == 45 * 60
+    assert PeriodicTask.objects.filter(name="sync all connected banks").count() == 1

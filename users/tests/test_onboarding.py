@@ -49,7 +49,7 @@ def test_onboarding_needs_authentication(api_client, db):
     assert api_client.post("/api/onboarding/start", {"banks": ["vbank"]}).status_code == 401
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_onboarding_from_start_to_can_proceed_with_all_three_banks(
     sandbox_banks,  # noqa: F811
     celery_eager,  # noqa: F811
