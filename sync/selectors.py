@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from banking.models import BankConnection, ConnectionStatus
@@ -40,29 +40,14 @@ def sync_run_active(*, connection) -> SyncRun | None:
 
 
 def sync_run_latest_by_connection(*, user) -> dict[int, SyncRun]:
-    """The newest run of each of the user's connections, keyed by connection id."""
-    latest: dict[int, SyncRun] = {}
-    runs = SyncRun.objects.filter(user=user).order_by("connection_id", "-created_at", "-id")
-    for run in runs.only(*_RUN_SUMMARY_FIELDS):
-        latest.setdefault(run.connection_id, run)
-    return latest
-
-
-_RUN_SUMMARY_FIELDS = (
-    "id",
-    "connection_id",
-    "status",
-    "step",
-    "progress",
-    "accounts_count",
-    "transactions_added",
-    "transactions_updated",
-    "agreements_count",
-    "error",
-    "error_code",
-    "created_at",
-    "finished_at",
-)
+    """The newest run of each of the user's connections, keyed by connection id (two queries)."""
+    latest_ids = (
+        SyncRun.objects.filter(user=user)
+        .values("connection_id")
+        .annotate(latest_id=Max("id"))
+        .values_list("latest_id", flat=True)
+    )
+    return {run.connection_id: run for run in SyncRun.objects.filter(pk__in=list(latest_ids))}
 
 
 def connection_due_for_sync_list(*, now=None) -> QuerySet[BankConnection]:
