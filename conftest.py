@@ -7,12 +7,16 @@ import pytest
 
 @pytest.fixture(autouse=True)
 def _clear_cache():
-    """Throttle counters and cached lookups live in the cache; each test starts clean."""
+    """Throttle counters, cached lookups and the process's bank tokens: each test starts clean."""
     from django.core.cache import cache
 
+    from banking.services.tokens import bank_token_cache_clear
+
     cache.clear()
+    bank_token_cache_clear()
     yield
     cache.clear()
+    bank_token_cache_clear()
 
 
 @pytest.fixture

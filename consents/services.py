@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import AuditAction, audit_event_record
-from banking.clients.errors import BankNotFoundError
+from banking.clients.errors import BankError, BankNotFoundError
 from banking.clients.types import AccountConsentResult
 from banking.services.clients import bank_client_for
 from banking.services.connections import connection_consent_expiry_set
@@ -81,6 +81,13 @@ def consent_ensure(*, user, bank_code: str, kind: str = ConsentKind.ACCOUNTS) ->
         )
     else:
         result = client.request_product_consent(client_id=client_id)
+    expires_at = result.expires_at
+    if expires_at is None and result.status == ConsentStatus.AUTHORIZED and result.consent_id:
+        # The request answer carries no expiry (SPEC §3.1); the status call does, and the user
+        # is shown when their consent runs out. Not knowing it is no reason to fail the connect.
+        expires_at = _fetch_expiry(
+            client=client, kind=kind, consent_id=result.consent_id, client_id=client_id
+        )
 
     with transaction.atomic():
         consent = Consent.objects.create(
@@ -91,7 +98,7 @@ def consent_ensure(*, user, bank_code: str, kind: str = ConsentKind.ACCOUNTS) ->
             request_id=result.request_id or "",
             status=result.status,
             permissions=list(result.permissions),
-            expires_at=result.expires_at,
+            expires_at=expires_at,
             raw_response=result.raw,
         )
         _sync_connection_expiry(consent)
@@ -112,6 +119,16 @@ def consent_ensure(*, user, bank_code: str, kind: str = ConsentKind.ACCOUNTS) ->
                 details={"kind": kind, "how": "auto_approved"},
             )
     return consent
+
+
+def _fetch_expiry(*, client, kind: str, consent_id: str, client_id: str):
+    try:
+        if kind == ConsentKind.ACCOUNTS:
+            return client.get_account_consent(consent_id=consent_id).expires_at
+        return client.get_product_consent(consent_id=consent_id, client_id=client_id).expires_at
+    except BankError as exc:
+        logger.warning("consent expiry unknown for %s: %s", consent_id, exc)
+        return None
 
 
 def _expire_outdated(*, user, bank_code: str, kind: str) -> None:
