@@ -98,9 +98,9 @@ class UserAdmin(DjangoUserAdmin):
         if snapshot is None:
             return EMPTY
         return format_html(
-            '<a href="{}">{:%Y-%m-%d %H:%M}</a>: save-to-spend {} {} ({}), health {} ({}), debt {}',
+            '<a href="{}">{}</a>: save-to-spend {} {} ({}), health {} ({}), debt {}',
             admin_change_url(snapshot),
-            snapshot.created_at,
+            f"{snapshot.created_at:%Y-%m-%d %H:%M}",
             snapshot.sts_amount if snapshot.sts_amount is not None else EMPTY,
             snapshot.currency,
             snapshot.sts_status or EMPTY,

@@ -292,3 +292,28 @@ def test_capped_paginator_counts_at_most_the_cap(db, make_user, monkeypatch):
 
     assert paginator.count == 3
     assert paginator.num_pages == 2
+
+
+@pytest.mark.parametrize(
+    "model",
+    [m for m in REGISTERED if m._meta.app_label in FINTRACK_APPS],
+    ids=[m._meta.label_lower for m in REGISTERED if m._meta.app_label in FINTRACK_APPS],
+)
+def test_every_computed_field_renders_without_error(rf, rows, model):
+    # The admin shows "-" when a computed field raises ValueError/AttributeError: call them
+    # directly so such a bug fails here instead of hiding.
+    from django.contrib.auth.models import AnonymousUser
+
+    model_admin = admin.site._registry[model]
+    row = rows[model._meta.label_lower]
+    request = rf.get("/")
+    request.user = AnonymousUser()
+    computed = [
+        field
+        for field in [*model_admin.get_readonly_fields(request, row), *model_admin.list_display]
+        if callable(field) or (isinstance(field, str) and hasattr(model_admin, field))
+    ]
+
+    for field in computed:
+        method = field if callable(field) else getattr(model_admin, field)
+        assert method(row) is not None, field
