@@ -137,6 +137,8 @@ def test_a_request_links_to_its_response_and_back(staff_client):
     assert f'href="{response_url}"' in request_page.content.decode()
     assert f'href="{request_url}"' in response_page.content.decode()
     assert f'href="{request_url}"' not in request_page.content.decode()
+    same_exchange = shown(staff_client.get(RAW_LOGS, {"exchange_id": str(request.exchange_id)}))
+    assert same_exchange == [response.pk, request.pk]
 
 
 def test_payload_is_pretty_printed_and_escaped(staff_client):

@@ -74,3 +74,4 @@ def test_runs_filter_by_status_and_search_by_correlation_id(staff_client, user):
 
     assert [run.pk for run in by_status.context["cl"].result_list] == [failed.pk]
     assert [run.pk for run in by_search.context["cl"].result_list] == [succeeded.pk]
+    assert list(staff_client.get(changelist, {"q": "not-a-uuid"}).context["cl"].result_list) == []
