@@ -54,9 +54,8 @@ def account_summaries_refresh(*, user) -> list[AccountSummary]:
 
 def account_balances_refresh(*, user) -> list:
     """Start a balances-only sync for each of the user's ready or failed connections."""
-    from sync.services import connection_sync_start
-
     from sync.models import SyncKind, SyncTrigger
+    from sync.services import connection_sync_start
 
     connections = list(
         BankConnection.objects.filter(user=user, status__in=REFRESHABLE_STATUSES).order_by(

@@ -41,7 +41,7 @@ class Command(BaseCommand):
             f"  admin user  {ADMIN_EMAIL} / {admin_password or '(password changed by hand)'}"
             "   (Django admin at /admin/)\n"
             f"  credentials are kept in {path}\n"
-            "  API: POST /api/auth/login {\"login\": …, \"password\": …}, then "
+            '  API: POST /api/auth/login {"login": …, "password": …}, then '
             "'Authorize' in Swagger UI with the access token.\n"
         )
 
