@@ -42,6 +42,7 @@ class DataKey(NamedTuple):
     volume: int | None
     months: int
     anchor: date
+    checking_accounts: int = 0  # a heavy client's checking accounts per bank (0: the layout's)
 
 
 def to_us(moment: datetime) -> int:
@@ -57,7 +58,9 @@ def day_start_us(day: date) -> int:
 
 
 def _account(key: DataKey, bank: str, account_id: str) -> Account:
-    layout = client_layout(key.seed, key.client_id, key.anchor, key.months).banks[bank]
+    layout = client_layout(
+        key.seed, key.client_id, key.anchor, key.months, key.checking_accounts
+    ).banks[bank]
     return next(a for a in layout.accounts if a.account_id == account_id)
 
 
@@ -74,7 +77,7 @@ class Transfer(NamedTuple):
 @lru_cache(maxsize=50_000)
 def _transfers_on(key: DataKey, day: date) -> tuple[Transfer, ...]:
     """Moves between the client's own checking accounts in two banks started on `day`."""
-    layout = client_layout(key.seed, key.client_id, key.anchor, key.months)
+    layout = client_layout(key.seed, key.client_id, key.anchor, key.months, key.checking_accounts)
     banks = [b for b in catalog.BANK_CODES if b in layout.banks]
     rng = random.Random(f"{key.seed}:{key.client_id}:transfers:{day.isoformat()}")
     if len(banks) < 2 or rng.random() >= 0.1:

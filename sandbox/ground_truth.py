@@ -13,7 +13,9 @@ def client_bank_truth(client_id: str, bank_code: str, *, now: datetime | None = 
     state = clock.state()
     now = now or state.now
     key = data_key(client_id, state.anchor)
-    layout = bank_layout(key.seed, client_id, bank_code, key.anchor, key.months)
+    layout = bank_layout(
+        key.seed, client_id, bank_code, key.anchor, key.months, key.checking_accounts
+    )
     histories = {a.account_id: generator.history(key, a, now) for a in layout.accounts}
     return {
         "client_id": client_id,

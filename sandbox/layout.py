@@ -117,7 +117,9 @@ def _product(bank: str, product_type: str, rng: random.Random) -> tuple:
 
 
 @lru_cache(maxsize=256)
-def client_layout(seed: int, client_id: str, anchor: date, months: int) -> ClientLayout:
+def client_layout(
+    seed: int, client_id: str, anchor: date, months: int, checking_accounts: int = 0
+) -> ClientLayout:
     """Accounts and agreements of one client at every bank (deterministic, cached)."""
     number = client_number(client_id) or 0
     rng = random.Random(f"{seed}:{client_id}:layout")
@@ -139,6 +141,10 @@ def client_layout(seed: int, client_id: str, anchor: date, months: int) -> Clien
         layouts[bank] = _bank_layout(
             bank_rng, bank, client_id, number, full_name, anchor, months, bank == primary
         )
+        if checking_accounts > 1:
+            layouts[bank] = _with_checking_accounts(
+                layouts[bank], seed, checking_accounts, anchor, months
+            )
     return ClientLayout(client_id=client_id, number=number, full_name=full_name, banks=layouts)
 
 
@@ -253,9 +259,47 @@ def _bank_layout(rng, bank, client_id, number, holder, anchor, months, primary) 
     return BankLayout(accounts=tuple(accounts), agreements=tuple(agreements))
 
 
-def bank_layout(seed: int, client_id: str, bank: str, anchor: date, months: int) -> BankLayout:
+def _with_checking_accounts(
+    layout: BankLayout, seed: int, wanted: int, anchor: date, months: int
+) -> BankLayout:
+    """A heavy client's extra checking accounts (benchmarks), drawn from their own RNG so the
+    layout's other accounts stay exactly as without the knob."""
+    first = layout.accounts[0]
+    rng = random.Random(f"{seed}:{first.client_id}:{first.bank}:extra-checking")
+    history_start = anchor - timedelta(days=round(months * 30.44))
+    prefix = first.account_id[:-1]
+    extra = []
+    have = sum(1 for account in layout.accounts if account.subtype == "Checking")
+    after = 1 + max(int(account.account_id[len(prefix) :]) for account in layout.accounts)
+    # Account ids end in one index digit (`_find_account` parses them), so at most index 9.
+    for index in range(after, min(after + max(wanted - have, 0), 10)):
+        extra.append(
+            Account(
+                account_id=f"{prefix}{index}",
+                bank=first.bank,
+                client_id=first.client_id,
+                subtype="Checking",
+                identification="40817810" + _digits(rng, 12),
+                opening_date=history_start,
+                opening_balance=rng.randrange(20000, 300000) * 100,
+                holder=first.holder,
+                default_volume=rng.randrange(70, 301),
+                card=(
+                    f"card-{_hex(rng, 12)}",
+                    f"****{_digits(rng, 4)}",
+                    rng.choice(catalog.CARD_NAMES),
+                ),
+            )
+        )
+    return BankLayout(accounts=layout.accounts + tuple(extra), agreements=layout.agreements)
+
+
+def bank_layout(
+    seed: int, client_id: str, bank: str, anchor: date, months: int, checking_accounts: int = 0
+) -> BankLayout:
     """The client's accounts and agreements at one bank (empty if not a client there)."""
-    return client_layout(seed, client_id, anchor, months).banks.get(bank, BankLayout((), ()))
+    layout = client_layout(seed, client_id, anchor, months, checking_accounts)
+    return layout.banks.get(bank, BankLayout((), ()))
 
 
 def parse_account_id(account_id: str) -> tuple[int, str] | None:

@@ -8,13 +8,15 @@ from sandbox.generator import DataKey
 from sandbox.models import ClientVolume
 
 
-def _heavy_from_settings() -> dict[str, tuple[int, int | None]]:
+def _heavy_from_settings() -> dict[str, tuple[int, int | None, int]]:
+    """`client:per_year[:months[:checking accounts per bank]]`, comma-separated."""
     heavy = {}
     for part in settings.SANDBOX_HEAVY_CLIENTS.split(","):
         fields = part.strip().split(":")
         if len(fields) >= 2 and fields[1].isdigit():
             months = int(fields[2]) if len(fields) > 2 and fields[2].isdigit() else None
-            heavy[fields[0]] = (int(fields[1]), months)
+            accounts = int(fields[3]) if len(fields) > 3 and fields[3].isdigit() else 0
+            heavy[fields[0]] = (int(fields[1]), months, accounts)
     return heavy
 
 
@@ -24,8 +26,13 @@ def volume_for(client_id: str) -> tuple[int | None, int]:
     if row is not None:
         per_year, months = row.transactions_per_year, row.history_months
     else:
-        per_year, months = _heavy_from_settings().get(client_id, (None, None))
+        per_year, months, _accounts = _heavy_from_settings().get(client_id, (None, None, 0))
     return per_year, months or settings.SANDBOX_HISTORY_MONTHS
+
+
+def checking_accounts_for(client_id: str) -> int:
+    """Checking accounts per bank a heavy client has at least (settings only; 0 = the layout's)."""
+    return _heavy_from_settings().get(client_id, (None, None, 0))[2]
 
 
 def set_client_volume(
@@ -47,4 +54,6 @@ def set_client_volume(
 def data_key(client_id: str, anchor: date) -> DataKey:
     """Everything the client's generated data depends on (one query)."""
     per_year, months = volume_for(client_id)
-    return DataKey(settings.SANDBOX_SEED, client_id, per_year, months, anchor)
+    return DataKey(
+        settings.SANDBOX_SEED, client_id, per_year, months, anchor, checking_accounts_for(client_id)
+    )

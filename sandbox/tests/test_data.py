@@ -221,3 +221,26 @@ def test_heavy_client_volume_and_months_knobs(bank, django_assert_max_num_querie
 def test_heavy_clients_from_settings():
     truth = client_bank_truth("team260-3", "vbank")
     assert 200 < len(truth["transactions"][truth["accounts"][0]["accountId"]]) < 600
+
+
+@override_settings(SANDBOX_HEAVY_CLIENTS="team260-1:3650:2:4")
+def test_heavy_client_checking_accounts_knob_adds_accounts_and_keeps_the_others(bank):
+    _clear_caches()
+    plain = layout.client_layout(260, "team260-1", date(2025, 11, 26), 2)
+    truth = client_bank_truth("team260-1", "sbank")
+    _clear_caches()
+
+    checking = [a for a in truth["accounts"] if a["accountSubType"] == "Checking"]
+    assert len(checking) == 4
+    served_ids = [a["accountId"] for a in truth["accounts"]]
+    original = plain.banks["sbank"].accounts
+    assert served_ids[: len(original)] == [a.account_id for a in original]
+    assert len(set(served_ids)) == len(served_ids)
+    for account in checking:
+        assert 400 < len(truth["transactions"][account["accountId"]]) < 800  # ~3650/year, 2 months
+    b = bank("sbank")
+    headers = b.interbank(b.consent("team260-1"))
+    extra_id = checking[-1]["accountId"]
+    response = b.get(f"/accounts/{extra_id}/transactions", headers=headers, page=1, limit=100)
+    assert response.status_code == 200
+    assert response.json()["data"]["transaction"] == truth["transactions"][extra_id][:100]

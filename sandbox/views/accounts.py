@@ -44,7 +44,9 @@ def _find_account(bank, account_id: str):
     if not known_client(client_id):
         raise not_found
     key = data_key(client_id, bank.clock.anchor)
-    layout = bank_layout(key.seed, client_id, bank.bank, key.anchor, key.months)
+    layout = bank_layout(
+        key.seed, client_id, bank.bank, key.anchor, key.months, key.checking_accounts
+    )
     for account in layout.accounts:
         if account.account_id == account_id:
             return account, key
@@ -79,7 +81,9 @@ def account_list(request, bank):
             "Требуется согласие клиента", "/account-consents/request",
         )  # fmt: skip
     key = data_key(client_id, bank.clock.anchor)
-    layout = bank_layout(key.seed, client_id, bank.bank, key.anchor, key.months)
+    layout = bank_layout(
+        key.seed, client_id, bank.bank, key.anchor, key.months, key.checking_accounts
+    )
     return json_response(
         {
             "data": {"account": [render.account_item(a) for a in layout.accounts]},

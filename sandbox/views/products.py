@@ -167,7 +167,9 @@ def _agreements(request, bank):
                 "/product-agreement-consents/request",
             )
     key = data_key(client_id, bank.clock.anchor)
-    return bank_layout(key.seed, client_id, bank.bank, key.anchor, key.months).agreements
+    return bank_layout(
+        key.seed, client_id, bank.bank, key.anchor, key.months, key.checking_accounts
+    ).agreements
 
 
 @bank_view("GET")
