@@ -199,6 +199,10 @@ REST_FRAMEWORK = {
         "register": env.str("THROTTLE_REGISTER_RATE", default="5/min"),
         "sync": env.str("THROTTLE_SYNC_RATE", default="30/min"),
     },
+    # Throttles key anonymous clients on their address. With NUM_PROXIES unset DRF believes any
+    # X-Forwarded-For header, so a brute-forcer resets the login throttle by sending a new one
+    # per attempt. Count only the proxies we run (0: REMOTE_ADDR; 1: behind one reverse proxy).
+    "NUM_PROXIES": env.int("TRUSTED_PROXY_COUNT", default=0),
     "UNAUTHENTICATED_USER": None,
 }
 if DEBUG:
