@@ -15,7 +15,7 @@ from datetime import datetime
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 
 from analytics.services import analytics_recompute_request
@@ -25,6 +25,7 @@ from banking.clients.errors import (
     BankUnavailableError,
     ConsentRequiredError,
 )
+from banking.exceptions import application_error_from_bank_error
 from banking.models import Account, BankConnection, ConnectionStatus
 from banking.services.clients import bank_client_for, bank_display_name
 from banking.services.connections import (
@@ -39,8 +40,6 @@ from fintrack.core.correlation import correlation_scope
 from sync import steps
 from sync.exceptions import (
     AlreadyConnected,
-    BankRequestFailed,
-    BankUnavailable,
     ConsentRejected,
     ConsentRequired,
     SyncAlreadyRunning,
@@ -165,7 +164,7 @@ def bank_connect(
             user=user, bank_code=bank_code, kind=ConsentKind.ACCOUNTS
         )
     except BankError as exc:
-        raise _as_application_error(exc, bank_code=bank_code) from exc
+        raise application_error_from_bank_error(exc) from exc
     try:
         products_consent = consent_services.consent_ensure(
             user=user, bank_code=bank_code, kind=ConsentKind.PRODUCTS
@@ -215,24 +214,8 @@ def consent_approval_action(*, consent: Consent) -> dict:
     return action
 
 
-def _approve_demo_url(consent: Consent) -> str | None:
-    for name in ("consent-approve-demo", "consents-approve-demo", "consent_approve_demo"):
-        for kwargs in ({"consent_id": consent.pk}, {"pk": consent.pk}):
-            try:
-                return reverse(name, kwargs=kwargs)
-            except NoReverseMatch:
-                continue
-    return None
-
-
-def _as_application_error(exc: BankError, *, bank_code: str) -> BankRequestFailed:
-    error_class = BankUnavailable if isinstance(exc, BankUnavailableError) else BankRequestFailed
-    error = error_class(
-        f"{bank_display_name(bank_code)}: {exc.message}",
-        extra={"bank_code": bank_code, "bank_error": exc.code, "retry_after": exc.retry_after},
-    )
-    error.code = exc.code if error_class is BankRequestFailed else error.code
-    return error
+def _approve_demo_url(consent: Consent) -> str:
+    return reverse("consent-approve-demo", kwargs={"consent_id": consent.pk})
 
 
 def connection_status_set(*, connection: BankConnection, to_status: str, error: str = "") -> None:

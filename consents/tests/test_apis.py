@@ -139,7 +139,7 @@ def test_a_bank_failure_during_approve_is_a_503_not_a_500(auth_client, settings)
         response = auth_client.post(f"/api/consents/{consent.pk}/approve-demo")
 
     assert response.status_code == 503
-    assert response.json()["code"] == "service_unavailable"
+    assert response.json()["code"] == "bank_unavailable"
     assert response.json()["extra"]["bank_code"] == "sbank"
 
 
