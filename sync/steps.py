@@ -128,6 +128,13 @@ def balances_store(*, sync_run, balances: list[tuple[Account, BankBalance]]) -> 
         account.balance_as_of = balance.as_of or now
         account.updated_at = now
     with transaction.atomic():
+        # A retried or redelivered run reads the balances again: the new readings replace the
+        # earlier attempt's, so a run keeps one snapshot per account. Locking the run's row makes
+        # two workers executing the same run take turns here instead of both inserting.
+        list(type(sync_run).objects.select_for_update().filter(pk=sync_run.pk).values_list("pk"))
+        BalanceSnapshot.objects.filter(
+            sync_run=sync_run, account__in=[account for account, _ in balances]
+        ).delete()
         BalanceSnapshot.objects.bulk_create(snapshots)
         Account.objects.bulk_update(
             [account for account, _ in balances],

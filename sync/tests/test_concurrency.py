@@ -1,0 +1,178 @@
+"""Concurrency: many sync requests at once start one run; a redelivered task duplicates nothing.
+
+Threads use their own database connections (transactional tests). On PostgreSQL they really run
+at once; SQLite has one writer and its in-memory test database locks whole tables, so there the
+requests take turns through a lock, which still drives every request through the lock-by-
+constraint path.
+"""
+
+import threading
+from collections import Counter
+from contextlib import nullcontext
+from unittest import mock
+
+import pytest
+from django.db import connection as db_connection
+from django.db import connections
+from rest_framework.test import APIClient
+
+from banking.models import Account, BalanceSnapshot, BankConnection, ProductAgreement, Transaction
+from sync import tasks
+from sync.models import SyncRun, SyncStatus, SyncTrigger
+from sync.tests.conftest import assert_equals_ground_truth
+from sync.tests.test_sandbox_sync import _connected
+from users.services import token_pair_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _real_concurrency() -> bool:
+    return db_connection.vendor == "postgresql"
+
+
+def _in_threads(count: int, target) -> tuple[list, list]:
+    """Run `target()` in `count` threads released together; (results, errors)."""
+    barrier = threading.Barrier(count)
+    turn = nullcontext() if _real_concurrency() else threading.Lock()
+    results, errors = [], []
+
+    def body():
+        try:
+            barrier.wait()
+            with turn:
+                results.append(target())
+        except BaseException as exc:  # collected: a thread's failure must fail the test
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=body) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads), "a thread hung"
+    return results, errors
+
+
+def test_ten_concurrent_sync_requests_for_one_connection_start_exactly_one_run(user):
+    from fintrack.celery import app
+    from sync.tests import fakebank
+
+    fakebank.authorised_consents(user, products=False)
+    connection = BankConnection.objects.create(user=user, bank_code="vbank")
+    token = token_pair_for(user)["access"]
+
+    def request():
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        response = client.post("/api/banks/vbank/sync")
+        return response.status_code, response.json()
+
+    saved = app.conf.task_always_eager
+    app.conf.task_always_eager = False
+    try:
+        with mock.patch("sync.tasks.connection_sync.delay") as delay:
+            results, errors = _in_threads(10, request)
+    finally:
+        app.conf.task_always_eager = saved
+
+    assert errors == []
+    assert Counter(status for status, _ in results) == {202: 1, 409: 9}
+    run_ids = {
+        body["sync_run_id"] if status == 202 else body["extra"]["sync_run_id"]
+        for status, body in results
+    }
+    assert len(run_ids) == 1
+    assert {body["code"] for status, body in results if status == 409} == {"sync_already_running"}
+    assert SyncRun.objects.filter(connection=connection).count() == 1
+    assert delay.call_count == 1
+    assert delay.call_args.args == (run_ids.pop(),)
+
+
+class WorkerLost(BaseException):
+    """A worker killed mid-run (BaseException: no `except Exception` in the service catches it)."""
+
+
+def _row_counts(user) -> dict[str, int]:
+    return {
+        "accounts": Account.objects.filter(user=user).count(),
+        "transactions": Transaction.objects.filter(user=user).count(),
+        "agreements": ProductAgreement.objects.filter(user=user).count(),
+    }
+
+
+def _truth_counts(truth: dict) -> dict[str, int]:
+    return {
+        "accounts": len(truth["accounts"]),
+        "transactions": sum(len(items) for items in truth["transactions"].values()),
+        "agreements": len(truth["agreements"]),
+    }
+
+
+def _one_snapshot_per_account(run: SyncRun) -> None:
+    per_account = Counter(
+        BalanceSnapshot.objects.filter(sync_run=run).values_list("account_id", flat=True)
+    )
+    assert set(per_account.values()) == {1}, per_account
+    assert len(per_account) == run.accounts_count
+
+
+def test_task_redelivered_after_a_worker_died_mid_run_duplicates_nothing(
+    sandbox_banks, user, settings
+):
+    settings.SYNC_PAGE_LIMIT = 20  # several pages per account, so the crash is mid-history
+    connection = _connected(user, "abank")
+    run = SyncRun.objects.create(
+        connection=connection, user_id=connection.user_id, trigger=SyncTrigger.USER
+    )
+    from sync import transactions as sync_transactions
+
+    real_write_page = sync_transactions._write_page
+    pages_written = []
+
+    def dying_write_page(**kwargs):
+        if len(pages_written) == 3:
+            raise WorkerLost()
+        pages_written.append(1)
+        return real_write_page(**kwargs)
+
+    with (
+        mock.patch.object(sync_transactions, "_write_page", dying_write_page),
+        pytest.raises(WorkerLost),
+    ):
+        tasks.connection_sync.apply(args=[run.pk], throw=True)
+    run.refresh_from_db()
+    assert run.status == SyncStatus.RUNNING  # the broker still holds the unacked message
+    assert Transaction.objects.filter(user=user).count() == 60
+
+    tasks.connection_sync.apply(args=[run.pk])  # redelivered to another worker
+    tasks.connection_sync.apply(args=[run.pk])  # …and once more after it finished
+
+    run.refresh_from_db()
+    assert run.status == SyncStatus.SUCCEEDED, run.error
+    assert run.attempts == 2
+    truth = assert_equals_ground_truth(user=user, bank_code="abank")
+    assert _row_counts(user) == _truth_counts(truth)
+    _one_snapshot_per_account(run)
+
+
+def test_the_same_task_run_by_two_workers_at_once_duplicates_nothing(sandbox_banks, user, settings):
+    if not _real_concurrency():
+        pytest.skip("two workers at once need PostgreSQL (SQLite has one writer)")
+    settings.SYNC_PAGE_LIMIT = 50
+    connection = _connected(user, "vbank")
+    run = SyncRun.objects.create(
+        connection=connection, user_id=connection.user_id, trigger=SyncTrigger.USER
+    )
+
+    _results, errors = _in_threads(2, lambda: tasks.connection_sync.apply(args=[run.pk]))
+
+    assert errors == []
+    run.refresh_from_db()
+    assert run.status == SyncStatus.SUCCEEDED, run.error
+    truth = assert_equals_ground_truth(user=user, bank_code="vbank")
+    assert _row_counts(user) == _truth_counts(truth)
+    _one_snapshot_per_account(run)
+    connection.refresh_from_db()
+    assert connection.status == "ready"
