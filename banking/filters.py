@@ -85,7 +85,11 @@ def transactions_filter(queryset: QuerySet, filters: TransactionFilters) -> Quer
 def transactions_after(queryset: QuerySet, cursor: FeedCursor | None) -> QuerySet:
     """Rows strictly after the cursor in (booking_date DESC, id DESC) order."""
     if cursor is not None:
-        queryset = queryset.filter(
+        # `booking_date <= cursor` is implied by the OR, but only stated on its own does
+        # PostgreSQL use it as the range condition of the (user, -booking_date, -id) index: the
+        # scan starts at the cursor instead of filtering every newer row (50,000 rows read for
+        # page 1,001 without it).
+        queryset = queryset.filter(booking_date__lte=cursor.booking_date).filter(
             Q(booking_date__lt=cursor.booking_date)
             | Q(booking_date=cursor.booking_date, id__lt=cursor.id)
         )
