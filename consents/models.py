@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 from fintrack.core.models import TimeStampedModel
 
@@ -40,6 +41,15 @@ class Consent(TimeStampedModel):
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["user", "bank_code", "kind", "status"], name="consent_lookup"),
+        ]
+        constraints = [
+            # One live consent per user, bank and kind: two concurrent connects must not leave
+            # two consents at the bank, one of which a "revoke" would silently leave working.
+            models.UniqueConstraint(
+                fields=["user", "bank_code", "kind"],
+                condition=Q(status__in=["pending", "authorized"]),
+                name="one_live_consent_per_bank_kind",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -7,7 +7,7 @@ Bank calls happen outside database transactions; every change is audited.
 import logging
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.services import AuditAction, audit_event_record
@@ -25,6 +25,8 @@ from consents.models import Consent, ConsentKind, ConsentStatus
 from consents.selectors import consent_active, consent_pending
 
 logger = logging.getLogger(__name__)
+# At most one consent per user, bank and kind is in these states (a database constraint).
+LIVE_CONSENT_STATUSES = (ConsentStatus.PENDING, ConsentStatus.AUTHORIZED)
 
 __all__ = [
     "consent_active",
@@ -89,6 +91,28 @@ def consent_ensure(*, user, bank_code: str, kind: str = ConsentKind.ACCOUNTS) ->
             client=client, kind=kind, consent_id=result.consent_id, client_id=client_id
         )
 
+    try:
+        consent = _store_requested(user=user, bank_code=bank_code, kind=kind, result=result,
+                                   expires_at=expires_at)  # fmt: skip
+    except IntegrityError:
+        # A concurrent call stored its consent first (one live consent per bank and kind):
+        # keep that one and withdraw ours at the bank, so no second consent stays behind.
+        winner = (
+            Consent.objects.filter(
+                user=user, bank_code=bank_code, kind=kind, status__in=LIVE_CONSENT_STATUSES
+            )
+            .order_by("-created_at", "-id")
+            .first()
+        )
+        if winner is None:
+            raise
+        _withdraw_duplicate(client=client, kind=kind, result=result, client_id=client_id)
+        return consent_refresh(consent=winner) if winner.status == ConsentStatus.PENDING else winner
+    return consent
+
+
+def _store_requested(*, user, bank_code: str, kind: str, result, expires_at) -> Consent:
+    """The consent the bank just granted or queued, with its audit trail, in one transaction."""
     with transaction.atomic():
         consent = Consent.objects.create(
             user=user,
@@ -119,6 +143,20 @@ def consent_ensure(*, user, bank_code: str, kind: str = ConsentKind.ACCOUNTS) ->
                 details={"kind": kind, "how": "auto_approved"},
             )
     return consent
+
+
+def _withdraw_duplicate(*, client, kind: str, result: AccountConsentResult, client_id: str) -> None:
+    """Revoke at the bank a consent that lost the race to be stored (best effort, logged)."""
+    if not result.consent_id:
+        logger.info("duplicate %s consent request %s left pending", kind, result.request_id)
+        return
+    try:
+        if kind == ConsentKind.ACCOUNTS:
+            client.revoke_account_consent(consent_id=result.consent_id)
+        else:
+            client.revoke_product_consent(consent_id=result.consent_id, client_id=client_id)
+    except BankError as exc:
+        logger.warning("duplicate consent %s not revoked: %s", result.consent_id, exc)
 
 
 def _fetch_expiry(*, client, kind: str, consent_id: str, client_id: str):

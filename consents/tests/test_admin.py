@@ -40,11 +40,18 @@ def banks(settings):
     bank_token_cache_clear()
 
 
-def make_consent(user, *, consent_id="consent-1", status=ConsentStatus.AUTHORIZED, **fields):
+def make_consent(
+    user,
+    *,
+    consent_id="consent-1",
+    status=ConsentStatus.AUTHORIZED,
+    kind=ConsentKind.ACCOUNTS,
+    **fields,
+):
     return Consent.objects.create(
         user=user,
         bank_code="vbank",
-        kind=ConsentKind.ACCOUNTS,
+        kind=kind,
         status=status,
         bank_consent_id=consent_id,
         **fields,
@@ -62,9 +69,10 @@ def run_action(client, action: str, consents) -> list[tuple[str, str]]:
 def test_refresh_action_calls_consent_refresh_for_each_selected_row(
     staff_client, staff, user, monkeypatch
 ):
+    # One live consent per bank and kind (a constraint): the rows differ in kind or status.
     first = make_consent(user, consent_id="consent-1", status=ConsentStatus.PENDING)
-    second = make_consent(user, consent_id="consent-2")
-    make_consent(user, consent_id="consent-not-selected")
+    second = make_consent(user, consent_id="consent-2", kind=ConsentKind.PRODUCTS)
+    make_consent(user, consent_id="consent-not-selected", status=ConsentStatus.EXPIRED)
     called = []
 
     def fake_refresh(*, consent):
@@ -78,7 +86,7 @@ def test_refresh_action_calls_consent_refresh_for_each_selected_row(
 
     assert sorted(called) == sorted([first.pk, second.pk])
     assert messages == [
-        ("success", "vbank/accounts consent-2 (authorized): status authorized → authorized"),
+        ("success", "vbank/products consent-2 (authorized): status authorized → authorized"),
         ("success", "vbank/accounts consent-1 (authorized): status pending → authorized"),
         ("info", "consent_refresh: 2 succeeded, 0 failed."),
     ]
@@ -119,7 +127,7 @@ def test_revoke_action_calls_consent_revoke_with_the_selected_consent(
 
 def test_a_bank_error_is_reported_per_row_and_the_others_still_run(staff_client, user, monkeypatch):
     failing = make_consent(user, consent_id="consent-down")
-    working = make_consent(user, consent_id="consent-up")
+    working = make_consent(user, consent_id="consent-up", kind=ConsentKind.PRODUCTS)
 
     def fake_revoke(*, consent):
         if consent.pk == failing.pk:

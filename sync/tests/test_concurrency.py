@@ -176,3 +176,73 @@ def test_the_same_task_run_by_two_workers_at_once_duplicates_nothing(sandbox_ban
     _one_snapshot_per_account(run)
     connection.refresh_from_db()
     assert connection.status == "ready"
+
+
+def _bank_consents(bank_code: str, client_id: str) -> Counter:
+    from sandbox.models import AccountConsent
+
+    return Counter(
+        AccountConsent.objects.filter(bank=bank_code, client_id=client_id).values_list(
+            "status", flat=True
+        )
+    )
+
+
+def test_connect_racing_another_connect_keeps_one_consent_and_withdraws_the_other(
+    sandbox_banks, user
+):
+    """The other request stores its consent while ours is at the bank (any database)."""
+    from banking.clients.base import BankClient
+    from consents import services as consent_services
+    from consents.models import Consent, ConsentKind, ConsentStatus
+
+    real_request = BankClient.request_account_consent
+    winners = []
+
+    def request_while_another_connect_finishes(self, **kwargs):
+        result = real_request(self, **kwargs)
+        if not winners:  # the concurrent connect: it asked first and stores first
+            with mock.patch.object(BankClient, "request_account_consent", real_request):
+                winners.append(consent_services.consent_ensure(user=user, bank_code="vbank"))
+        return result
+
+    with mock.patch.object(
+        BankClient, "request_account_consent", request_while_another_connect_finishes
+    ):
+        consent = consent_services.consent_ensure(user=user, bank_code="vbank")
+
+    assert consent.pk == winners[0].pk
+    assert consent.status == ConsentStatus.AUTHORIZED
+    live = Consent.objects.filter(
+        user=user, kind=ConsentKind.ACCOUNTS, status__in=["pending", "authorized"]
+    )
+    assert list(live.values_list("pk", flat=True)) == [consent.pk]
+    assert Consent.objects.filter(user=user).count() == 1
+    # At the bank: ours was revoked, the winner's is the only one still granting access.
+    assert _bank_consents("vbank", user.external_client_id) == {"active": 1, "revoked": 1}
+
+
+def test_two_concurrent_connects_leave_one_live_consent_here_and_at_the_bank(sandbox_banks, user):
+    if not _real_concurrency():
+        pytest.skip("needs PostgreSQL: both requests must be at the bank at the same time")
+    from banking.clients.base import BankClient
+    from consents import services as consent_services
+    from consents.models import Consent
+
+    real_request = BankClient.request_account_consent
+    both_at_the_bank = threading.Barrier(2)
+
+    def request_together(self, **kwargs):
+        result = real_request(self, **kwargs)
+        both_at_the_bank.wait(timeout=30)  # neither stores before both have asked the bank
+        return result
+
+    with mock.patch.object(BankClient, "request_account_consent", request_together):
+        results, errors = _in_threads(
+            2, lambda: consent_services.consent_ensure(user=user, bank_code="vbank").pk
+        )
+
+    assert errors == []
+    assert len(set(results)) == 1
+    assert Consent.objects.filter(user=user, status="authorized").count() == 1
+    assert _bank_consents("vbank", user.external_client_id) == {"active": 1, "revoked": 1}
