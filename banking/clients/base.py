@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
@@ -44,6 +45,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_ACCOUNT_PERMISSIONS = ("ReadAccountsDetail", "ReadBalances", "ReadTransactionsDetail")
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 CONSENT_REQUIRED_CODES = frozenset({"CONSENT_REQUIRED"})
+# What the columns hold (banking.models): longer ids or bigger amounts are bad bank data.
+MAX_TRANSACTION_ID_LENGTH = 128
+MAX_AMOUNT = Decimal("1e16")  # 18 digits, 2 of them decimals
 _TRANSPORT_ERRORS = (
     requests.exceptions.Timeout,
     requests.exceptions.ConnectionError,  # includes a keep-alive connection dropped by the server
@@ -398,8 +402,11 @@ class BankClient:
         accounts = []
         for item in items:
             if not isinstance(item, dict) or not parsing.text(item.get("accountId")):
-                logger.warning("%s: skipping an account without accountId", self.bank_code)
-                continue
+                # Skipping it would mark the stored account it stands for inactive: refuse the
+                # whole list instead, so a bad answer changes nothing.
+                raise self._bad_response(
+                    "accounts answer with an entry without accountId", response
+                )
             nested = item.get("account")
             identity = nested[0] if isinstance(nested, list) and nested else {}
             identity = identity if isinstance(identity, dict) else {}
@@ -450,6 +457,9 @@ class BankClient:
 
         available_item = by_type.get("InterimAvailable")
         booked_item = by_type.get("InterimBooked")
+        if amount_of(available_item) is None and amount_of(booked_item) is None:
+            # An unreadable balance must not overwrite the stored one with nothing.
+            raise self._bad_response("balances answer without a readable amount", response)
         first = available_item or booked_item or {}
         money = first.get("amount") if isinstance(first.get("amount"), dict) else {}
         return BankBalance(
@@ -515,15 +525,29 @@ class BankClient:
     def _parse_transaction(item: Any, account_id: str) -> tuple[BankTransaction | None, str]:
         if not isinstance(item, dict):
             return None, "not an object"
-        transaction_id = parsing.text(item.get("transactionId")).strip()
+        raw_id = item.get("transactionId")
+        if raw_id is not None and not isinstance(raw_id, str | int):
+            return None, f"transactionId is a {type(raw_id).__name__}, not a string"
+        transaction_id = parsing.text(raw_id).strip()
         if not transaction_id:
             return None, "missing transactionId"
+        if len(transaction_id) > MAX_TRANSACTION_ID_LENGTH:
+            return None, f"{transaction_id[:40]}…: transactionId longer than 128 characters"
         money = item.get("amount") if isinstance(item.get("amount"), dict) else {}
         amount = parsing.to_decimal(money.get("amount"))
         if amount is None:
             return None, f"{transaction_id}: missing or non-numeric amount"
         if amount < 0:
             return None, f"{transaction_id}: negative amount (sign must come from the indicator)"
+        if amount >= MAX_AMOUNT:
+            return None, f"{transaction_id}: amount {money.get('amount')!r} out of range"
+        indicator = parsing.text(item.get("creditDebitIndicator")).strip().lower()
+        if indicator not in ("credit", "debit"):
+            # Guessing would store money out as money in (SPEC §1.2: the sign is the indicator).
+            return None, (
+                f"{transaction_id}: unknown creditDebitIndicator "
+                f"{item.get('creditDebitIndicator')!r}"
+            )
         booking_date = parsing.to_datetime(item.get("bookingDateTime"))
         if booking_date is None:
             return None, f"{transaction_id}: unparseable bookingDateTime"
