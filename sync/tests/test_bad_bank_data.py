@@ -93,9 +93,10 @@ def _second_sync(connection, *, page_body=None, accounts=None, balances=None, ag
         )
         url = f"{fb.BASE}/accounts/{fb.ACCOUNT_ID}/transactions"
         body = page_body or fb.page_body([GOOD_NEW, *OLD_ITEMS], page=1, has_next=False)
-        mock.add(responses.GET, url, json=body) if not isinstance(body, str) else mock.add(
-            responses.GET, url, body=body, content_type="application/json"
-        )
+        if isinstance(body, str):
+            mock.add(responses.GET, url, body=body, content_type="application/json")
+        else:
+            mock.add(responses.GET, url, json=body)
         fb.add_products(mock)
         mock.add(
             responses.GET,
@@ -213,7 +214,8 @@ def test_a_huge_page_is_stored_whole_with_the_long_text_kept_within_the_columns(
     assert run.transactions_added == 3000
     assert set(before["transactions"]) <= set(_stored(user)["transactions"])
     stored = Transaction.objects.get(bank_transaction_id="tx-h7")
-    assert (len(stored.merchant_name), len(stored.merchant_category), stored.mcc) == (255, 64, "5411")
+    lengths = (len(stored.merchant_name), len(stored.merchant_category), stored.mcc)
+    assert lengths == (255, 64, "5411")
 
 
 def test_an_account_entry_without_account_id_does_not_deactivate_the_stored_account(synced, user):
