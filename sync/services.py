@@ -491,7 +491,17 @@ class _SyncExecution:
         consent = consent_services.consent_active(
             user=self.user, bank_code=self.bank_code, kind=ConsentKind.PRODUCTS
         )
-        if consent is None or not consent.bank_consent_id:
+        if consent is None:
+            # Invalidated by an earlier run (or never granted): ask again, so agreements come
+            # back without the user reconnecting. Auto-approving banks answer at once.
+            try:
+                consent = consent_services.consent_ensure(
+                    user=self.user, bank_code=self.bank_code, kind=ConsentKind.PRODUCTS
+                )
+            except BankError as exc:
+                logger.warning("sync %s: product consent not renewed: %s", self.run.pk, exc)
+                consent = None
+        if consent is None or consent.status != ConsentStatus.AUTHORIZED:
             logger.info(
                 "sync %s: no product consent at %s, agreements skipped", self.run.pk, self.bank_code
             )

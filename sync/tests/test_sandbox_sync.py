@@ -194,3 +194,25 @@ def test_revoked_consent_moves_connection_to_consent_pending(sandbox_banks, user
         consent_services.consent_active(user=user, bank_code="vbank", kind=ConsentKind.ACCOUNTS)
         is None
     )
+
+
+def test_revoked_product_consent_is_renewed_by_the_next_run(sandbox_banks, user):
+    from sandbox import faults
+
+    connection = _connected(user, "vbank")
+    first = _sync(connection)
+    assert first.agreements_count > 0
+    old = consent_services.consent_active(user=user, bank_code="vbank", kind=ConsentKind.PRODUCTS)
+    faults.revoke_consents("vbank", consent_id=old.bank_consent_id)
+
+    skipped = _sync(connection)  # the bank refuses agreements: the account data still syncs
+    renewed = _sync(connection)
+
+    assert skipped.status == SyncStatus.SUCCEEDED
+    old.refresh_from_db()
+    assert old.status == ConsentStatus.REVOKED
+    assert renewed.status == SyncStatus.SUCCEEDED
+    assert renewed.agreements_count == first.agreements_count
+    fresh = consent_services.consent_active(user=user, bank_code="vbank", kind=ConsentKind.PRODUCTS)
+    assert fresh.pk != old.pk and fresh.bank_consent_id != old.bank_consent_id
+    assert_equals_ground_truth(user=user, bank_code="vbank")
