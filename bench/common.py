@@ -279,14 +279,14 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def bare_fetch_plan(user) -> list[dict]:
+def bare_fetch_plan(user, bank_codes=BANK_CODES) -> list[dict]:
     """What a bare client needs to fetch the very pages a sync fetches: URLs' parts and headers."""
     from banking.services.clients import bank_client_for
     from banking.services.tokens import bank_token_get
     from consents.models import Consent, ConsentKind, ConsentStatus
 
     plans = []
-    for bank_code in BANK_CODES:
+    for bank_code in bank_codes:
         client = bank_client_for(bank_code, user=None)
         token = bank_token_get(bank_code=bank_code, client=client)
         client.close()
