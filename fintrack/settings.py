@@ -345,7 +345,8 @@ RAW_LOG_MAX_PAYLOAD_BYTES = env.int("RAW_LOG_MAX_PAYLOAD_BYTES", default=65536)
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=not IS_PRODUCTION)
 SANDBOX_SEED = env.int("SANDBOX_SEED", default=260)
 SANDBOX_CLIENT_COUNT = env.int("SANDBOX_CLIENT_COUNT", default=10)
-# Months of generated history per account, and "client:tx_per_year[:months]" heavy clients.
+# Months of generated history per account, and "client:tx_per_year[:months[:checking accounts]]"
+# heavy clients (benchmarks).
 SANDBOX_HISTORY_MONTHS = env.int("SANDBOX_HISTORY_MONTHS", default=12)
 SANDBOX_HEAVY_CLIENTS = env.str("SANDBOX_HEAVY_CLIENTS", default="")
 # Banks whose account / product-agreement consents wait for the client's approval by default.
