@@ -22,6 +22,7 @@ from django.db import connections, transaction
 from banking.categorization import category_id_for
 from banking.clients.types import BankTransaction, TransactionPage
 from banking.models import Account, Transaction, TransactionStatus
+from fintrack.core.db import commit_without_wal_wait
 
 logger = logging.getLogger(__name__)
 
@@ -268,6 +269,12 @@ def _write_page(
     if rows:
         # The upsert is also the guard against a concurrent run inserting the same rows.
         with transaction.atomic():
+            # Need not wait for the WAL flush: every write of this step is an idempotent upsert
+            # of data the bank still holds, and the account's watermark only moves in the run's
+            # final step, a normal synchronous commit. A server crash loses at most the last few
+            # hundred ms of pages, whole; the watermark did not move, so the next run re-reads
+            # and re-writes them.
+            commit_without_wal_wait()
             Transaction.objects.bulk_create(
                 rows,
                 update_conflicts=True,

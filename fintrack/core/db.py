@@ -46,3 +46,20 @@ def register_fast_list_dumper() -> None:
     import psycopg
 
     psycopg.adapters.register_dumper(list, FastListDumper)
+
+
+def commit_without_wal_wait(using: str = "default") -> None:
+    """Inside an atomic block on PostgreSQL, let this transaction's COMMIT skip the WAL flush wait.
+
+    Only for writes that can be lost in a server crash without harm: the last few hundred ms of
+    such commits may vanish, never partially, and the database stays consistent. A no-op
+    elsewhere, outside an atomic block (SET LOCAL would not outlive the statement) and in a nested
+    one (it would change the commit of an enclosing transaction its caller does not own).
+    """
+    from django.db import connections
+
+    connection = connections[using]
+    if connection.vendor != "postgresql" or len(connection.atomic_blocks) != 1:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL synchronous_commit TO OFF")
