@@ -1,11 +1,31 @@
-"""The page reader: one-page lookahead on a helper thread, in order, stopping when told."""
+"""The page reader (lookahead, order, stop) and the page writer (first-sync path, COPY = ORM)."""
 
 import threading
 import time
+from datetime import UTC, datetime
+from decimal import Decimal
 
-from banking.clients.types import TransactionPage
+import pytest
+from django.db import connection as db_connection
+from django.db import transaction as db_transaction
+
+from banking.categorization import category_cache_clear
+from banking.clients.types import BankTransaction, TransactionPage
+from banking.models import Transaction
+from banking.tests.factories import make_account
 from fintrack.core.correlation import correlation_scope, get_correlation_id
-from sync.transactions import PageFetcher
+from fintrack.core.db import commit_without_wal_wait
+from sync.transactions import (
+    COPY_COLUMNS,
+    PageFetcher,
+    TransactionCounts,
+    _bank_values,
+    _copy_rows,
+    _row,
+    _upsert,
+    _write_page,
+    account_transactions_sync,
+)
 
 
 def _page(number: int, *, has_next: bool) -> TransactionPage:
@@ -78,3 +98,186 @@ def test_next_page_is_fetched_while_the_current_one_is_processed():
     # Page 2's fetch began before page 1's processing ended (overlap, not one after another).
     assert started[2] < processed_at[1] + 0.05
     assert sorted(started) == [1, 2, 3]
+
+
+# --- Writing pages: the first-sync path (no lookup of stored ids, COPY on PostgreSQL) ---------
+
+postgresql_only = pytest.mark.skipif(
+    db_connection.vendor != "postgresql", reason="COPY and synchronous_commit are PostgreSQL's"
+)
+
+
+def _bank_tx(tx_id: str, amount: str = "-100.00", **changes) -> BankTransaction:
+    when = datetime(2025, 11, 20, 12, 30, tzinfo=UTC)
+    values = {
+        "account_id": "acc-1",
+        "transaction_id": tx_id,
+        "amount": Decimal(amount),
+        "currency": "RUB",
+        "status": "booked",
+        "booking_date": when,
+        "value_date": when,
+        "description": "Пятёрочка",
+        "bank_transaction_code": "IssuedDebitTransfer",
+        "merchant_name": "Пятёрочка",
+        "merchant_category": "Supermarkets",
+        "mcc": "5411",
+        "counterparty": "",
+        "raw": {"transactionId": tx_id, "amount": {"amount": amount.lstrip("-")}},
+    }
+    values.update(changes)
+    return BankTransaction(**values)
+
+
+def _tx_page(number: int, items: list[BankTransaction], *, has_next: bool) -> TransactionPage:
+    return TransactionPage(
+        transactions=items, page=number, total_pages=None, total_records=None, has_next=has_next
+    )
+
+
+class _PagedClient:
+    """A bank client serving fixed pages of parsed transactions (no HTTP: _write_page is tested)."""
+
+    def __init__(self, pages: list[list[BankTransaction]]):
+        self.pages = pages
+
+    def get_transactions_page(self, *, page: int, **_ignored) -> TransactionPage:
+        return _tx_page(page, self.pages[page - 1], has_next=page < len(self.pages))
+
+
+def _sync_pages(account, pages) -> TransactionCounts:
+    counts = TransactionCounts()
+    account_transactions_sync(
+        client=_PagedClient(pages),
+        account=account,
+        client_id="team260-1",
+        consent_id="consent-1",
+        counts=counts,
+        fetcher=PageFetcher(lookahead=False),
+    )
+    return counts
+
+
+def _stored(account) -> dict[str, tuple]:
+    return {
+        row[0]: row[1:]
+        for row in Transaction.objects.filter(account=account).values_list(
+            "bank_transaction_id", "amount", "category__code"
+        )
+    }
+
+
+@pytest.mark.django_db
+def test_first_sync_counts_a_row_repeated_on_the_next_page_once_and_keeps_its_newest_values(user):
+    account = make_account(user=user)
+
+    counts = _sync_pages(
+        account,
+        [[_bank_tx("a"), _bank_tx("b")], [_bank_tx("b", "-250.00"), _bank_tx("c")]],
+    )
+
+    assert (counts.added, counts.updated, counts.unchanged) == (3, 1, 0)
+    assert _stored(account) == {
+        "a": (Decimal("-100.00"), "groceries"),
+        "b": (Decimal("-250.00"), "groceries"),
+        "c": (Decimal("-100.00"), "groceries"),
+    }
+
+
+@pytest.mark.django_db
+def test_sync_of_an_account_with_stored_rows_compares_them_before_writing(user):
+    account = make_account(user=user)
+    _sync_pages(account, [[_bank_tx("a"), _bank_tx("b")]])
+    Transaction.objects.filter(account=account, bank_transaction_id="b").update(
+        amount=Decimal("-1.00")
+    )
+
+    counts = _sync_pages(account, [[_bank_tx("a"), _bank_tx("b"), _bank_tx("d")]])
+
+    assert (counts.added, counts.updated, counts.unchanged) == (1, 1, 1)
+    assert _stored(account)["b"] == (Decimal("-100.00"), "groceries")
+    assert len(_stored(account)) == 3
+
+
+_TRICKY = [
+    _bank_tx(
+        "t\\1\t",
+        "-1234.5",
+        description='Tab\there, "quotes", back\\slash,\nnew line, \\N, emoji 🏪',
+        merchant_name="Кофе\r\nХауз",
+        counterparty="ООО «Ромашка»",
+        raw={"nested": {"list": [1, None, "x\ty", 2.5]}, "text": 'a"b\\c', "none": None},
+    ),
+    _bank_tx("t2", "15000.00", status="pending", value_date=None, mcc="", merchant_category=""),
+    _bank_tx("t3", "-0.01", currency="USD", bank_transaction_code="", description=""),
+]
+_COMPARED = [
+    field.attname
+    for field in Transaction._meta.concrete_fields
+    if field.attname not in ("id", "account_id", "created_at", "updated_at")
+]
+
+
+@postgresql_only
+@pytest.mark.django_db
+def test_copy_path_stores_the_same_rows_as_the_orm_upsert(user):
+    copied = make_account(user=user)
+    upserted = make_account(user=user)
+    category_cache_clear()  # the COPY path must fill it before its COPY holds the connection
+
+    _copy_rows(account=copied, bank_transactions=_TRICKY)
+    _upsert([_row(account=upserted, bank_tx=tx, values=_bank_values(tx)) for tx in _TRICKY])
+
+    def rows(account):
+        return list(
+            Transaction.objects.filter(account=account)
+            .order_by("bank_transaction_id")
+            .values_list(*_COMPARED)
+        )
+
+    assert len(rows(copied)) == 3
+    assert rows(copied) == rows(upserted)
+    assert set(COPY_COLUMNS) == {
+        field.column for field in Transaction._meta.concrete_fields if field.column != "id"
+    }
+    stamps = Transaction.objects.filter(account=copied).values_list("created_at", "updated_at")
+    assert all(created is not None and created == updated for created, updated in stamps)
+
+
+@postgresql_only
+@pytest.mark.django_db
+def test_a_page_partly_stored_by_a_concurrent_writer_is_upserted_with_exact_counts(user):
+    account = make_account(user=user)
+    _upsert([_row(account=account, bank_tx=_bank_tx("a"), values=_bank_values(_bank_tx("a")))])
+    counts = TransactionCounts()
+
+    _write_page(  # as if the account had no rows when this run looked
+        account=account,
+        page=_tx_page(1, [_bank_tx("a"), _bank_tx("b")], has_next=False),
+        counts=counts,
+        pending_stored={},
+        fresh_ids=set(),
+    )
+
+    assert (counts.added, counts.updated, counts.unchanged) == (1, 0, 1)
+    assert sorted(_stored(account)) == ["a", "b"]
+
+
+@postgresql_only
+@pytest.mark.django_db(transaction=True)
+def test_commit_without_wal_wait_changes_only_a_transaction_the_caller_owns():
+    def setting() -> str:
+        with db_connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            return cursor.fetchone()[0]
+
+    with db_transaction.atomic():
+        commit_without_wal_wait()
+        owned = setting()
+    with db_transaction.atomic():
+        with db_transaction.atomic():
+            commit_without_wal_wait()
+            nested = setting()
+        outer = setting()
+
+    assert (owned, nested, outer, setting()) == ("off", "on", "on", "on")
