@@ -12,8 +12,14 @@ class Direction(models.TextChoices):
 class RawApiLog(models.Model):
     """One half of one bank HTTP exchange; request and response share `exchange_id`."""
 
+    # No single-column index: rawlog_user_recent leads with user (its logs; SET NULL on delete).
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
     bank_code = models.CharField(max_length=16)
     endpoint = models.CharField(max_length=512, help_text="Path and redacted query string.")
@@ -24,6 +30,8 @@ class RawApiLog(models.Model):
     headers = models.JSONField(default=dict, blank=True)
     payload = models.JSONField(null=True, blank=True)
     error = models.CharField(max_length=255, blank=True, default="")
+    # Kept: the admin and the raw-log API filter by correlation id and pair rows by exchange id;
+    # created_at alone serves the newest-first list of all logs and the retention purge.
     correlation_id = models.CharField(max_length=64, blank=True, default="", db_index=True)
     exchange_id = models.UUIDField(db_index=True)
     created_at = models.DateTimeField(db_index=True)

@@ -210,10 +210,18 @@ class TransactionStatus(models.TextChoices):
 class Transaction(TimeStampedModel):
     """One bank transaction; `amount` is signed (negative = money out)."""
 
+    # The hottest table's writes pay for every index, so each one here serves a query: no
+    # single-column FK index on user (tx_user_feed leads with it, for the feed and a user's
+    # cascade delete) nor on account (the unique key and tx_account_feed lead with it).
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="transactions"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="transactions",
+        db_index=False,
     )
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="transactions")
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="transactions", db_index=False
+    )
     bank_code = models.CharField(max_length=16, choices=BankCode.choices)
     bank_transaction_id = models.CharField(max_length=128)
     amount = models.DecimalField(**MONEY)
@@ -229,14 +237,24 @@ class Transaction(TimeStampedModel):
     mcc = models.CharField(max_length=4, blank=True, default="")
     counterparty = models.CharField(max_length=255, blank=True, default="")
     bank_transaction_code = models.CharField(max_length=64, blank=True, default="")
+    # No index: categories are seeded and never deleted (PROTECT is never checked in practice),
+    # and the feed filters categories within a user's rows (tx_user_feed).
     category = models.ForeignKey(
-        TransactionCategory, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        TransactionCategory,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
     is_own_transfer = models.BooleanField(default=False)
+    # Indexed by tx_transfer_pair (partial: only paired rows), for the SET NULL of a deleted twin.
     transfer_pair = models.ForeignKey(
-        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
     )
     raw_json = models.JSONField(default=dict, blank=True)
+    # TimeStampedModel's, without its index: nothing filters or orders transactions by it.
+    created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         db_table = "transactions"
@@ -252,6 +270,11 @@ class Transaction(TimeStampedModel):
             # ORDER BY booking_date DESC, id DESC walks this index, however deep the page.
             models.Index(fields=["user", "-booking_date", "-id"], name="tx_user_feed"),
             models.Index(fields=["account", "-booking_date", "-id"], name="tx_account_feed"),
+            models.Index(
+                fields=["transfer_pair"],
+                name="tx_transfer_pair",
+                condition=models.Q(transfer_pair__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
