@@ -12,6 +12,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import JSONField, Value
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from audit import redaction
@@ -63,6 +65,17 @@ def raw_log_write(*, exchange, user=None, secrets: Iterable[str] = ()) -> None:
     exchange_id = uuid.uuid4()
     endpoint = _endpoint(exchange.path, exchange.query, known)
     now = timezone.now()
+    payload = _body_payload(
+        parsed=exchange.response_json,
+        is_json=exchange.response_is_json,
+        text=exchange.response_text,
+        secrets=known,
+        limit=limit,
+    )
+    if payload is not None and payload is exchange.response_json:
+        # Stored as received: the bank's text is that very JSON, so the database parses it rather
+        # than Python dumping the parsed copy again (~1 ms of CPU for a page of 100 transactions).
+        payload = Cast(Value(exchange.response_text), output_field=JSONField())
     request_row = RawApiLog(
         user_id=user_id,
         bank_code=exchange.bank_code,
@@ -84,13 +97,7 @@ def raw_log_write(*, exchange, user=None, secrets: Iterable[str] = ()) -> None:
         status_code=exchange.status_code,
         duration_ms=max(0, int(exchange.duration_ms)),
         headers=redaction.redact_headers(exchange.response_headers, secrets=known),
-        payload=_body_payload(
-            parsed=exchange.response_json,
-            is_json=exchange.response_is_json,
-            text=exchange.response_text,
-            secrets=known,
-            limit=limit,
-        ),
+        payload=payload,
         error=redaction.redact_text(exchange.error, secrets=known)[:255],
         correlation_id=correlation_id,
         exchange_id=exchange_id,
