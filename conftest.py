@@ -55,3 +55,46 @@ def auth_client(api_client, user):
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_pair_for(user)['access']}")
     api_client.user = user
     return api_client
+
+
+@pytest.fixture
+def sandbox_banks(live_server, settings):
+    """Every bank served by the sandbox on live_server over real HTTP, its clock frozen at now.
+
+    Frozen at the real now (not a past date) so consent expiries the sandbox computes from its
+    clock stay in the future for FinTrack. Transactional tests flush tables, migration-seeded
+    categories included: they are seeded again and their cached ids forgotten.
+    """
+    from django.utils import timezone
+
+    from banking.categories import categories_seed
+    from banking.categorization import category_cache_clear
+    from sandbox import clock
+
+    categories_seed()
+    category_cache_clear()
+    settings.BANKS = {
+        code: {**config, "base_url": f"{live_server.url}/sandbox/{code}"}
+        for code, config in settings.BANKS.items()
+    }
+    settings.BANK_RETRY_BACKOFF_SECONDS = 0.001
+    settings.BANK_RETRY_MAX_SLEEP_SECONDS = 0.01
+    clock.reset(at=timezone.now())
+    return settings.BANKS
+
+
+@pytest.fixture
+def bank_client_tokens(monkeypatch):
+    """Every client token the banks issue at /auth/login (demo consent signing), as issued."""
+    from banking.clients.base import BankClient
+
+    issued: list[str] = []
+    original = BankClient._client_login
+
+    def recording_login(self, *, client_id):
+        token = original(self, client_id=client_id)
+        issued.append(token)
+        return token
+
+    monkeypatch.setattr(BankClient, "_client_login", recording_login)
+    return issued

@@ -16,3 +16,19 @@ CATEGORIES = [
     ("fees", "Fees", "Комиссии", "expense", False),
     ("other", "Other", "Прочее", "expense", False),
 ]
+
+
+def categories_seed(category_model=None) -> None:
+    """Create any missing category (the data migration, and tests after a table flush)."""
+    if category_model is None:
+        from banking.models import TransactionCategory as category_model
+    existing = set(category_model.objects.values_list("code", flat=True))
+    category_model.objects.bulk_create(
+        [
+            category_model(
+                code=code, name_en=name_en, name_ru=name_ru, kind=kind, is_essential=essential
+            )
+            for code, name_en, name_ru, kind, essential in CATEGORIES
+            if code not in existing
+        ]
+    )

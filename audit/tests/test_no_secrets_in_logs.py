@@ -4,10 +4,8 @@ import json
 import re
 
 import pytest
-from django.utils import timezone
 
 from audit.models import AuditEvent, RawApiLog
-from banking.clients.base import BankClient
 from banking.models import BankToken
 from banking.services.tokens import bank_token_cache_clear
 from consents import services as consent_services
@@ -23,43 +21,17 @@ JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 
 
 @pytest.fixture
-def sandbox(live_server, settings):
-    """Every bank served by the sandbox on live_server, tasks eager, a distinctive team secret."""
-    from banking.categorization import category_cache_clear
-    from fintrack.celery import app
-    from sandbox import clock
-    from sync.tests.conftest import seed_categories
-
-    seed_categories()  # transactional tests flush the migration-seeded rows
-    category_cache_clear()
+def sandbox(sandbox_banks, settings):
+    """The sandbox banks, with a distinctive team secret to search the logs for."""
     settings.BANK_TEAM_SECRET = TEAM_SECRET
-    settings.BANKS = {
-        code: {**config, "base_url": f"{live_server.url}/sandbox/{code}"}
-        for code, config in settings.BANKS.items()
-    }
-    settings.BANK_RETRY_BACKOFF_SECONDS = 0.001
-    clock.reset(at=timezone.now())
     bank_token_cache_clear()
-    saved = app.conf.task_always_eager, app.conf.task_eager_propagates
-    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
-    yield
-    app.conf.task_always_eager, app.conf.task_eager_propagates = saved
+    yield sandbox_banks
     bank_token_cache_clear()
 
 
 @pytest.fixture
-def client_tokens(monkeypatch):
-    """Every client token the banks issue at /auth/login (demo consent signing), as issued."""
-    issued: list[str] = []
-    original = BankClient._client_login
-
-    def recording_login(self, *, client_id):
-        token = original(self, client_id=client_id)
-        issued.append(token)
-        return token
-
-    monkeypatch.setattr(BankClient, "_client_login", recording_login)
-    return issued
+def client_tokens(bank_client_tokens):
+    return bank_client_tokens
 
 
 def test_no_log_holds_a_token_the_team_secret_or_a_password(sandbox, make_user, client_tokens):

@@ -2,14 +2,9 @@ from django.db import migrations
 
 
 def seed(apps, schema_editor):
-    from banking.categories import CATEGORIES
+    from banking.categories import categories_seed
 
-    TransactionCategory = apps.get_model("banking", "TransactionCategory")
-    for code, name_en, name_ru, kind, essential in CATEGORIES:
-        TransactionCategory.objects.update_or_create(
-            code=code,
-            defaults={"name_en": name_en, "name_ru": name_ru, "kind": kind, "is_essential": essential},
-        )
+    categories_seed(apps.get_model("banking", "TransactionCategory"))
 
 
 class Migration(migrations.Migration):

@@ -10,7 +10,7 @@ import pytest
 
 from sync.models import SyncRun, SyncStatus, SyncTrigger
 from sync.services import connection_sync_start
-from sync.tests.conftest import assert_equals_ground_truth
+from sync.tests.ground_truth import assert_equals_ground_truth
 
 BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
 

@@ -19,7 +19,7 @@ from rest_framework.test import APIClient
 from banking.models import Account, BalanceSnapshot, BankConnection, ProductAgreement, Transaction
 from sync import tasks
 from sync.models import SyncRun, SyncStatus, SyncTrigger
-from sync.tests.conftest import assert_equals_ground_truth
+from sync.tests.ground_truth import assert_equals_ground_truth
 from sync.tests.test_sandbox_sync import _connected
 from users.services import token_pair_for
 

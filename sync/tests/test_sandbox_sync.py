@@ -7,7 +7,7 @@ from consents import services as consent_services
 from consents.models import ConsentKind, ConsentStatus
 from sync.models import SyncRun, SyncStatus, SyncTrigger
 from sync.services import sync_run_execute
-from sync.tests.conftest import assert_equals_ground_truth
+from sync.tests.ground_truth import assert_equals_ground_truth
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -5,11 +5,7 @@ import pytest
 from banking.models import ConnectionStatus
 from consents.models import ConsentStatus
 from sync.models import SyncStatus
-from sync.tests.conftest import (  # noqa: F401 (fixtures)
-    assert_equals_ground_truth,
-    celery_eager,
-    sandbox_banks,
-)
+from sync.tests.ground_truth import assert_equals_ground_truth
 from users.models import OnboardingFlow
 
 
@@ -51,8 +47,7 @@ def test_onboarding_needs_authentication(api_client, db):
 
 @pytest.mark.django_db(transaction=True)
 def test_onboarding_from_start_to_can_proceed_with_all_three_banks(
-    sandbox_banks,  # noqa: F811
-    celery_eager,  # noqa: F811
+    sandbox_banks,
     auth_client,
 ):
     user = auth_client.user

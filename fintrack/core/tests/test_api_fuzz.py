@@ -12,7 +12,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import pytest
-from django.utils import timezone
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -54,32 +53,17 @@ class FuzzReport:
 
 
 @pytest.fixture
-def fuzz_world(live_server, settings, make_user):
+def fuzz_world(sandbox_banks, settings, make_user):
     """A user and a staff user, banks on the sandbox, throttles out of the fuzzer's way."""
     from rest_framework.settings import api_settings
     from rest_framework.throttling import SimpleRateThrottle
 
-    from banking.categorization import category_cache_clear
-    from fintrack.celery import app
-    from sandbox import clock
-    from sync.tests.conftest import seed_categories
     from users.services import token_pair_for
 
-    seed_categories()
-    category_cache_clear()
-    settings.BANKS = {
-        code: {**config, "base_url": f"{live_server.url}/sandbox/{code}"}
-        for code, config in settings.BANKS.items()
-    }
-    settings.BANK_RETRY_BACKOFF_SECONDS = 0.001
-    settings.BANK_RETRY_MAX_SLEEP_SECONDS = 0.01
     rates = dict.fromkeys(settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "100000/min")
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
     api_settings.reload()
     SimpleRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
-    clock.reset(at=timezone.now())
-    saved = app.conf.task_always_eager, app.conf.task_eager_propagates
-    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
 
     user = make_user(email="anna@example.com")
     staff = make_user(email="ops@example.com", is_staff=True)
@@ -88,7 +72,6 @@ def fuzz_world(live_server, settings, make_user):
         "user_token": token_pair_for(user)["access"],
         "staff_token": token_pair_for(staff)["access"],
     }
-    app.conf.task_always_eager, app.conf.task_eager_propagates = saved
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK}
     api_settings.reload()
     SimpleRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES

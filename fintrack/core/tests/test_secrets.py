@@ -10,11 +10,9 @@ from types import SimpleNamespace
 
 import pytest
 from django.db import connection as db_connection
-from django.utils import timezone
 from rest_framework.test import APIClient
 
 from audit.models import AuditEvent, RawApiLog
-from banking.clients.base import BankClient
 from banking.models import BankConnection, BankToken
 from banking.services.tokens import bank_token_cache_clear
 from consents.models import Consent
@@ -29,42 +27,17 @@ JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 
 
 @pytest.fixture
-def sandbox(live_server, settings):
-    from banking.categorization import category_cache_clear
-    from fintrack.celery import app
-    from sandbox import clock
-    from sync.tests.conftest import seed_categories
-
-    seed_categories()
-    category_cache_clear()
+def sandbox(sandbox_banks, settings):
+    """The sandbox banks, with a distinctive team secret to search the logs for."""
     settings.BANK_TEAM_SECRET = TEAM_SECRET
-    settings.BANKS = {
-        code: {**config, "base_url": f"{live_server.url}/sandbox/{code}"}
-        for code, config in settings.BANKS.items()
-    }
-    settings.BANK_RETRY_BACKOFF_SECONDS = 0.001
-    clock.reset(at=timezone.now())
     bank_token_cache_clear()
-    saved = app.conf.task_always_eager, app.conf.task_eager_propagates
-    app.conf.task_always_eager, app.conf.task_eager_propagates = True, True
-    yield
-    app.conf.task_always_eager, app.conf.task_eager_propagates = saved
+    yield sandbox_banks
     bank_token_cache_clear()
 
 
 @pytest.fixture
-def client_tokens(monkeypatch):
-    """The client tokens the banks issue for demo consent signing, as issued."""
-    issued: list[str] = []
-    original = BankClient._client_login
-
-    def recording_login(self, *, client_id):
-        token = original(self, client_id=client_id)
-        issued.append(token)
-        return token
-
-    monkeypatch.setattr(BankClient, "_client_login", recording_login)
-    return issued
+def client_tokens(bank_client_tokens):
+    return bank_client_tokens
 
 
 def _api_for(user) -> APIClient:

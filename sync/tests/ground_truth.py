@@ -1,0 +1,39 @@
+"""Sync test helpers: the sandbox banks over real HTTP (live_server) and a ground-truth check."""
+
+from decimal import Decimal
+
+from banking.models import Account, ProductAgreement, Transaction
+
+
+def signed_amount(item: dict) -> Decimal:
+    amount = Decimal(item["amount"]["amount"])
+    return -amount if item["creditDebitIndicator"] == "Debit" else amount
+
+
+def assert_equals_ground_truth(*, user, bank_code: str) -> dict:
+    """Stored accounts, balances, transactions and agreements equal what the sandbox serves."""
+    from sandbox.ground_truth import client_bank_truth
+
+    truth = client_bank_truth(user.external_client_id, bank_code)
+    accounts = {
+        a.bank_account_id: a
+        for a in Account.objects.filter(user=user, bank_code=bank_code, is_active=True)
+    }
+    assert set(accounts) == {item["accountId"] for item in truth["accounts"]}
+    for account_id, balance in truth["balances"].items():
+        assert accounts[account_id].current_balance == Decimal(balance), account_id
+    for account_id, items in truth["transactions"].items():
+        stored = dict(
+            Transaction.objects.filter(account=accounts[account_id]).values_list(
+                "bank_transaction_id", "amount"
+            )
+        )
+        expected = {item["transactionId"]: signed_amount(item) for item in items}
+        assert len(items) == len(expected), "the sandbox served a duplicate id"
+        assert stored == expected, account_id
+    assert set(
+        ProductAgreement.objects.filter(user=user, bank_code=bank_code).values_list(
+            "agreement_id", flat=True
+        )
+    ) == {item["agreement_id"] for item in truth["agreements"]}
+    return truth
