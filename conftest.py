@@ -19,6 +19,18 @@ def _clear_cache():
     bank_token_cache_clear()
 
 
+@pytest.fixture(autouse=True)
+def _celery_eager():
+    """Tasks run inline in tests (pytest-env sets it; this undoes any test that leaked a change).
+
+    A test that needs the broker asks for it explicitly (sync/tests/test_celery_worker.py).
+    """
+    from fintrack.celery import app
+
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+
+
 @pytest.fixture
 def api_client():
     from rest_framework.test import APIClient

@@ -23,7 +23,18 @@ pytestmark = [
 ]
 
 
-def test_sync_runs_end_to_end_on_a_real_celery_worker(sandbox_banks, user):
+@pytest.fixture
+def not_eager():
+    """Tasks go through the broker for this test; eager mode (the test default) comes back after."""
+    from fintrack.celery import app
+
+    saved = app.conf.task_always_eager
+    app.conf.task_always_eager = False
+    yield
+    app.conf.task_always_eager = saved
+
+
+def test_sync_runs_end_to_end_on_a_real_celery_worker(sandbox_banks, not_eager, user):
     from celery.contrib.testing.worker import start_worker
     from django.db import connection as db_connection
 
@@ -32,7 +43,6 @@ def test_sync_runs_end_to_end_on_a_real_celery_worker(sandbox_banks, user):
 
     if db_connection.vendor == "sqlite" and db_connection.is_in_memory_db():
         pytest.skip("a worker thread needs a database it can open itself (PostgreSQL in CI)")
-    app.conf.task_always_eager = False  # the autouse eager fixture restores it afterwards
     connection = _connected(user, "vbank")
 
     with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
