@@ -9,8 +9,9 @@ from banking.exceptions import application_error_from_bank_error
 from consents.models import ConsentKind
 from consents.selectors import consent_get, consent_list
 from consents.serializers import ConsentSerializer
-from consents.services import consent_approve_demo, consent_revoke
+from consents.services import consent_revoke
 from fintrack.core.exceptions import ValidationFailed
+from sync.services import consent_approve_demo_and_sync
 
 _ERRORS = {
     404: OpenApiResponse(description="No such consent of this user."),
@@ -62,6 +63,10 @@ class ConsentApproveDemoApi(APIView):
     @extend_schema(
         operation_id="consents_approve_demo",
         summary="Demo only: approve a pending consent as the bank's test client (SPEC §3.4)",
+        description=(
+            "Stands in for approving in the bank's own app. Approving an accounts consent of a "
+            "connected bank starts its first sync (see GET /api/onboarding/status)."
+        ),
         request=None,
         responses={
             200: ConsentSerializer,
@@ -74,7 +79,7 @@ class ConsentApproveDemoApi(APIView):
     def post(self, request, consent_id: int):
         consent = consent_get(user=request.user, consent_id=consent_id)
         try:
-            consent = consent_approve_demo(consent=consent)
+            consent, _run = consent_approve_demo_and_sync(consent=consent)
         except BankError as exc:
             raise application_error_from_bank_error(exc) from exc
         return Response(ConsentSerializer(consent).data)

@@ -218,6 +218,23 @@ def _approve_demo_url(consent: Consent) -> str:
     return reverse("consent-approve-demo", kwargs={"consent_id": consent.pk})
 
 
+def consent_approve_demo_and_sync(*, consent: Consent) -> tuple[Consent, SyncRun | None]:
+    """Demo approval of a pending consent; an approved accounts consent starts the first sync.
+
+    Without this the first sync would wait for the next onboarding poll or sync request.
+    """
+    consent = consent_services.consent_approve_demo(consent=consent)
+    if consent.kind != ConsentKind.ACCOUNTS or consent.status != ConsentStatus.AUTHORIZED:
+        return consent, None
+    connection = BankConnection.objects.filter(
+        user_id=consent.user_id, bank_code=consent.bank_code
+    ).first()
+    if connection is None:
+        return consent, None
+    run, _created = connection_sync_start(connection=connection, trigger=SyncTrigger.USER)
+    return consent, run
+
+
 def connection_status_set(*, connection: BankConnection, to_status: str, error: str = "") -> None:
     """Move the connection unless it is there already; a refused move is logged, not raised."""
     if connection.status == to_status and not error:

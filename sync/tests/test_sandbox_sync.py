@@ -216,3 +216,20 @@ def test_revoked_product_consent_is_renewed_by_the_next_run(sandbox_banks, user)
     fresh = consent_services.consent_active(user=user, bank_code="vbank", kind=ConsentKind.PRODUCTS)
     assert fresh.pk != old.pk and fresh.bank_consent_id != old.bank_consent_id
     assert_equals_ground_truth(user=user, bank_code="vbank")
+
+
+def test_demo_approval_of_a_pending_bank_starts_its_first_sync(sandbox_banks, auth_client):
+    user = auth_client.user
+    connect = auth_client.post("/api/banks/sbank/connect")
+    assert connect.status_code == 202, connect.content
+    approve_url = connect.json()["action_required"]["approve_demo_url"]
+    assert not SyncRun.objects.filter(user=user).exists()
+
+    approved = auth_client.post(approve_url)
+
+    assert approved.status_code == 200, approved.content
+    assert approved.json()["status"] == ConsentStatus.AUTHORIZED
+    run = SyncRun.objects.get(user=user)
+    assert run.status == SyncStatus.SUCCEEDED, run.error
+    assert BankConnection.objects.get(user=user, bank_code="sbank").status == ConnectionStatus.READY
+    assert_equals_ground_truth(user=user, bank_code="sbank")
