@@ -54,10 +54,9 @@ def _connect_every_bank_through_the_api(api: APIClient) -> list[dict]:
         assert response.status_code in (200, 201, 202), response.content
         bodies.append(response.json())
         for consent in Consent.objects.filter(bank_code=bank_code, status="pending"):
-            approved = api.post(f"/api/consents/{consent.pk}/approve-demo")
+            approved = api.post(f"/api/consents/{consent.pk}/approve-demo")  # starts the sync
             bodies.append(approved.json())
             assert approved.status_code == 200, approved.content
-            bodies.append(api.post(f"/api/banks/{bank_code}/sync").json())
     return bodies
 
 
