@@ -179,7 +179,7 @@ def _log_file(name: str):
 
 
 @contextmanager
-def sandbox_server() -> Iterator[str]:
+def sandbox_server() -> Iterator[subprocess.Popen]:
     """`manage.py run_sandbox` in a subprocess on SANDBOX_PORT, sharing the bench database."""
     log = _log_file("sandbox")
     process = subprocess.Popen(
@@ -191,7 +191,7 @@ def sandbox_server() -> Iterator[str]:
     )
     try:
         _wait_http(f"{SANDBOX_URL}/sandbox/_control/clock", seconds=60, process=process)
-        yield SANDBOX_URL
+        yield process
     finally:
         _stop(process)
         log.close()
@@ -272,6 +272,26 @@ def sync_now(connection_pk: int):
     sync_run_execute(sync_run_id=run.pk)
     run.refresh_from_db()
     return run
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU of one process (all its threads) so far, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU used so far by every PostgreSQL process on this machine (backends, WAL writer, …)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # the process ended meanwhile
+            continue
+        if text[text.index("(") + 1 : text.rindex(")")] == "postgres":
+            fields = text.rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def peak_rss_mb() -> float:

@@ -1,11 +1,13 @@
-"""Profile one bank's full sync of the heavy client with pyinstrument (not part of bin/bench).
+"""Where one bank's full sync of the heavy client spends its time (not part of bin/bench).
 
 Same setup as benchmark 1 (bench database, sandbox over HTTP, frozen clock): a bare fetch of the
-bank's pages first (it also warms the sandbox's history cache), then the sync in this process
-under pyinstrument, and the process CPU time of both. `--no-lookahead` puts every bank call on
-the main thread so one thread shows everything.
+bank's pages first (it also warms the sandbox's history cache), a second, measured bare fetch, then
+the sync in this process. For both it prints the wall time and the CPU per bank call of the three
+processes that share the machine's cores: this one, the sandbox server and PostgreSQL (all its
+processes). `--profile` runs the sync under pyinstrument (slower; the tree shows where wall time
+goes); `--no-lookahead` puts every bank call on the main thread so one thread shows everything.
 
-    .venv/bin/python bench/profile_sync.py [--bank vbank] [--no-lookahead] [--html out.html]
+    .venv/bin/python bench/profile_sync.py [--bank vbank] [--profile] [--no-lookahead] [--html f]
 """
 
 import argparse
@@ -18,50 +20,88 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench import common
 
 
-def main(bank_code: str, *, lookahead: bool, html: str | None) -> None:
+class CpuMeter:
+    """Wall time and CPU of this process, the sandbox process and PostgreSQL over a block."""
+
+    def __init__(self, sandbox_pid: int):
+        self.sandbox_pid = sandbox_pid
+
+    def __enter__(self):
+        self._start = self._read()
+        return self
+
+    def __exit__(self, *exc):
+        end = self._read()
+        self.figures = {name: end[name] - self._start[name] for name in end}
+
+    def _read(self) -> dict:
+        return {
+            "wall": time.perf_counter(),
+            "self": time.process_time(),
+            "sandbox": common.process_cpu_seconds(self.sandbox_pid),
+            "postgres": common.postgres_cpu_seconds(),
+        }
+
+    def line(self, label: str, calls: int) -> str:
+        f = self.figures
+        per_call = {name: f[name] / calls * 1000 for name in ("self", "sandbox", "postgres")}
+        return (
+            f"{label}: {f['wall']:.2f} s ({f['wall'] / calls * 1000:.2f} ms per call); "
+            f"CPU per call — this process {per_call['self']:.2f} ms, "
+            f"sandbox {per_call['sandbox']:.2f} ms, "
+            f"PostgreSQL {per_call['postgres']:.2f} ms"
+        )
+
+
+def main(bank_code: str, *, lookahead: bool, profile: bool, html: str | None) -> None:
     from django.conf import settings
-    from pyinstrument import Profiler
 
     from banking.models import BankConnection
 
     settings.SYNC_PREFETCH_PAGES = lookahead
     common.migrate()
-    with common.sandbox_server():
+    with common.sandbox_server() as sandbox:
         common.wipe()
         common.sandbox_clock_freeze(common.bench_now())
         user = common.make_user("profile@bench.local", client_id=common.HEAVY_CLIENT)
         common.connect_banks(user, bank_codes=(bank_code,))
         plans = common.bare_fetch_plan(user, bank_codes=(bank_code,))
         common.bare_fetch(plans, page_limit=settings.SYNC_PAGE_LIMIT)
-        cpu = time.process_time()
-        bare = common.bare_fetch(plans, page_limit=settings.SYNC_PAGE_LIMIT)
-        bare_cpu = time.process_time() - cpu
+        with CpuMeter(sandbox.pid) as bare_meter:
+            bare = common.bare_fetch(plans, page_limit=settings.SYNC_PAGE_LIMIT)
         pk = BankConnection.objects.get(user=user, bank_code=bank_code).pk
-        profiler = Profiler(interval=0.001)
-        cpu = time.process_time()
-        started = time.perf_counter()
-        profiler.start()
-        run = common.sync_now(pk)
-        profiler.stop()
-        seconds = time.perf_counter() - started
-        sync_cpu = time.process_time() - cpu
-    pages = bare["calls"]
-    print(profiler.output_text(unicode=True, color=False, show_all=False))
-    print(
-        f"{bank_code}: {run.status}, {run.transactions_added} added, {pages} calls; "
-        f"bare {bare['seconds']:.2f} s ({bare_cpu / pages * 1000:.1f} ms CPU per call), "
-        f"sync {seconds:.2f} s ({sync_cpu / pages * 1000:.1f} ms CPU per call, profiled), "
-        f"ratio {seconds / bare['seconds']:.2f}×"
-    )
-    if html:
-        with open(html, "w") as out:
-            out.write(profiler.output_html())
+        profiler = None
+        if profile:
+            from pyinstrument import Profiler
+
+            profiler = Profiler(interval=0.001)
+            profiler.start()
+        with CpuMeter(sandbox.pid) as sync_meter:
+            run = common.sync_now(pk)
+        if profiler is not None:
+            profiler.stop()
+    calls = bare["calls"]
+    if profiler is not None:
+        print(profiler.output_text(unicode=True, color=False, show_all=False))
+        if html:
+            with open(html, "w") as out:
+                out.write(profiler.output_html())
+    print(f"{bank_code}: {run.status}, {run.transactions_added} added, {calls} calls")
+    print(bare_meter.line("bare fetch", calls))
+    print(sync_meter.line("sync      ", calls) + (" (profiled)" if profile else ""))
+    print(f"ratio {sync_meter.figures['wall'] / bare_meter.figures['wall']:.2f}×")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bank", default="vbank", choices=common.BANK_CODES)
     parser.add_argument("--no-lookahead", action="store_true")
+    parser.add_argument("--profile", action="store_true")
     parser.add_argument("--html")
     arguments = parser.parse_args()
-    main(arguments.bank, lookahead=not arguments.no_lookahead, html=arguments.html)
+    main(
+        arguments.bank,
+        lookahead=not arguments.no_lookahead,
+        profile=arguments.profile or bool(arguments.html),
+        html=arguments.html,
+    )

@@ -334,6 +334,8 @@ SYNC_OVERLAP_DAYS = env.int("SYNC_OVERLAP_DAYS", default=3)
 SYNC_PERIODIC_MINUTES = env.int("SYNC_PERIODIC_MINUTES", default=60)
 SYNC_MIN_INTERVAL_MINUTES = env.int("SYNC_MIN_INTERVAL_MINUTES", default=30)
 SYNC_PAGE_LIMIT = env.int("SYNC_PAGE_LIMIT", default=100)
+# Transactions are written (COPY or upsert, one commit) once this many have been read.
+SYNC_WRITE_BATCH_ROWS = env.int("SYNC_WRITE_BATCH_ROWS", default=1000)
 OWN_TRANSFER_WINDOW_DAYS = env.int("OWN_TRANSFER_WINDOW_DAYS", default=3)
 PRODUCT_CATALOGUE_MAX_AGE_HOURS = env.float("PRODUCT_CATALOGUE_MAX_AGE_HOURS", default=6)
 STS_RESERVE_FLOOR = env.str("STS_RESERVE_FLOOR", default="5000.00")

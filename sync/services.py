@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from analytics.services import analytics_recompute_request
+from audit.capture import RawLogBuffer
 from audit.services import AuditAction, audit_event_record
 from banking.clients.errors import (
     BankError,
@@ -286,6 +287,8 @@ class _SyncExecution:
         self.user = run.user
         self.bank_code = run.connection.bank_code
         self.client = None
+        # Raw logs of this run's bank calls, written with each batch of transactions and at the end.
+        self.raw_logs = RawLogBuffer(user=self.user, secrets=[settings.BANK_TEAM_SECRET])
         self.calls_before = run.bank_calls
         # Rows written by an earlier attempt of this run stay counted as written.
         self.counts = TransactionCounts(
@@ -378,7 +381,7 @@ class _SyncExecution:
             connection_status_set(
                 connection=self.connection, to_status=ConnectionStatus.SYNC_IN_PROGRESS
             )
-            self.client = bank_client_for(self.bank_code, user=self.user)
+            self.client = bank_client_for(self.bank_code, user=self.user, raw_logs=self.raw_logs)
             self._run_steps(consent=consent)
         except ConsentRequiredError as exc:
             if consent is not None:
@@ -422,6 +425,7 @@ class _SyncExecution:
                 connection_status=ConnectionStatus.ERROR,
             )
         finally:
+            self.raw_logs.flush()
             if self.client is not None:
                 self.client.close()
 
@@ -488,6 +492,7 @@ class _SyncExecution:
                     counts=self.counts,
                     fetcher=fetcher,
                     on_page=on_page,
+                    after_write=self.raw_logs.flush,
                 )
                 old = account.transactions_synced_through
                 if scan.newest_seen is not None and (old is None or scan.newest_seen > old):

@@ -1,22 +1,25 @@
 """The transactions step: incremental paging, per-page bulk upserts, pending → posted cleanup.
 
 The bank ignores date filters and pages newest first (SPEC §4.4), so an incremental sync reads
-pages until it reaches rows older than the watermark minus an overlap window. Each page is
-written as it arrives (one SELECT of that page's ids, at most one INSERT … ON CONFLICT), so
-memory stays flat however long the history; an account with no stored rows (a first sync) skips
-the SELECT, and on PostgreSQL its pages are COPYed. With lookahead, page N+1 is fetched on a helper
-thread while page N is written here: bank calls overlap DB work, DB work stays on this thread.
+pages until it reaches rows older than the watermark minus an overlap window. Rows are written as
+they arrive, in batches of a few pages (SYNC_WRITE_BATCH_ROWS; one SELECT of the batch's ids, at
+most one INSERT … ON CONFLICT, one commit), so memory stays flat however long the history; an
+account with no stored rows (a first sync) skips the SELECT, and on PostgreSQL its batches are
+COPYed. With lookahead, page N+1 is fetched on a helper thread while rows are written here: bank
+calls overlap DB work, DB work stays on this thread.
 """
 
 import contextvars
-import json
 import logging
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+import orjson
 from django.conf import settings
 from django.db import IntegrityError, connections, transaction
 from django.db import connection as db_connection
@@ -116,11 +119,22 @@ def prefetch_allowed() -> bool:
 
 
 class PageFetcher:
-    """Fetches transaction pages, on a one-page-lookahead helper thread when allowed."""
+    """Fetches transaction pages, on a read-ahead helper thread when allowed.
 
-    def __init__(self, *, lookahead: bool):
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-page")
-        self._executor = self._executor if lookahead else None
+    With lookahead, the helper reads pages 1, 2, … one after another (the bank's order) and queues
+    up to `depth` of them while this thread writes: enough to cover a write batch, so bank calls
+    go on during a batch's COPY and commit. It never fetches past the page `should_continue`
+    refuses, and stops at the next page boundary when the reader goes away.
+    """
+
+    def __init__(self, *, lookahead: bool, depth: int | None = None):
+        if depth is None:
+            batch_pages = -(-settings.SYNC_WRITE_BATCH_ROWS // max(1, settings.SYNC_PAGE_LIMIT))
+            depth = batch_pages + 1
+        self.depth = max(1, depth)
+        self._executor = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-page") if lookahead else None
+        )
 
     def pages(
         self,
@@ -136,22 +150,24 @@ class PageFetcher:
                 if not should_continue(page, number):
                     return
                 number += 1
-        number = 1
-        pending = self._submit(fetch, number)
-        while True:
-            page = pending.result()
-            following = None
-            if should_continue(page, number):
-                following = self._submit(fetch, number + 1)
-            yield page  # the caller writes this page while the next one is on its way
-            if following is None:
-                return
-            pending = following
-            number += 1
-
-    def _submit(self, fetch, number):
+        pages: queue.Queue = queue.Queue(maxsize=self.depth)
+        stop = threading.Event()
         # The correlation id lives in a context variable: carry it to the helper thread.
-        return self._executor.submit(contextvars.copy_context().run, fetch, number)
+        producer = self._executor.submit(
+            contextvars.copy_context().run, _read_ahead, fetch, should_continue, pages, stop
+        )
+        try:
+            while True:
+                item = pages.get()
+                if item is _END:
+                    return
+                if isinstance(item, _Failure):
+                    raise item.error
+                yield item
+        finally:
+            stop.set()
+            _drain(pages)  # unblock a helper waiting for room, then wait for it to stop
+            producer.result()
 
     def close(self) -> None:
         if self._executor is not None:
@@ -159,6 +175,47 @@ class PageFetcher:
             self._executor.submit(connections.close_all)
             self._executor.shutdown(wait=True)
             self._executor = None
+
+
+_END = object()
+
+
+@dataclass
+class _Failure:
+    error: BaseException
+
+
+def _read_ahead(fetch, should_continue, pages: queue.Queue, stop: threading.Event) -> None:
+    """The helper thread's loop: fetch pages in order and queue them; a failure is queued too."""
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                pages.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    number = 1
+    try:
+        while not stop.is_set():
+            page = fetch(number)
+            if not put(page) or not should_continue(page, number):
+                break
+            number += 1
+    except BaseException as exc:  # handed to the reader, which raises it on its own thread
+        put(_Failure(exc))
+        return
+    put(_END)
+
+
+def _drain(pages: queue.Queue) -> None:
+    while True:
+        try:
+            pages.get_nowait()
+        except queue.Empty:
+            return
 
 
 @dataclass
@@ -178,8 +235,12 @@ def account_transactions_sync(
     counts: TransactionCounts,
     fetcher: PageFetcher,
     on_page: Callable[[int, int | None], None] | None = None,
+    after_write: Callable[[], None] | None = None,
 ) -> AccountScan:
-    """Sync one account's transactions; returns the newest booking time seen (not yet stored)."""
+    """Sync one account's transactions; returns the newest booking time seen (not yet stored).
+
+    `after_write` is called after each batch is written (the run flushes its raw logs there).
+    """
     limit = settings.SYNC_PAGE_LIMIT
     # Stored pending rows must all be re-seen: their posted twin replaces them under a new id.
     pending_stored = dict(
@@ -221,28 +282,38 @@ def account_transactions_sync(
             return min(t.booking_date for t in page.transactions) >= cutoff
         return True
 
-    for page in fetcher.pages(fetch, should_continue):
-        scan.pages += 1
-        if page.skipped:
-            counts.note_skipped(account, page.skipped)
-        if page.transactions:
-            _write_page(
-                account=account,
-                page=page,
-                counts=counts,
-                pending_stored=pending_stored,
-                fresh_ids=fresh_ids,
-            )
-            page_newest = max(t.booking_date for t in page.transactions)
-            page_oldest = min(t.booking_date for t in page.transactions)
-            if scan.newest_seen is None or page_newest > scan.newest_seen:
-                scan.newest_seen = page_newest
-            if oldest_seen is None or page_oldest < oldest_seen:
-                oldest_seen = page_oldest
-        if not should_continue(page, scan.pages):
-            reached_end = not page.has_next
-        if on_page is not None:
-            on_page(scan.pages, page.total_pages)
+    pending_rows = _PendingRows(
+        account=account,
+        counts=counts,
+        fresh_ids=fresh_ids,
+        limit=settings.SYNC_WRITE_BATCH_ROWS,
+        after_write=after_write,
+    )
+    try:
+        for page in fetcher.pages(fetch, should_continue):
+            scan.pages += 1
+            if page.skipped:
+                counts.note_skipped(account, page.skipped)
+            if page.transactions:
+                for bank_tx in page.transactions:
+                    pending_stored.pop(bank_tx.transaction_id, None)
+                pending_rows.add(page.transactions)
+                page_newest = max(t.booking_date for t in page.transactions)
+                page_oldest = min(t.booking_date for t in page.transactions)
+                if scan.newest_seen is None or page_newest > scan.newest_seen:
+                    scan.newest_seen = page_newest
+                if oldest_seen is None or page_oldest < oldest_seen:
+                    oldest_seen = page_oldest
+            if not should_continue(page, scan.pages):
+                reached_end = not page.has_next
+            if on_page is not None:
+                on_page(scan.pages, page.total_pages)
+    except BaseException:
+        # What was read before the failure is kept, as if written page by page; the watermark
+        # does not move, so the next run reads these pages again and finds them stored.
+        pending_rows.flush_after_failure()
+        raise
+    pending_rows.flush()
 
     _remove_replaced_pending(
         account=account,
@@ -253,20 +324,65 @@ def account_transactions_sync(
     return scan
 
 
-def _write_page(
+class _PendingRows:
+    """Rows read but not written yet: written together once `limit` have gathered.
+
+    One commit per few pages instead of one per page: fewer round trips, and on PostgreSQL one
+    COPY per batch. A row the bank lists twice (a page boundary moving while we read) is kept
+    once, as last read.
+    """
+
+    def __init__(
+        self,
+        *,
+        account: Account,
+        counts,
+        fresh_ids: set[str] | None,
+        limit: int,
+        after_write: Callable[[], None] | None = None,
+    ):
+        self.account = account
+        self.counts = counts
+        self.fresh_ids = fresh_ids
+        self.limit = max(1, limit)
+        self.after_write = after_write
+        self.by_id: dict[str, BankTransaction] = {}
+
+    def add(self, bank_transactions: list[BankTransaction]) -> None:
+        for bank_tx in bank_transactions:
+            self.by_id[bank_tx.transaction_id] = bank_tx
+        if len(self.by_id) >= self.limit:
+            self.flush()
+
+    def flush(self) -> None:
+        by_id, self.by_id = self.by_id, {}  # taken first: a failed write is not retried here
+        if by_id:
+            _write_rows(
+                account=self.account, by_id=by_id, counts=self.counts, fresh_ids=self.fresh_ids
+            )
+        if self.after_write is not None:
+            self.after_write()
+
+    def flush_after_failure(self) -> None:
+        """Keep what was read before a failure; a failing write must not hide the first error."""
+        try:
+            self.flush()
+        except Exception:
+            logger.warning(
+                "account %s: rows read before a failure could not be written",
+                self.account.pk,
+                exc_info=True,
+            )
+
+
+def _write_rows(
     *,
     account: Account,
-    page: TransactionPage,
+    by_id: dict[str, BankTransaction],
     counts: TransactionCounts,
-    pending_stored: dict,
     fresh_ids: set[str] | None = None,
 ) -> None:
-    """Upsert one page: new and changed rows in one INSERT … ON CONFLICT, identical ones skipped."""
-    by_id: dict[str, BankTransaction] = {}
-    for bank_tx in page.transactions:
-        by_id[bank_tx.transaction_id] = bank_tx
-    for transaction_id in by_id:
-        pending_stored.pop(transaction_id, None)
+    """Upsert a batch: new and changed rows in one INSERT … ON CONFLICT, identical ones skipped."""
     if fresh_ids is not None and fresh_ids.isdisjoint(by_id):
         fresh_ids.update(by_id)
         if _insert_new(account=account, by_id=by_id, counts=counts):
@@ -330,11 +446,11 @@ COPY_COLUMNS = (
 
 
 def _insert_new(*, account: Account, by_id: dict[str, BankTransaction], counts) -> bool:
-    """Insert a page known to be all new; False (nothing written, nothing counted) on a conflict.
+    """Insert a batch known to be all new; False (nothing written, nothing counted) on a conflict.
 
-    PostgreSQL gets a COPY of plain tuples: no model instances, no INSERT compiled per page (the
+    PostgreSQL gets a COPY of plain tuples: no model instances, no INSERT compiled per batch (the
     ORM's bulk upsert cost ~25 ms of CPU per 100 rows). A conflict (a concurrent writer of the
-    same account) rolls the page back, and the caller re-writes it through the lookup + upsert.
+    same account) rolls the batch back, and the caller re-writes it through the lookup + upsert.
     """
     if db_connection.vendor != "postgresql":
         rows = [
@@ -346,10 +462,10 @@ def _insert_new(*, account: Account, by_id: dict[str, BankTransaction], counts) 
     else:
         try:
             with transaction.atomic():
-                commit_without_wal_wait()  # safe for the reason given in _write_page
+                commit_without_wal_wait()  # safe for the reason given in _write_rows
                 _copy_rows(account=account, bank_transactions=by_id.values())
         except IntegrityError:
-            logger.info("account %s: page already partly stored, upserting it", account.pk)
+            logger.info("account %s: batch already partly stored, upserting it", account.pk)
             return False
     counts.added += len(by_id)
     for bank_tx in by_id.values():
@@ -373,7 +489,8 @@ def copy_values(*, account: Account, bank_tx: BankTransaction, now: datetime) ->
         category_id,
         False,
         None,
-        json.dumps(bank_tx.raw, ensure_ascii=False),  # same JSON, Cyrillic unescaped: 20% less
+        # The item as the bank sent it, compact and UTF-8 (orjson: ~20× json.dumps on a page).
+        orjson.dumps(bank_tx.raw).decode(),
         now,
         now,
     )

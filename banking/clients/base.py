@@ -5,7 +5,6 @@ It never imports models or the ORM: the bank token and the raw-log writer are in
 (`token_provider`, `token_invalidator`, `exchange_hook`) by `banking.services.clients`.
 """
 
-import json
 import logging
 import random
 import time
@@ -16,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
+import orjson
 import requests
 from requests.adapters import HTTPAdapter
 
@@ -777,7 +777,7 @@ class BankClient:
         parsed = False
         if body_text:
             try:
-                body = json.loads(body_text)
+                body = orjson.loads(body_text)  # ~2× json.loads; stricter (no NaN)
                 parsed = True
             except ValueError:
                 body = None

@@ -2,7 +2,7 @@
 
 from django.conf import settings
 
-from audit.capture import raw_log_hook
+from audit.capture import RawLogBuffer, raw_log_hook
 from banking.clients import CLIENT_CLASSES, BankClient
 from banking.exceptions import UnknownBank
 from banking.services.tokens import bank_token_get, bank_token_invalidate
@@ -25,8 +25,13 @@ def bank_display_name(code: str) -> str:
     return _bank_config(code).get("name") or code
 
 
-def bank_client_for(bank_code: str, *, user=None) -> BankClient:
-    """A client for `bank_code` using the shared token and recording raw logs as `user`."""
+def bank_client_for(
+    bank_code: str, *, user=None, raw_logs: RawLogBuffer | None = None
+) -> BankClient:
+    """A client for `bank_code` using the shared token and recording raw logs as `user`.
+
+    Each exchange is written as it happens, or noted in `raw_logs` for its owner to flush.
+    """
     config = _bank_config(bank_code)
     client_class = CLIENT_CLASSES.get(bank_code, BankClient)
     client = client_class(
@@ -44,5 +49,8 @@ def bank_client_for(bank_code: str, *, user=None) -> BankClient:
     client.display_name = config.get("name") or client.display_name
     client.token_provider = lambda: bank_token_get(bank_code=bank_code, client=client)
     client.token_invalidator = lambda: bank_token_invalidate(bank_code=bank_code)
-    client.exchange_hook = raw_log_hook(user=user, secrets=[settings.BANK_TEAM_SECRET])
+    if raw_logs is not None:
+        client.exchange_hook = raw_logs.hook
+    else:
+        client.exchange_hook = raw_log_hook(user=user, secrets=[settings.BANK_TEAM_SECRET])
     return client

@@ -122,23 +122,24 @@ def test_task_redelivered_after_a_worker_died_mid_run_duplicates_nothing(
     sandbox_banks, user, settings
 ):
     settings.SYNC_PAGE_LIMIT = 20  # several pages per account, so the crash is mid-history
+    settings.SYNC_WRITE_BATCH_ROWS = 20  # …and one write per page
     connection = _connected(user, "abank")
     run = SyncRun.objects.create(
         connection=connection, user_id=connection.user_id, trigger=SyncTrigger.USER
     )
     from sync import transactions as sync_transactions
 
-    real_write_page = sync_transactions._write_page
+    real_write_rows = sync_transactions._write_rows
     pages_written = []
 
-    def dying_write_page(**kwargs):
+    def dying_write_rows(**kwargs):
         if len(pages_written) == 3:
             raise WorkerLost()
         pages_written.append(1)
-        return real_write_page(**kwargs)
+        return real_write_rows(**kwargs)
 
     with (
-        mock.patch.object(sync_transactions, "_write_page", dying_write_page),
+        mock.patch.object(sync_transactions, "_write_rows", dying_write_rows),
         pytest.raises(WorkerLost),
     ):
         tasks.connection_sync.apply(args=[run.pk], throw=True)

@@ -23,7 +23,7 @@ from sync.transactions import (
     _copy_rows,
     _row,
     _upsert,
-    _write_page,
+    _write_rows,
     account_transactions_sync,
 )
 
@@ -136,7 +136,7 @@ def _tx_page(number: int, items: list[BankTransaction], *, has_next: bool) -> Tr
 
 
 class _PagedClient:
-    """A bank client serving fixed pages of parsed transactions (no HTTP: _write_page is tested)."""
+    """A bank client serving fixed pages of parsed transactions (no HTTP: the writer is tested)."""
 
     def __init__(self, pages: list[list[BankTransaction]]):
         self.pages = pages
@@ -167,8 +167,18 @@ def _stored(account) -> dict[str, tuple]:
     }
 
 
+@pytest.mark.parametrize(
+    ("batch_rows", "expected_counts"),
+    [
+        (1000, (3, 0, 0)),  # both pages in one write batch: the repeat is one row, last read wins
+        (2, (3, 1, 0)),  # one batch per page: the second page updates the row the first wrote
+    ],
+)
 @pytest.mark.django_db
-def test_first_sync_counts_a_row_repeated_on_the_next_page_once_and_keeps_its_newest_values(user):
+def test_first_sync_stores_a_row_repeated_on_the_next_page_once_with_its_newest_values(
+    user, settings, batch_rows, expected_counts
+):
+    settings.SYNC_WRITE_BATCH_ROWS = batch_rows
     account = make_account(user=user)
 
     counts = _sync_pages(
@@ -176,7 +186,7 @@ def test_first_sync_counts_a_row_repeated_on_the_next_page_once_and_keeps_its_ne
         [[_bank_tx("a"), _bank_tx("b")], [_bank_tx("b", "-250.00"), _bank_tx("c")]],
     )
 
-    assert (counts.added, counts.updated, counts.unchanged) == (3, 1, 0)
+    assert (counts.added, counts.updated, counts.unchanged) == expected_counts
     assert _stored(account) == {
         "a": (Decimal("-100.00"), "groceries"),
         "b": (Decimal("-250.00"), "groceries"),
@@ -251,11 +261,10 @@ def test_a_page_partly_stored_by_a_concurrent_writer_is_upserted_with_exact_coun
     _upsert([_row(account=account, bank_tx=_bank_tx("a"), values=_bank_values(_bank_tx("a")))])
     counts = TransactionCounts()
 
-    _write_page(  # as if the account had no rows when this run looked
+    _write_rows(  # as if the account had no rows when this run looked
         account=account,
-        page=_tx_page(1, [_bank_tx("a"), _bank_tx("b")], has_next=False),
+        by_id={"a": _bank_tx("a"), "b": _bank_tx("b")},
         counts=counts,
-        pending_stored={},
         fresh_ids=set(),
     )
 
