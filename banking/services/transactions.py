@@ -7,6 +7,7 @@ Uncategorised transactions count under "other_income" (credits) or "other" (debi
 
 from datetime import UTC, date, datetime, time
 
+from django.db import connection
 from django.db import transaction as db_transaction
 from django.db.models import Case, Count, DecimalField, F, IntegerField, Sum, Value, When
 from django.db.models.functions import Coalesce, TruncDate
@@ -59,19 +60,19 @@ def transaction_aggregates_recompute(*, user, since_date: date | None) -> int:
         )
         .order_by()
     )
-    aggregates = [
-        TransactionAggregate(
-            user=user,
-            date=item["day"],
-            category_id=item["bucket"],
-            currency=item["currency"],
-            income=item["income_sum"],
-            spending=item["spending_sum"],
-            transaction_count=item["count"],
-        )
-        for item in grouped
-    ]
+    # INSERT … SELECT: the database groups and writes in one statement; no row comes back to
+    # Python (a first sync of 80,000 transactions makes ~13,000 day × category rows).
+    # Only the model's table name and Django's compiled SELECT are formatted in; values are
+    # parameters.
+    select_sql, params = grouped.query.sql_with_params()
+    sql = (
+        f'INSERT INTO "{TransactionAggregate._meta.db_table}" '  # noqa: S608
+        "(user_id, date, category_id, currency, income, spending, transaction_count) "
+        'SELECT %s, g."day", g."bucket", g."currency", g."income_sum", g."spending_sum", '
+        f'g."count" FROM ({select_sql}) g'
+    )
     with db_transaction.atomic():
         stale.delete()
-        TransactionAggregate.objects.bulk_create(aggregates, batch_size=1000)
-    return len(aggregates)
+        with connection.cursor() as cursor:
+            cursor.execute(sql, (user.pk, *params))
+            return cursor.rowcount
