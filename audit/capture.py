@@ -13,12 +13,13 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.db.models import JSONField, Value
 from django.db.models.functions import Cast
 from django.utils import timezone
@@ -146,22 +147,34 @@ class _Captured:
 
 
 class RawLogBuffer:
-    """A sync run's raw logs: captured as each bank call returns, written in bulk by `flush()`.
+    """A sync run's raw logs: captured as each bank call returns, written in bulk.
 
     Writing an exchange costs a round trip and an INSERT of a ~60 KB page; done by the hook it
-    sat between one bank call and the next (a third of a heavy sync's time). The hook now only
-    notes the exchange (its correlation id and time too); the sync flushes with each batch of
-    transactions and when the run ends, failed or not. If the worker process dies, the logs not
-    yet flushed are lost with the transactions not yet written. `max_pending` bounds memory: the
-    hook flushes itself when that many exchanges wait.
+    sat between one bank call and the next (a third of a heavy sync's time). The hook only notes
+    the exchange (its correlation id and time too). `flush_soon()` writes what was noted on a
+    writer thread of its own when `background` (the sync calls it after each batch of
+    transactions), `close()` writes the rest and must end the run, failed or not. If the worker
+    process dies, logs not yet written are lost with the transactions not yet written.
+    `max_pending` bounds memory: the hook writes by itself when that many exchanges wait.
     """
 
-    def __init__(self, *, user=None, secrets: Iterable[str] = (), max_pending: int = 64):
+    def __init__(
+        self,
+        *,
+        user=None,
+        secrets: Iterable[str] = (),
+        max_pending: int = 64,
+        background: bool = False,
+    ):
         self.user_id = getattr(user, "pk", None)
         self.secrets = tuple(secret for secret in secrets if secret)
         self.max_pending = max_pending
         self._pending: list[_Captured] = []
         self._lock = threading.Lock()
+        self._writer = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="raw-log") if background else None
+        )
+        self._writing: Future | None = None
 
     def hook(self, exchange) -> None:
         """The bank client's exchange hook: note the exchange, write nothing yet."""
@@ -172,8 +185,16 @@ class RawLogBuffer:
         if full:
             self.flush()
 
+    def flush_soon(self) -> None:
+        """Write what was noted: on the writer thread if there is one, else now."""
+        if self._writer is None:
+            self.flush()
+        elif self._writing is None or self._writing.done():
+            self._writing = self._writer.submit(self.flush)
+        # else: the write in progress is followed by the next call's, which takes the rest
+
     def flush(self) -> None:
-        """Write every exchange noted so far with one INSERT; never raises."""
+        """Write every exchange noted so far with one INSERT, here and now; never raises."""
         with self._lock:
             captured, self._pending = self._pending, []
         if not captured:
@@ -195,6 +216,16 @@ class RawLogBuffer:
             logger.warning(
                 "raw api log: could not record %d exchange(s)", len(captured), exc_info=True
             )
+
+    def close(self) -> None:
+        """Wait for the writer thread, then write the rest here; the buffer stays usable."""
+        if self._writer is not None:
+            # The writer thread opened its own DB connection; close it there.
+            self._writer.submit(connections.close_all)
+            self._writer.shutdown(wait=True)
+            self._writer = None
+            self._writing = None
+        self.flush()
 
 
 def raw_log_hook(*, user=None, secrets: Iterable[str] = ()) -> Callable[[Any], None]:

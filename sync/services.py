@@ -287,8 +287,13 @@ class _SyncExecution:
         self.user = run.user
         self.bank_code = run.connection.bank_code
         self.client = None
-        # Raw logs of this run's bank calls, written with each batch of transactions and at the end.
-        self.raw_logs = RawLogBuffer(user=self.user, secrets=[settings.BANK_TEAM_SECRET])
+        # Raw logs of this run's bank calls, written with each batch of transactions (on a writer
+        # thread where a second DB connection is possible) and at the end.
+        self.raw_logs = RawLogBuffer(
+            user=self.user,
+            secrets=[settings.BANK_TEAM_SECRET],
+            background=transactions_prefetch_allowed(),
+        )
         self.calls_before = run.bank_calls
         # Rows written by an earlier attempt of this run stay counted as written.
         self.counts = TransactionCounts(
@@ -425,7 +430,7 @@ class _SyncExecution:
                 connection_status=ConnectionStatus.ERROR,
             )
         finally:
-            self.raw_logs.flush()
+            self.raw_logs.close()
             if self.client is not None:
                 self.client.close()
 
@@ -492,7 +497,7 @@ class _SyncExecution:
                     counts=self.counts,
                     fetcher=fetcher,
                     on_page=on_page,
-                    after_write=self.raw_logs.flush,
+                    after_write=self.raw_logs.flush_soon,
                 )
                 old = account.transactions_synced_through
                 if scan.newest_seen is not None and (old is None or scan.newest_seen > old):
