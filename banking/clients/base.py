@@ -127,7 +127,14 @@ class BankClient:
         self.calls_made = 0
         self._own_token: BankTokenInfo | None = None
         self.session = requests.Session()
-        self.session.verify = verify_tls
+        # Proxies and the CA bundle are read from the environment once, for this bank's URL:
+        # with trust_env, requests re-reads the environment (and ~/.netrc) on every call.
+        environment = self.session.merge_environment_settings(
+            self.base_url, {}, None, verify_tls, None
+        )
+        self.session.trust_env = False
+        self.session.proxies = environment["proxies"]
+        self.session.verify = environment["verify"]
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)

@@ -887,3 +887,20 @@ def test_per_bank_subclasses_differ_only_in_identity_and_approval_hint():
     assert (VBankClient.bank_code, VBankClient.auto_approves_account_consents) == ("vbank", True)
     assert (ABankClient.bank_code, ABankClient.auto_approves_account_consents) == ("abank", True)
     assert (SBankClient.bank_code, SBankClient.auto_approves_account_consents) == ("sbank", False)
+
+
+def test_proxy_and_ca_bundle_come_from_the_environment_once_for_the_bank_url(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/bank-ca.pem")
+    monkeypatch.setenv("NO_PROXY", "abank.test")
+
+    proxied = VBankClient(base_url=BASE, team_id="team260", team_secret=SECRET)
+    bypassed = VBankClient(base_url="https://abank.test", team_id="team260", team_secret=SECRET)
+    unverified = VBankClient(base_url=BASE, team_id="team260", team_secret=SECRET, verify_tls=False)
+
+    assert proxied.session.proxies.get("https") == "http://proxy.internal:3128"
+    assert proxied.session.verify == "/etc/ssl/bank-ca.pem"
+    assert "https" not in bypassed.session.proxies
+    assert unverified.session.verify is False
+    # Nothing is re-read per request: a later change of the environment does not apply.
+    assert proxied.session.trust_env is False
