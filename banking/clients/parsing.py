@@ -49,23 +49,29 @@ def to_decimal(value: Any) -> Decimal | None:
     if isinstance(value, float):
         value = str(value)
     try:
-        result = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):
+        # Decimal ignores surrounding whitespace itself; only other types need str() first.
+        result = Decimal(value if type(value) is str or type(value) is int else str(value))
+    except (InvalidOperation, ValueError, TypeError):
         return None
     return result if result.is_finite() else None
 
 
 def to_datetime(value: Any) -> datetime | None:
     """An ISO-8601 timestamp as an aware datetime; naive ones are UTC (SPEC §1.2)."""
-    if not isinstance(value, str) or not value.strip():
+    if type(value) is not str:
         return None
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
     try:
-        parsed = datetime.fromisoformat(text)
+        parsed = datetime.fromisoformat(value)  # Python 3.11 reads "Z" and most ISO forms
     except ValueError:
-        return None
+        text = value.strip()
+        if not text:
+            return None
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            return None
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)

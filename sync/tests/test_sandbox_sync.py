@@ -233,3 +233,68 @@ def test_demo_approval_of_a_pending_bank_starts_its_first_sync(sandbox_banks, au
     assert run.status == SyncStatus.SUCCEEDED, run.error
     assert BankConnection.objects.get(user=user, bank_code="sbank").status == ConnectionStatus.READY
     assert_equals_ground_truth(user=user, bank_code="sbank")
+
+
+def _run_logs(run: SyncRun):
+    from audit.models import RawApiLog
+
+    return RawApiLog.objects.filter(correlation_id=str(run.correlation_id))
+
+
+def _assert_every_bank_call_logged(run: SyncRun) -> None:
+    """A request row and a response row per bank call of the run, paired by exchange id."""
+    from django.db.models import Count
+
+    logs = _run_logs(run)
+    assert run.bank_calls > 0
+    assert logs.filter(direction="response").count() == run.bank_calls
+    assert logs.filter(direction="request").count() == run.bank_calls
+    pair_sizes = set(
+        logs.values("exchange_id").annotate(rows=Count("id")).values_list("rows", flat=True)
+    )
+    assert pair_sizes == {2}
+
+
+@pytest.mark.parametrize(
+    "failing",
+    [
+        pytest.param(r"/accounts/[^/]+/transactions\?.*page=2&.*", id="mid-history"),
+        pytest.param(r"/accounts/[^/]+/balances(\?.*)?$", id="before-transactions"),
+    ],
+)
+def test_a_failed_run_still_logs_every_bank_call_it_made(sandbox_banks, user, settings, failing):
+    import re
+
+    import responses
+
+    settings.SYNC_PAGE_LIMIT = 20  # several pages per account
+    connection = _connected(user, "sbank")
+    base = re.escape(sandbox_banks["sbank"]["base_url"])
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        mock.add(
+            responses.GET,
+            re.compile(base + failing),
+            body="<html>502 Bad Gateway</html>",
+            status=502,
+        )
+        mock.add_passthru(re.compile(rf"{base}/.*"))
+        failed = _sync(connection)
+
+    assert failed.status == SyncStatus.FAILED
+    assert failed.error_code == "bank_unavailable"
+    _assert_every_bank_call_logged(failed)
+    # The call that failed is there with each of its retries.
+    bad = _run_logs(failed).filter(direction="response", status_code=502)
+    assert bad.count() == settings.BANK_MAX_RETRIES + 1
+    assert len({row.endpoint for row in bad}) == 1
+
+
+def test_a_successful_run_logs_a_request_and_a_response_per_bank_call(sandbox_banks, user):
+    connection = _connected(user, "vbank")
+
+    first = _sync(connection)
+    second = _sync(connection)
+
+    for run in (first, second):
+        assert run.status == SyncStatus.SUCCEEDED, run.error
+        _assert_every_bank_call_logged(run)

@@ -10,6 +10,7 @@ from django.db import connection as db_connection
 from django.db import transaction as db_transaction
 
 from banking.categorization import category_cache_clear
+from banking.clients.errors import BankUnavailableError
 from banking.clients.types import BankTransaction, TransactionPage
 from banking.models import Transaction
 from banking.tests.factories import make_account
@@ -290,3 +291,234 @@ def test_commit_without_wal_wait_changes_only_a_transaction_the_caller_owns():
         outer = setting()
 
     assert (owned, nested, outer, setting()) == ("off", "on", "on", "on")
+
+
+# --- Lookahead bounds, failures and early exit ---------------------------------------------------
+
+
+def _wait_until(condition, seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.005)
+    return condition()
+
+
+def _finishes_within(function, seconds: float = 5.0) -> bool:
+    """Run `function` on a thread; whether it returned in time (a hang fails the test)."""
+    done = threading.Event()
+
+    def run():
+        function()
+        done.set()
+
+    threading.Thread(target=run, daemon=True).start()
+    return done.wait(seconds)
+
+
+@pytest.mark.parametrize("depth", [1, 2, 4])
+def test_lookahead_reads_at_most_depth_pages_ahead_of_a_blocked_reader(depth):
+    fetched: list[int] = []
+
+    def fetch(number: int) -> TransactionPage:
+        fetched.append(number)
+        return _page(number, has_next=number < 50)
+
+    fetcher = PageFetcher(lookahead=True, depth=depth)
+    try:
+        pages = fetcher.pages(fetch, lambda page, number: page.has_next)
+        first = next(pages)  # the reader takes page 1, then "writes" for a long time
+        # The helper fills the queue (depth pages) and may hold one more it cannot queue yet.
+        assert _wait_until(lambda: len(fetched) >= 1 + depth)
+        time.sleep(0.3)
+        held = list(fetched)
+        assert first.page == 1
+        assert held == list(range(1, len(held) + 1))
+        assert 1 + depth <= len(held) <= 1 + depth + 1
+
+        rest = [page.page for page in pages]  # the reader comes back: everything, in order
+    finally:
+        fetcher.close()
+
+    assert rest == list(range(2, 51))
+    assert fetched == list(range(1, 51))
+
+
+def test_lookahead_never_fetches_past_the_stop_page_however_deep_its_queue():
+    fetched: list[int] = []
+
+    def fetch(number: int) -> TransactionPage:
+        fetched.append(number)
+        return _page(number, has_next=True)
+
+    fetcher = PageFetcher(lookahead=True, depth=10)
+    try:
+        pages = fetcher.pages(fetch, lambda page, number: number < 3)
+        next(pages)
+        assert _wait_until(lambda: len(fetched) >= 3)
+        time.sleep(0.3)  # room for 10 pages, the reader blocked: the helper still stops at 3
+        assert fetched == [1, 2, 3]
+        assert [page.page for page in pages] == [2, 3]
+    finally:
+        fetcher.close()
+    assert fetched == [1, 2, 3]
+
+
+@pytest.mark.parametrize("lookahead", [True, False])
+def test_a_fetch_failure_reaches_the_reader_after_the_pages_before_it(lookahead):
+    fetched: list[int] = []
+    failure = RuntimeError("page 3 is broken")
+
+    def fetch(number: int) -> TransactionPage:
+        fetched.append(number)
+        if number == 3:
+            raise failure
+        return _page(number, has_next=True)
+
+    seen: list[int] = []
+    fetcher = PageFetcher(lookahead=lookahead, depth=5)
+    try:
+        with pytest.raises(RuntimeError) as raised:
+            for page in fetcher.pages(fetch, lambda page, number: page.has_next):
+                seen.append(page.page)
+    finally:
+        fetcher.close()
+
+    assert raised.value is failure
+    assert seen == [1, 2]
+    assert fetched == [1, 2, 3]
+
+
+def test_a_reader_that_stops_early_stops_the_helper():
+    fetched: list[int] = []
+    helpers: set[threading.Thread] = set()
+
+    def fetch(number: int) -> TransactionPage:
+        helpers.add(threading.current_thread())
+        fetched.append(number)
+        time.sleep(0.01)
+        return _page(number, has_next=number < 10_000)
+
+    fetcher = PageFetcher(lookahead=True, depth=50)  # room to run far ahead if it did not stop
+    seen: list[int] = []
+
+    def read_two_pages():
+        for page in fetcher.pages(fetch, lambda page, number: page.has_next):
+            seen.append(page.page)
+            if page.page == 2:
+                break
+
+    assert _finishes_within(read_two_pages)
+    after_close = len(fetched)
+    time.sleep(0.3)  # ~30 fetch times
+
+    assert seen == [1, 2]
+    assert len(fetched) == after_close
+    assert after_close <= 2 + 3  # what the reader took, the page in flight, scheduling slack
+    assert _finishes_within(fetcher.close)
+    assert len(helpers) == 1
+    assert not next(iter(helpers)).is_alive()
+    assert len(fetched) == after_close
+
+
+class _FailingPagedClient(_PagedClient):
+    """Serves its pages until `fail_on`, which raises as a bank that stays down does."""
+
+    def __init__(self, pages, *, fail_on: int):
+        super().__init__(pages)
+        self.fail_on = fail_on
+        self.error = BankUnavailableError("boom", bank_code="vbank")
+
+    def get_transactions_page(self, *, page: int, **kwargs) -> TransactionPage:
+        if page == self.fail_on:
+            raise self.error
+        return super().get_transactions_page(page=page, **kwargs)
+
+
+_FIVE_PAGES = [[_bank_tx(f"p{page}-{row}") for row in range(2)] for page in range(1, 6)]
+
+
+@pytest.mark.parametrize("lookahead", [False, True])
+@pytest.mark.django_db
+def test_rows_read_before_a_bank_failure_are_stored_even_from_an_unwritten_batch(
+    user, settings, lookahead
+):
+    settings.SYNC_WRITE_BATCH_ROWS = 1000  # pages 1 and 2 are still one unwritten batch
+    account = make_account(user=user)
+    client = _FailingPagedClient(_FIVE_PAGES, fail_on=3)
+    counts = TransactionCounts()
+    writes: list[int] = []
+    fetcher = PageFetcher(lookahead=lookahead)
+
+    try:
+        with pytest.raises(BankUnavailableError) as raised:
+            account_transactions_sync(
+                client=client,
+                account=account,
+                client_id="team260-1",
+                consent_id="consent-1",
+                counts=counts,
+                fetcher=fetcher,
+                after_write=lambda: writes.append(Transaction.objects.count()),
+            )
+    finally:
+        fetcher.close()
+
+    assert raised.value is client.error
+    read_before = {tx.transaction_id for page in _FIVE_PAGES[:2] for tx in page}
+    assert set(_stored(account)) == read_before
+    assert counts.added == len(read_before)
+    assert writes == [len(read_before)]  # the run's raw logs are flushed after that write too
+
+
+@pytest.mark.django_db
+def test_a_failing_write_after_a_bank_failure_does_not_hide_the_bank_error(user, monkeypatch):
+    import sync.transactions as transactions_module
+
+    def broken_write(**kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(transactions_module, "_write_rows", broken_write)
+    client = _FailingPagedClient(_FIVE_PAGES, fail_on=3)
+
+    with pytest.raises(BankUnavailableError) as raised:
+        account_transactions_sync(
+            client=client,
+            account=make_account(user=user),
+            client_id="team260-1",
+            consent_id="consent-1",
+            counts=TransactionCounts(),
+            fetcher=PageFetcher(lookahead=False),
+        )
+
+    assert raised.value is client.error
+
+
+@pytest.mark.django_db
+def test_after_write_follows_each_written_batch(user, settings):
+    def sync_counting_writes(batch_rows: int) -> tuple[list[int], int]:
+        settings.SYNC_WRITE_BATCH_ROWS = batch_rows
+        account = make_account(user=user)
+        stored_at_call: list[int] = []
+        account_transactions_sync(
+            client=_PagedClient(_FIVE_PAGES[:3]),
+            account=account,
+            client_id="team260-1",
+            consent_id="consent-1",
+            counts=TransactionCounts(),
+            fetcher=PageFetcher(lookahead=False),
+            after_write=lambda: stored_at_call.append(
+                Transaction.objects.filter(account=account).count()
+            ),
+        )
+        return stored_at_call, len(_stored(account))
+
+    per_page, total = sync_counting_writes(2)  # a page is a batch
+    one_batch, total_again = sync_counting_writes(1000)  # all three pages are one batch
+
+    assert total == total_again == 6
+    # Each call comes after its batch is stored: 2, 4, then 6 rows visible.
+    assert per_page[:3] == [2, 4, 6]
+    assert per_page[-1] == total
+    assert one_batch == [total]
