@@ -3,9 +3,10 @@
 Same setup as benchmark 1 (bench database, sandbox over HTTP, frozen clock): a bare fetch of the
 bank's pages first (it also warms the sandbox's history cache), a second, measured bare fetch, then
 the sync in this process. For both it prints the wall time and the CPU per bank call of the three
-processes that share the machine's cores: this one, the sandbox server and PostgreSQL (all its
-processes). `--profile` runs the sync under pyinstrument (slower; the tree shows where wall time
-goes); `--no-lookahead` puts every bank call on the main thread so one thread shows everything.
+processes that share the machine's cores: this one, the sandbox server and PostgreSQL (its
+processes still running at the end), and the busy CPU time of the whole machine (anything else
+running shows there). `--profile` runs the sync under pyinstrument (slower; the tree shows where
+wall time goes); `--no-lookahead` puts every bank call on the main thread.
 
     .venv/bin/python bench/profile_sync.py [--bank vbank] [--profile] [--no-lookahead] [--html f]
 """
@@ -40,16 +41,21 @@ class CpuMeter:
             "self": time.process_time(),
             "sandbox": common.process_cpu_seconds(self.sandbox_pid),
             "postgres": common.postgres_cpu_seconds(),
+            "machine": common.machine_busy_seconds(),
         }
 
     def line(self, label: str, calls: int) -> str:
         f = self.figures
-        per_call = {name: f[name] / calls * 1000 for name in ("self", "sandbox", "postgres")}
+        per_call = {
+            name: f[name] / calls * 1000 for name in ("self", "sandbox", "postgres", "machine")
+        }
         return (
             f"{label}: {f['wall']:.2f} s ({f['wall'] / calls * 1000:.2f} ms per call); "
             f"CPU per call — this process {per_call['self']:.2f} ms, "
             f"sandbox {per_call['sandbox']:.2f} ms, "
-            f"PostgreSQL {per_call['postgres']:.2f} ms"
+            f"PostgreSQL {per_call['postgres']:.2f} ms (its processes still running); "
+            f"whole machine {per_call['machine']:.2f} ms "
+            f"of {os.cpu_count() * f['wall'] / calls * 1000:.2f}"
         )
 
 

@@ -336,6 +336,9 @@ SYNC_MIN_INTERVAL_MINUTES = env.int("SYNC_MIN_INTERVAL_MINUTES", default=30)
 SYNC_PAGE_LIMIT = env.int("SYNC_PAGE_LIMIT", default=100)
 # Transactions are written (COPY or upsert, one commit) once this many have been read.
 SYNC_WRITE_BATCH_ROWS = env.int("SYNC_WRITE_BATCH_ROWS", default=1000)
+# Accounts of one connection whose transactions are read at once (PostgreSQL only): each is one
+# request in flight at the bank at a time.
+SYNC_PARALLEL_ACCOUNTS = env.int("SYNC_PARALLEL_ACCOUNTS", default=2)
 OWN_TRANSFER_WINDOW_DAYS = env.int("OWN_TRANSFER_WINDOW_DAYS", default=3)
 PRODUCT_CATALOGUE_MAX_AGE_HOURS = env.float("PRODUCT_CATALOGUE_MAX_AGE_HOURS", default=6)
 STS_RESERVE_FLOOR = env.str("STS_RESERVE_FLOOR", default="5000.00")

@@ -8,13 +8,17 @@ are atomic upserts keyed on bank ids, and the watermarks move only in the final 
 failed run leaves nothing a later run would duplicate.
 """
 
+import contextvars
 import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import datetime
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
+from django.db import connection as db_connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -278,6 +282,45 @@ def sync_run_fail(*, sync_run: SyncRun, error: str, error_code: str) -> SyncRun:
     return sync_run
 
 
+class _Stopped(Exception):
+    """An account's reading stopped because another account of the run failed."""
+
+
+def _transactions_workers(accounts: int) -> int:
+    """How many accounts' transactions are read at once: SYNC_PARALLEL_ACCOUNTS on PostgreSQL
+    where threads may have their own connection (one writer at a time on SQLite: one)."""
+    if db_connection.vendor != "postgresql" or not transactions_prefetch_allowed():
+        return 1
+    return max(1, min(settings.SYNC_PARALLEL_ACCOUNTS, accounts))
+
+
+def _run_in_threads(jobs: list[tuple], *, workers: int, stop: threading.Event) -> None:
+    """Run `(function, *args)` jobs on `workers` threads; the first failure stops the rest (at
+    their next page) and is raised once every job has ended."""
+    failures: list[BaseException] = []
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sync-account") as pool:
+        futures = [
+            # The correlation id lives in a context variable: carry it to each thread.
+            pool.submit(contextvars.copy_context().run, function, *args)
+            for function, *args in jobs
+        ]
+        try:
+            for future in as_completed(futures):
+                error = future.exception()
+                if error is not None and not isinstance(error, _Stopped):
+                    failures.append(error)
+                    stop.set()
+                    for pending in futures:
+                        pending.cancel()  # not started yet: never starts
+        except BaseException:  # e.g. the task's soft time limit, raised in this thread
+            stop.set()
+            for pending in futures:
+                pending.cancel()
+            raise  # leaving the pool waits for the running jobs to stop at their next page
+    if failures:
+        raise failures[0]
+
+
 class _SyncExecution:
     """State of one attempt of one run: counts so far and the watermarks to write at the end."""
 
@@ -480,30 +523,59 @@ class _SyncExecution:
         return start + int((end - start) * (done / total if total else 1))
 
     def _transactions(self, *, client_id: str, consent_id: str) -> None:
-        fetcher = PageFetcher(lookahead=transactions_prefetch_allowed())
-        total = len(self.accounts)
-        try:
-            for index, account in enumerate(self.accounts):
+        """Each account's transactions; several accounts at once where the database allows it."""
+        workers = _transactions_workers(len(self.accounts))
+        shares = [0.0] * len(self.accounts)
+        per_account = [TransactionCounts() for _ in self.accounts]
+        progress_lock = threading.Lock()
+        stop = threading.Event()
 
-                def on_page(page: int, total_pages: int | None, index=index) -> None:
-                    share = min(page / total_pages, 1.0) if total_pages else 0.0
-                    self._set_progress(self._within(SyncStep.TRANSACTIONS, index + share, total))
+        def one_account(index: int, account: Account) -> None:
+            def on_page(page: int, total_pages: int | None) -> None:
+                if stop.is_set():  # another account failed: this one stops at a page boundary
+                    raise _Stopped()
+                with progress_lock:  # one writer at a time: progress never goes back
+                    shares[index] = min(page / total_pages, 1.0) if total_pages else 0.0
+                    self._set_progress(
+                        self._within(SyncStep.TRANSACTIONS, sum(shares), len(shares))
+                    )
 
+            fetcher = PageFetcher(lookahead=transactions_prefetch_allowed())
+            try:
                 scan = account_transactions_sync(
                     client=self.client,
                     account=account,
                     client_id=client_id,
                     consent_id=consent_id,
-                    counts=self.counts,
+                    counts=per_account[index],
                     fetcher=fetcher,
                     on_page=on_page,
                     after_write=self.raw_logs.flush_soon,
                 )
-                old = account.transactions_synced_through
-                if scan.newest_seen is not None and (old is None or scan.newest_seen > old):
-                    self.watermarks[account.pk] = scan.newest_seen
+            finally:
+                fetcher.close()
+                if workers > 1:
+                    connections.close_all()  # this worker thread's own DB connection
+            with progress_lock:
+                shares[index] = 1.0
+            old = account.transactions_synced_through
+            if scan.newest_seen is not None and (old is None or scan.newest_seen > old):
+                self.watermarks[account.pk] = scan.newest_seen
+
+        try:
+            if workers == 1:
+                for index, account in enumerate(self.accounts):
+                    one_account(index, account)
+            else:
+                _run_in_threads(
+                    [(one_account, index, account) for index, account in enumerate(self.accounts)],
+                    workers=workers,
+                    stop=stop,
+                )
         finally:
-            fetcher.close()
+            # Rows written before a failure stay counted (a retried run starts from these).
+            for counts in per_account:
+                self.counts.merge(counts)
         self._apply_counts()
         self.run.save(update_fields=_COUNT_FIELDS)
 

@@ -66,6 +66,17 @@ class TransactionCounts:
     skipped_samples: list[dict] = field(default_factory=list)
     changed_since: datetime | None = None  # oldest booking time written or removed
 
+    def merge(self, other: "TransactionCounts") -> None:
+        """Add another account's counts (read on another thread) to these."""
+        self.added += other.added
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.removed += other.removed
+        self.skipped += other.skipped
+        room = SKIPPED_SAMPLES_KEPT - len(self.skipped_samples)
+        self.skipped_samples.extend(other.skipped_samples[: max(room, 0)])
+        self.note_changed(other.changed_since)
+
     def note_changed(self, when: datetime | None) -> None:
         if when is not None and (self.changed_since is None or when < self.changed_since):
             self.changed_since = when
@@ -134,6 +145,7 @@ class PageFetcher:
         self._executor = (
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-page") if lookahead else None
         )
+        self._stops: set[threading.Event] = set()  # of readers not closed yet
 
     def pages(
         self,
@@ -151,6 +163,7 @@ class PageFetcher:
                 number += 1
         pages: queue.Queue = queue.Queue(maxsize=self.depth)
         stop = threading.Event()
+        self._stops.add(stop)
         # The correlation id lives in a context variable: carry it to the helper thread.
         producer = self._executor.submit(
             contextvars.copy_context().run, _read_ahead, fetch, should_continue, pages, stop
@@ -165,12 +178,15 @@ class PageFetcher:
                 yield item
         finally:
             stop.set()
+            self._stops.discard(stop)
             _drain(pages)  # unblock a helper waiting for room, then wait for it to stop
             producer.result()
 
     def close(self) -> None:
+        for stop in list(self._stops):  # a reader left open must not keep its helper waiting
+            stop.set()
         if self._executor is not None:
-            # The helper thread opened its own DB connection for raw logs; close it there.
+            # The helper thread may have opened its own DB connection; close it there.
             self._executor.submit(connections.close_all)
             self._executor.shutdown(wait=True)
             self._executor = None

@@ -1,14 +1,18 @@
 """Raw API log capture: every bank request and response is stored, redacted, cheaply."""
 
 import json
+import logging
+import threading
+import time
 
 import pytest
 import requests
 import responses
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
-from audit.capture import raw_log_write
+from audit.capture import RawLogBuffer, raw_log_write
 from audit.models import RawApiLog
 from banking.clients.errors import BankUnavailableError
 from banking.services.clients import bank_client_for
@@ -243,3 +247,218 @@ def test_writer_accepts_an_exchange_without_user_or_body(db):
         204,
     )
     assert response_row.user_id is None
+
+
+# --- RawLogBuffer: a sync run's exchanges noted by the hook, written in bulk by flush() ---------
+
+
+def _exchange(number: int):
+    """A finished exchange as a client hands it to its hook: a token and the secret inside."""
+    from banking.clients import BankExchange
+
+    body = {"data": {"balance": [{"amount": str(number)}]}, "access_token": TOKEN}
+    return BankExchange(
+        bank_code="vbank",
+        method="GET",
+        path=f"/accounts/acc-{number}/balances",
+        query={"client_id": "team260-1"},
+        request_headers={"Authorization": f"Bearer {TOKEN}", "X-Consent-Id": "consent-1"},
+        request_json=None,
+        status_code=200,
+        response_headers={"Content-Type": "application/json", "X-Echo": SECRET},
+        response_text=json.dumps(body),
+        response_json=body,
+        response_is_json=True,
+        duration_ms=7,
+        started_at=timezone.now(),
+    )
+
+
+def _inserts(captured) -> list[str]:
+    return [
+        query["sql"]
+        for query in captured.captured_queries
+        if query["sql"].lstrip().upper().startswith("INSERT")
+    ]
+
+
+@pytest.mark.django_db
+def test_buffer_hook_writes_nothing_and_flush_keeps_each_exchanges_hook_time_correlation_id(user):
+    buffer = RawLogBuffer(user=user, secrets=[SECRET])
+    hooked_from = timezone.now()
+    with CaptureQueriesContext(connection) as during_hooks:
+        with correlation_scope("corr-first"):
+            buffer.hook(_exchange(1))
+        with correlation_scope("corr-second"):
+            buffer.hook(_exchange(2))
+    hooked_until = timezone.now()
+
+    assert during_hooks.captured_queries == []
+    assert RawApiLog.objects.count() == 0
+
+    time.sleep(0.02)  # the flush happens measurably later than the hooks
+    with correlation_scope("corr-at-flush"):
+        buffer.flush()
+
+    rows = list(RawApiLog.objects.order_by("id"))
+    assert len(rows) == 4
+    by_exchange: dict = {}
+    for row in rows:
+        by_exchange.setdefault(row.exchange_id, []).append(row)
+    assert sorted(sorted(r.direction for r in pair) for pair in by_exchange.values()) == [
+        ["request", "response"],
+        ["request", "response"],
+    ]
+    correlation_by_path = {(row.endpoint.split("?")[0], row.correlation_id) for row in rows}
+    assert correlation_by_path == {
+        ("/accounts/acc-1/balances", "corr-first"),
+        ("/accounts/acc-2/balances", "corr-second"),
+    }
+    responses_rows = [row for row in rows if row.direction == "response"]
+    assert all(hooked_from <= row.created_at <= hooked_until for row in responses_rows)
+    assert {row.user_id for row in rows} == {user.pk}
+    # Redaction applies as in the direct writer: headers, bodies, the team secret anywhere.
+    dump = json.dumps(list(RawApiLog.objects.values()), default=str)
+    assert TOKEN.split(".")[1] not in dump
+    assert SECRET not in dump
+    assert {r.headers["Authorization"] for r in rows if r.direction == "request"} == {"[REDACTED]"}
+    assert {r.payload["access_token"] for r in responses_rows} == {"[REDACTED]"}
+    assert {r.payload["data"]["balance"][0]["amount"] for r in responses_rows} == {"1", "2"}
+
+    buffer.flush()  # what was written is not written again
+    assert RawApiLog.objects.count() == 4
+
+
+@pytest.mark.django_db
+def test_buffer_flush_of_several_exchanges_is_one_insert(user):
+    buffer = RawLogBuffer(user=user, secrets=[SECRET])
+    for number in range(3):  # 6 rows: far below SQLite's bulk_create batch limit
+        buffer.hook(_exchange(number))
+
+    with CaptureQueriesContext(connection) as captured:
+        buffer.flush()
+
+    assert RawApiLog.objects.count() == 6
+    inserts = _inserts(captured)
+    assert len(inserts) == 1
+    assert inserts[0].startswith('INSERT INTO "raw_api_logs"')
+
+
+@pytest.mark.django_db
+def test_buffer_flush_survives_a_failing_insert_and_drops_what_it_could_not_write(
+    user, monkeypatch, caplog
+):
+    from audit import capture
+
+    buffer = RawLogBuffer(user=user, secrets=[SECRET])
+    buffer.hook(_exchange(1))
+    buffer.hook(_exchange(2))
+
+    def broken(rows):
+        raise RuntimeError("database is on fire")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(capture, "_insert", broken)
+        with caplog.at_level(logging.WARNING, logger="audit.capture"):
+            buffer.flush()  # does not raise
+
+    assert any("2 exchange(s)" in record.getMessage() for record in caplog.records)
+    assert RawApiLog.objects.count() == 0
+    buffer.hook(_exchange(3))
+    buffer.flush()
+    # The buffer was emptied by the failed flush: only the exchange noted after it is written.
+    assert sorted(RawApiLog.objects.values_list("endpoint", flat=True)) == [
+        "/accounts/acc-3/balances?client_id=team260-1",
+        "/accounts/acc-3/balances?client_id=team260-1",
+    ]
+
+
+@pytest.mark.django_db
+def test_buffer_flush_with_a_database_error_leaves_the_callers_transaction_usable(
+    user, monkeypatch
+):
+    from audit import capture
+
+    buffer = RawLogBuffer(user=user)
+    buffer.hook(_exchange(1))
+    monkeypatch.setattr(capture, "_endpoint", lambda *args: None)  # NOT NULL violation
+
+    with transaction.atomic():
+        buffer.flush()
+        user.refresh_from_db()  # would raise on PostgreSQL if the failed INSERT poisoned it
+
+    assert RawApiLog.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_buffer_hook_flushes_by_itself_when_max_pending_exchanges_wait(user):
+    buffer = RawLogBuffer(user=user, max_pending=3)
+    buffer.hook(_exchange(1))
+    buffer.hook(_exchange(2))
+    assert RawApiLog.objects.count() == 0
+
+    buffer.hook(_exchange(3))
+    assert RawApiLog.objects.count() == 6
+
+    buffer.hook(_exchange(4))
+    assert RawApiLog.objects.count() == 6
+    buffer.flush()
+    assert RawApiLog.objects.count() == 8
+
+
+@pytest.mark.django_db
+def test_client_with_a_buffer_leaves_no_row_until_the_buffer_is_flushed(user):
+    buffer = RawLogBuffer(user=user, secrets=[SECRET])
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        mock.post(f"{BASE}/auth/bank-token", json=_token_answer())
+        mock.get(f"{BASE}/accounts", json=ACCOUNTS)
+        client = bank_client_for("vbank", user=user, raw_logs=buffer)
+        with correlation_scope("corr-buffered"):
+            accounts = client.list_accounts(client_id="team260-1", consent_id="consent-1")
+
+    assert accounts == []
+    assert client.calls_made == 2
+    assert RawApiLog.objects.count() == 0
+
+    buffer.flush()
+
+    rows = list(RawApiLog.objects.order_by("id"))
+    assert [(r.direction, r.method, r.endpoint.split("?")[0]) for r in rows] == [
+        ("request", "POST", "/auth/bank-token"),
+        ("response", "POST", "/auth/bank-token"),
+        ("request", "GET", "/accounts"),
+        ("response", "GET", "/accounts"),
+    ]
+    assert {r.correlation_id for r in rows} == {"corr-buffered"}
+    assert {r.user_id for r in rows} == {user.pk}
+    assert SECRET not in json.dumps(list(RawApiLog.objects.values()), default=str)
+    assert rows[1].payload["access_token"] == "[REDACTED]"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_background_buffer_writes_on_its_own_thread_and_close_writes_the_rest(user, monkeypatch):
+    from audit import capture
+
+    if connection.vendor == "sqlite" and connection.is_in_memory_db():
+        pytest.skip("a writer thread needs a database connection of its own")
+    writes: list[tuple[threading.Thread, int]] = []
+    original = capture._insert
+
+    def recording(rows):
+        writes.append((threading.current_thread(), len(rows)))
+        original(rows)
+
+    monkeypatch.setattr(capture, "_insert", recording)
+    buffer = RawLogBuffer(user=user, background=True)
+    buffer.hook(_exchange(1))
+    buffer.hook(_exchange(2))
+    buffer.flush_soon()
+    buffer.hook(_exchange(3))
+
+    buffer.close()
+
+    assert RawApiLog.objects.count() == 6
+    assert sum(rows for _thread, rows in writes) == 6
+    writer = writes[0][0]
+    assert writer is not threading.current_thread()
+    assert not writer.is_alive()  # close() waited for it

@@ -7,6 +7,7 @@ It never imports models or the ORM: the bank token and the raw-log writer are in
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -126,6 +127,7 @@ class BankClient:
         self.sleep: Callable[[float], None] = time.sleep
         self.jitter: Callable[[float], float] = lambda cap: random.uniform(0, cap)
         self.calls_made = 0
+        self._calls_lock = threading.Lock()  # a sync may read several accounts at once
         self._own_token: BankTokenInfo | None = None
         self.session = requests.Session()
         # Proxies and the CA bundle are read from the environment once, for this bank's URL:
@@ -768,7 +770,8 @@ class BankClient:
             started_at=datetime.now(UTC),
         )
         started = time.perf_counter()
-        self.calls_made += 1
+        with self._calls_lock:
+            self.calls_made += 1
         try:
             response = self.session.request(
                 method,

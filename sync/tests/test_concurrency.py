@@ -135,7 +135,7 @@ def test_task_redelivered_after_a_worker_died_mid_run_duplicates_nothing(
     def dying_write_rows(**kwargs):
         if len(pages_written) == 3:
             raise WorkerLost()
-        pages_written.append(1)
+        pages_written.append(len(kwargs["by_id"]))
         return real_write_rows(**kwargs)
 
     with (
@@ -145,7 +145,8 @@ def test_task_redelivered_after_a_worker_died_mid_run_duplicates_nothing(
         tasks.connection_sync.apply(args=[run.pk], throw=True)
     run.refresh_from_db()
     assert run.status == SyncStatus.RUNNING  # the broker still holds the unacked message
-    assert Transaction.objects.filter(user=user).count() == 60
+    # What the three writes before the crash stored (accounts may be read two at a time).
+    assert Transaction.objects.filter(user=user).count() == sum(pages_written) > 0
 
     tasks.connection_sync.apply(args=[run.pk])  # redelivered to another worker
     tasks.connection_sync.apply(args=[run.pk])  # …and once more after it finished

@@ -326,8 +326,8 @@ def test_lookahead_reads_at_most_depth_pages_ahead_of_a_blocked_reader(depth):
         return _page(number, has_next=number < 50)
 
     fetcher = PageFetcher(lookahead=True, depth=depth)
+    pages = fetcher.pages(fetch, lambda page, number: page.has_next)
     try:
-        pages = fetcher.pages(fetch, lambda page, number: page.has_next)
         first = next(pages)  # the reader takes page 1, then "writes" for a long time
         # The helper fills the queue (depth pages) and may hold one more it cannot queue yet.
         assert _wait_until(lambda: len(fetched) >= 1 + depth)
@@ -339,6 +339,7 @@ def test_lookahead_reads_at_most_depth_pages_ahead_of_a_blocked_reader(depth):
 
         rest = [page.page for page in pages]  # the reader comes back: everything, in order
     finally:
+        pages.close()  # stops the helper even if an assertion failed (close() waits for it)
         fetcher.close()
 
     assert rest == list(range(2, 51))
@@ -353,14 +354,15 @@ def test_lookahead_never_fetches_past_the_stop_page_however_deep_its_queue():
         return _page(number, has_next=True)
 
     fetcher = PageFetcher(lookahead=True, depth=10)
+    pages = fetcher.pages(fetch, lambda page, number: number < 3)
     try:
-        pages = fetcher.pages(fetch, lambda page, number: number < 3)
         next(pages)
         assert _wait_until(lambda: len(fetched) >= 3)
         time.sleep(0.3)  # room for 10 pages, the reader blocked: the helper still stops at 3
         assert fetched == [1, 2, 3]
         assert [page.page for page in pages] == [2, 3]
     finally:
+        pages.close()
         fetcher.close()
     assert fetched == [1, 2, 3]
 
@@ -522,3 +524,23 @@ def test_after_write_follows_each_written_batch(user, settings):
     assert per_page[:3] == [2, 4, 6]
     assert per_page[-1] == total
     assert one_batch == [total]
+
+
+def test_close_stops_a_helper_whose_reader_was_left_paused_with_a_full_queue():
+    fetched = []
+
+    def fetch(number: int) -> TransactionPage:
+        fetched.append(number)
+        return _page(number, has_next=True)
+
+    fetcher = PageFetcher(lookahead=True, depth=2)
+    pages = fetcher.pages(fetch, lambda page, number: True)
+    next(pages)  # the reader takes page 1 and is never resumed nor closed
+    assert _wait_until(lambda: len(fetched) >= 3)  # the helper filled the queue and waits
+
+    closer = threading.Thread(target=fetcher.close)
+    closer.start()
+    closer.join(timeout=5)
+
+    assert not closer.is_alive()  # close() returned instead of waiting forever
+    assert len(fetched) <= 4
