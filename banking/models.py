@@ -270,6 +270,14 @@ class Transaction(TimeStampedModel):
             # ORDER BY booking_date DESC, id DESC walks this index, however deep the page.
             models.Index(fields=["user", "-booking_date", "-id"], name="tx_user_feed"),
             models.Index(fields=["account", "-booking_date", "-id"], name="tx_account_feed"),
+            # Each sync looks up an account's pending rows (their posted twins come under new
+            # ids): without it that reads all of the account's rows; pending ones are few, so
+            # the index is small and almost no insert touches it.
+            models.Index(
+                fields=["account"],
+                name="tx_account_pending",
+                condition=models.Q(status=TransactionStatus.PENDING),
+            ),
             models.Index(
                 fields=["transfer_pair"],
                 name="tx_transfer_pair",

@@ -10,8 +10,8 @@ failed run leaves nothing a later run would duplicate.
 
 import contextvars
 import logging
+import queue
 import threading
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -296,27 +296,46 @@ def _transactions_workers(accounts: int) -> int:
 
 def _run_in_threads(jobs: list[tuple], *, workers: int, stop: threading.Event) -> None:
     """Run `(function, *args)` jobs on `workers` threads; the first failure stops the rest (at
-    their next page) and is raised once every job has ended."""
+    their next page) and is raised once every thread has ended. Each thread keeps one DB
+    connection for all its jobs and closes it when it ends."""
+    todo: queue.SimpleQueue = queue.SimpleQueue()
+    for job in jobs:
+        todo.put(job)
     failures: list[BaseException] = []
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sync-account") as pool:
-        futures = [
-            # The correlation id lives in a context variable: carry it to each thread.
-            pool.submit(contextvars.copy_context().run, function, *args)
-            for function, *args in jobs
-        ]
+
+    def work() -> None:
         try:
-            for future in as_completed(futures):
-                error = future.exception()
-                if error is not None and not isinstance(error, _Stopped):
-                    failures.append(error)
+            while not stop.is_set():
+                try:
+                    function, *args = todo.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    function(*args)
+                except _Stopped:
+                    return
+                except BaseException as exc:
+                    failures.append(exc)
                     stop.set()
-                    for pending in futures:
-                        pending.cancel()  # not started yet: never starts
-        except BaseException:  # e.g. the task's soft time limit, raised in this thread
-            stop.set()
-            for pending in futures:
-                pending.cancel()
-            raise  # leaving the pool waits for the running jobs to stop at their next page
+                    return
+        finally:
+            connections.close_all()
+
+    threads = [
+        # The correlation id lives in a context variable: each thread runs in a copy of ours.
+        threading.Thread(target=contextvars.copy_context().run, args=(work,), name=f"sync-{n}")
+        for n in range(workers)
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        for thread in threads:
+            thread.join()
+    except BaseException:  # e.g. the task's soft time limit, raised in this thread
+        stop.set()
+        for thread in threads:
+            thread.join()  # each stops at its next page
+        raise
     if failures:
         raise failures[0]
 
@@ -554,8 +573,6 @@ class _SyncExecution:
                 )
             finally:
                 fetcher.close()
-                if workers > 1:
-                    connections.close_all()  # this worker thread's own DB connection
             with progress_lock:
                 shares[index] = 1.0
             old = account.transactions_synced_through
