@@ -316,7 +316,10 @@ BANKS = {
         "base_url": env.str("SBANK_BASE_URL", default=f"{SITE_URL}/sandbox/sbank"),
     },
 }
+# How many bank client ids (team260-1 … -N) there are to assign at registration.
 BANK_CLIENT_POOL_SIZE = env.int("BANK_CLIENT_POOL_SIZE", default=10)
+# Keep-alive HTTP connections a bank client keeps open (a sync reads accounts in parallel).
+BANK_HTTP_CONNECTIONS = env.int("BANK_HTTP_CONNECTIONS", default=4)
 BANK_TIMEOUT_SECONDS = env.float("BANK_TIMEOUT_SECONDS", default=10.0)
 BANK_MAX_RETRIES = env.int("BANK_MAX_RETRIES", default=3)
 BANK_RETRY_BACKOFF_SECONDS = env.float("BANK_RETRY_BACKOFF_SECONDS", default=0.5)

@@ -44,7 +44,7 @@ def bank_client_for(
         backoff_seconds=settings.BANK_RETRY_BACKOFF_SECONDS,
         max_sleep_seconds=settings.BANK_RETRY_MAX_SLEEP_SECONDS,
         verify_tls=settings.BANK_VERIFY_TLS,
-        pool_size=settings.BANK_CLIENT_POOL_SIZE,
+        pool_size=max(settings.BANK_HTTP_CONNECTIONS, settings.SYNC_PARALLEL_ACCOUNTS),
     )
     client.display_name = config.get("name") or client.display_name
     client.token_provider = lambda: bank_token_get(bank_code=bank_code, client=client)

@@ -904,3 +904,16 @@ def test_proxy_and_ca_bundle_come_from_the_environment_once_for_the_bank_url(mon
     assert unverified.session.verify is False
     # Nothing is re-read per request: a later change of the environment does not apply.
     assert proxied.session.trust_env is False
+
+
+def test_a_bank_client_keeps_as_many_connections_as_a_sync_reads_accounts_at_once(settings):
+    from banking.services.clients import bank_client_for
+
+    settings.BANKS = {"vbank": {"name": "VBank", "base_url": BASE}}
+    settings.BANK_CLIENT_POOL_SIZE = 1  # client ids to assign: not an HTTP setting
+    settings.BANK_HTTP_CONNECTIONS = 1
+    settings.SYNC_PARALLEL_ACCOUNTS = 3
+
+    client = bank_client_for("vbank")
+
+    assert client.session.get_adapter(BASE)._pool_maxsize == 3
