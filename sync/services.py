@@ -42,6 +42,7 @@ from banking.services.money import money_refresh_after_sync
 from consents import services as consent_services
 from consents.models import Consent, ConsentKind, ConsentStatus
 from fintrack.core.correlation import correlation_scope
+from fintrack.core.gc import fewer_collections
 from sync import steps
 from sync.exceptions import (
     AlreadyConnected,
@@ -266,7 +267,7 @@ def sync_run_execute(*, sync_run_id: int, retry_allowed: bool = False) -> SyncRu
     run = SyncRun.objects.select_related("connection", "user").filter(pk=sync_run_id).first()
     if run is None or run.status not in ACTIVE_SYNC_STATUSES:
         return run
-    with correlation_scope(str(run.correlation_id)):
+    with correlation_scope(str(run.correlation_id)), fewer_collections():
         _SyncExecution(run).execute(retry_allowed=retry_allowed)
     return run
 
