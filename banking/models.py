@@ -200,6 +200,18 @@ class TransactionCategory(models.Model):
         return self.code
 
 
+# How the banks describe a loan instalment debit (the agreement's number follows).
+LOAN_PAYMENT_PREFIXES = ("Платеж по кредиту №", "Платёж по кредиту №")
+
+
+def loan_payment_description_q() -> models.Q:
+    """Descriptions of loan instalments; the tx_loan_instalments index is built on this very Q."""
+    condition = models.Q()
+    for prefix in LOAN_PAYMENT_PREFIXES:
+        condition |= models.Q(description__startswith=prefix)
+    return condition
+
+
 class TransactionStatus(models.TextChoices):
     BOOKED = "booked", "Booked"
     PENDING = "pending", "Pending"
@@ -270,6 +282,14 @@ class Transaction(TimeStampedModel):
             # ORDER BY booking_date DESC, id DESC walks this index, however deep the page.
             models.Index(fields=["user", "-booking_date", "-id"], name="tx_user_feed"),
             models.Index(fields=["account", "-booking_date", "-id"], name="tx_account_feed"),
+            # Each sync reads a year of the user's loan instalments (next payment, history): a
+            # few rows among tens of thousands; the query repeats this condition so PostgreSQL
+            # uses the index.
+            models.Index(
+                fields=["user", "booking_date"],
+                name="tx_loan_instalments",
+                condition=loan_payment_description_q(),
+            ),
             # Each sync looks up an account's pending rows (their posted twins come under new
             # ids): without it that reads all of the account's rows; pending ones are few, so
             # the index is small and almost no insert touches it.

@@ -16,12 +16,17 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.db import transaction as db_transaction
 from django.utils import timezone
 
-from banking.models import NextPaymentSource, ProductAgreement, Transaction, TransactionStatus
+from banking.models import (
+    NextPaymentSource,
+    ProductAgreement,
+    Transaction,
+    TransactionStatus,
+    loan_payment_description_q,
+)
 
 CENT = Decimal("0.01")
 SCHEDULE_LENGTH = 12
 DEBT_PRODUCT_TYPES = ("loan", "credit_card")
-LOAN_PAYMENT_PREFIXES = ("Платеж по кредиту №", "Платёж по кредиту №")
 LOAN_PAYMENT_PATTERN = re.compile(r"Плат[её]ж по кредиту №\s*(\S+)")
 # How far back instalments are read: a year and a bit is enough to see the cadence.
 HISTORY_LOOKBACK_DAYS = 400
@@ -173,13 +178,11 @@ def plan_from_estimate(agreement: ProductAgreement, today: date) -> PaymentPlan:
 
 def _instalments_by_agreement(*, user, today: date) -> dict[str, dict[tuple[int, int], Decimal]]:
     since = datetime.combine(today - timedelta(days=HISTORY_LOOKBACK_DAYS), time.min, tzinfo=UTC)
-    prefix_filter = None
-    for prefix in LOAN_PAYMENT_PREFIXES:
-        query = Transaction.objects.filter(description__startswith=prefix)
-        prefix_filter = query if prefix_filter is None else prefix_filter | query
     rows = (
-        prefix_filter.filter(user=user, booking_date__gte=since, amount__lt=0)
+        Transaction.objects.filter(loan_payment_description_q())
+        .filter(user=user, booking_date__gte=since, amount__lt=0)
         .exclude(status=TransactionStatus.DECLINED)
+        .order_by()
         .values_list("description", "amount", "booking_date")
     )
     sums: dict[str, dict[tuple[int, int], Decimal]] = defaultdict(lambda: defaultdict(Decimal))

@@ -2,6 +2,7 @@ from datetime import UTC, date, timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection as db_connection
 from django.utils import timezone
 
 from banking.models import ProductAgreement
@@ -243,3 +244,25 @@ def test_debts_query_count_does_not_grow(auth_client, django_assert_max_num_quer
         assert len(auth_client.get("/api/debts").json()["debts"]) == 25
     with django_assert_max_num_queries(3):
         assert auth_client.get("/api/debts/next-payment").json()["next_payment"] is not None
+
+
+@pytest.mark.skipif(db_connection.vendor != "postgresql", reason="PostgreSQL's planner")
+def test_the_instalment_history_query_reads_the_partial_index_not_the_whole_feed(user):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from banking.services.agreements import _instalments_by_agreement
+
+    account = make_account(user=user)
+    instalments(account, "LN-1", 2025, 10)
+    for day in range(1, 28):  # other spending the query must not read
+        make_transaction(account=account, amount="-10.00", booking_date=at(date(2025, 10, day)))
+    with CaptureQueriesContext(connection) as queries:
+        sums = _instalments_by_agreement(user=user, today=date(2025, 11, 20))
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # tiny table: judge the indexes only
+        cursor.execute("EXPLAIN " + queries.captured_queries[-1]["sql"])
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+
+    assert sums["LN-1"][(2025, 10)] == Decimal("5000.00")
+    assert "tx_loan_instalments" in plan, plan
