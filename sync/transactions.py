@@ -269,12 +269,19 @@ def account_transactions_sync(
         if pending_stored:
             cutoff = min(cutoff, *pending_stored.values())
 
-    # One EXISTS per account. With nothing stored (a first sync), a page needs no lookup of its
+    # One probe per account. With nothing stored (a first sync), a page needs no lookup of its
     # stored ids: every row is new unless this very run wrote it on an earlier page (the set).
-    # A retried run of the account finds its earlier rows here and takes the lookup path.
-    fresh_ids: set[str] | None = (
-        None if Transaction.objects.filter(account=account).exists() else set()
+    # A retried run of the account finds its earlier rows here and takes the lookup path. The
+    # probe asks for the newest row (tx_account_feed's order, LIMIT 1) rather than EXISTS: right
+    # after a bulk load the planner's statistics may not know the account and choose a full scan
+    # for EXISTS (50 ms at 250,000 rows); an ordered LIMIT 1 walks the index whatever they say.
+    stored_any = (
+        Transaction.objects.filter(account=account)
+        .order_by("-booking_date", "-id")
+        .values_list("pk", flat=True)
+        .first()
     )
+    fresh_ids: set[str] | None = None if stored_any is not None else set()
     scan = AccountScan()
     reached_end = False
     oldest_seen: datetime | None = None
