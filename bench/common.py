@@ -274,10 +274,15 @@ def sync_now(connection_pk: int):
     return run
 
 
+def _stat_cpu_seconds(stat: str) -> float:
+    """User + system CPU from the text of a /proc/<pid>/stat (after the command name)."""
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def process_cpu_seconds(pid: int) -> float:
     """User + system CPU of one process (all its threads) so far, from /proc (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return _stat_cpu_seconds(Path(f"/proc/{pid}/stat").read_text())
 
 
 def machine_busy_seconds() -> float:
@@ -296,8 +301,7 @@ def postgres_cpu_seconds() -> float:
         except OSError:  # the process ended meanwhile
             continue
         if text[text.index("(") + 1 : text.rindex(")")] == "postgres":
-            fields = text.rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            total += _stat_cpu_seconds(text)
     return total
 
 

@@ -1,4 +1,4 @@
-"""The transactions step: incremental paging, per-page bulk upserts, pending → posted cleanup.
+"""The transactions step: incremental paging, batched bulk writes, pending → posted cleanup.
 
 The bank ignores date filters and pages newest first (SPEC §4.4), so an incremental sync reads
 pages until it reaches rows older than the watermark minus an overlap window. Rows are written as
@@ -498,17 +498,13 @@ def _insert_new(*, account: Account, by_id: dict[str, BankTransaction], counts) 
 def copy_values(*, account: Account, bank_tx: BankTransaction, now: datetime) -> tuple:
     """One COPY row (COPY_COLUMNS order): the very values `_row` gives the ORM."""
     values = _bank_values(bank_tx)
-    # COMPARED_FIELDS order: amount, …, description, merchant_name, merchant_category, mcc, …
-    category_id = category_id_for(
-        description=values[5], mcc=values[8], merchant_category=values[7], amount=values[0]
-    )
     return (
         account.user_id,
         account.pk,
         account.bank_code,
         bank_tx.transaction_id,
         *values,
-        category_id,
+        _category_id(values),
         False,
         None,
         # The item as the bank sent it, serialised by orjson (~20× json.dumps on a page).
@@ -552,21 +548,23 @@ def _same(stored: tuple, values: tuple) -> bool:
     )
 
 
+def _category_id(values: tuple) -> int | None:
+    """The category of a row from its `_bank_values` (COMPARED_FIELDS order: amount, …,
+    description, merchant_name, merchant_category, mcc, …)."""
+    return category_id_for(
+        description=values[5], mcc=values[8], merchant_category=values[7], amount=values[0]
+    )
+
+
 def _row(*, account: Account, bank_tx: BankTransaction, values: tuple) -> Transaction:
-    fields = dict(zip(COMPARED_FIELDS, values, strict=True))
     return Transaction(
         user_id=account.user_id,
         account=account,
         bank_code=account.bank_code,
         bank_transaction_id=bank_tx.transaction_id,
-        category_id=category_id_for(
-            description=fields["description"],
-            mcc=fields["mcc"],
-            merchant_category=fields["merchant_category"],
-            amount=fields["amount"],
-        ),
+        category_id=_category_id(values),
         raw_json=bank_tx.raw,
-        **fields,
+        **dict(zip(COMPARED_FIELDS, values, strict=True)),
     )
 
 
