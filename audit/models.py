@@ -3,6 +3,8 @@
 from django.conf import settings
 from django.db import models
 
+from fintrack.core.fields import VerbatimJSONField
+
 
 class Direction(models.TextChoices):
     REQUEST = "request", "Request"
@@ -28,7 +30,8 @@ class RawApiLog(models.Model):
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     headers = models.JSONField(default=dict, blank=True)
-    payload = models.JSONField(null=True, blank=True)
+    # The body as the bank sent it (redacted); `json` keeps its very text, `jsonb` would not.
+    payload = VerbatimJSONField(null=True, blank=True)
     error = models.CharField(max_length=255, blank=True, default="")
     # Kept: the admin and the raw-log API filter by correlation id and pair rows by exchange id;
     # created_at alone serves the newest-first list of all logs and the retention purge.

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from fintrack.core.fields import EncryptedTextField
+from fintrack.core.fields import EncryptedTextField, VerbatimJSONField
 from fintrack.core.models import TimeStampedModel
 
 MONEY = {"max_digits": 18, "decimal_places": 2}
@@ -264,7 +264,8 @@ class Transaction(TimeStampedModel):
     transfer_pair = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+", db_index=False
     )
-    raw_json = models.JSONField(default=dict, blank=True)
+    # The item as the bank sent it; `json`, not `jsonb`: written for every row, only read whole.
+    raw_json = VerbatimJSONField(default=dict, blank=True)
     # TimeStampedModel's, without its index: nothing filters or orders transactions by it.
     created_at = models.DateTimeField(auto_now_add=True)
 
