@@ -136,6 +136,8 @@ class Account(TimeStampedModel):
             models.UniqueConstraint(
                 fields=["connection", "bank_account_id"], name="account_unique_per_connection"
             ),
+            # What transactions' composite foreign key (account, user) refers to (banking 0010).
+            models.UniqueConstraint(fields=["id", "user"], name="account_id_user_unique"),
         ]
         indexes = [models.Index(fields=["user", "is_active"], name="account_user_active")]
 
@@ -225,14 +227,23 @@ class Transaction(TimeStampedModel):
     # The hottest table's writes pay for every index, so each one here serves a query: no
     # single-column FK index on user (tx_user_feed leads with it, for the feed and a user's
     # cascade delete) nor on account (the unique key and tx_account_feed lead with it).
+    # Neither has a foreign key of its own: on PostgreSQL one composite key (account, user) →
+    # accounts (id, user) checks both, and that the row's user is its account's user, in one
+    # lookup per inserted row instead of two (banking 0010). SQLite has no such key (it cannot
+    # add one to a table); Django's cascades still delete a user's or an account's rows.
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.CASCADE,
         related_name="transactions",
         db_index=False,
+        db_constraint=False,
     )
     account = models.ForeignKey(
-        Account, on_delete=models.CASCADE, related_name="transactions", db_index=False
+        Account,
+        on_delete=models.CASCADE,
+        related_name="transactions",
+        db_index=False,
+        db_constraint=False,
     )
     bank_code = models.CharField(max_length=16, choices=BankCode.choices)
     bank_transaction_id = models.CharField(max_length=128)
