@@ -10,7 +10,6 @@ calls overlap DB work, DB work stays on this thread.
 """
 
 import contextvars
-import functools
 import logging
 import queue
 import threading
@@ -29,7 +28,7 @@ from django.utils import timezone
 from banking.categorization import category_id_for
 from banking.clients.types import BankTransaction, TransactionPage
 from banking.models import Account, Transaction, TransactionStatus
-from fintrack.core.db import commit_without_wal_wait
+from fintrack.core.db import commit_without_wal_wait, copy_rows
 
 logger = logging.getLogger(__name__)
 
@@ -506,23 +505,12 @@ def copy_values(*, account: Account, bank_tx: BankTransaction, now: datetime) ->
         _category_id(values),
         False,
         None,
-        # The item as the bank sent it, serialised by orjson (~20× json.dumps on a page).
+        # The item as the bank sent it, serialised by orjson (~20× json.dumps on a page); raw_json
+        # is `json`, so COPY takes these bytes as they are.
         orjson.dumps(bank_tx.raw),
         now,
         now,
     )
-
-
-@functools.cache
-def _copy_types() -> list[str]:
-    """How psycopg sends each of COPY_COLUMNS: the model's type ("varchar(16)" → "varchar").
-
-    raw_json (`json`) goes as bytea: in a binary COPY a `json` value is its UTF-8 text, which the
-    server validates, so orjson's bytes are sent untouched, with no Python dumper per row.
-    """
-    fields = {field.column: field for field in Transaction._meta.concrete_fields}
-    types = [fields[column].db_type(db_connection).split("(")[0] for column in COPY_COLUMNS]
-    return ["bytea" if db_type == "json" else db_type for db_type in types]
 
 
 def _copy_rows(*, account: Account, bank_transactions) -> None:
@@ -531,18 +519,7 @@ def _copy_rows(*, account: Account, bank_transactions) -> None:
     # Built before the COPY starts: categorising may query the database (its cache's first
     # fill), and this connection accepts no other statement until the COPY ends.
     rows = [copy_values(account=account, bank_tx=bank_tx, now=now) for bank_tx in bank_transactions]
-    table = Transaction._meta.db_table
-    # Binary: numbers and timestamps go as PostgreSQL's own bytes, not text to print and parse.
-    sql = f'COPY "{table}" ({", ".join(COPY_COLUMNS)}) FROM STDIN (FORMAT BINARY)'
-    # psycopg's own cursor (Django's wrapper has no copy()); its errors become Django's.
-    with (
-        db_connection.cursor() as cursor,
-        db_connection.wrap_database_errors,
-        cursor.cursor.copy(sql) as copy,
-    ):
-        copy.set_types(_copy_types())
-        for row in rows:
-            copy.write_row(row)
+    copy_rows(Transaction, COPY_COLUMNS, rows)
 
 
 def _same(stored: tuple, values: tuple) -> bool:

@@ -21,6 +21,10 @@ from fintrack.core.correlation import correlation_scope
 
 BASE = "https://vbank.test"
 SECRET = "team-secret-xyz-42"
+# PostgreSQL gets the rows by COPY, other databases by INSERT.
+WRITE_STATEMENT = (
+    'COPY "raw_api_logs"' if connection.vendor == "postgresql" else 'INSERT INTO "raw_api_logs"'
+)
 TOKEN = (
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ0ZWFtMjYwIiwiZXhwIjo0MTAyNDQ0ODAwfQ"
     ".REAL-LOOKING-SIGNATURE"
@@ -207,7 +211,7 @@ def test_transport_errors_are_logged_with_the_error_and_no_status(user):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_one_exchange_costs_one_insert_and_no_other_query(user):
+def test_one_exchange_costs_one_write_and_no_other_query(user):
     with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
         mock.post(f"{BASE}/auth/bank-token", json=_token_answer())
         mock.get(f"{BASE}/accounts", json=ACCOUNTS)
@@ -222,7 +226,7 @@ def test_one_exchange_costs_one_insert_and_no_other_query(user):
         if not query["sql"].startswith(("BEGIN", "COMMIT", "SAVEPOINT", "RELEASE"))
     ]
     assert len(statements) == 1
-    assert statements[0].startswith('INSERT INTO "raw_api_logs"')
+    assert statements[0].startswith(WRITE_STATEMENT)
 
 
 def test_writer_accepts_an_exchange_without_user_or_body(db):
@@ -274,11 +278,11 @@ def _exchange(number: int):
     )
 
 
-def _inserts(captured) -> list[str]:
+def _writes(captured) -> list[str]:
     return [
         query["sql"]
         for query in captured.captured_queries
-        if query["sql"].lstrip().upper().startswith("INSERT")
+        if query["sql"].lstrip().upper().startswith(("INSERT", "COPY"))
     ]
 
 
@@ -330,7 +334,7 @@ def test_buffer_hook_writes_nothing_and_flush_keeps_each_exchanges_hook_time_cor
 
 
 @pytest.mark.django_db
-def test_buffer_flush_of_several_exchanges_is_one_insert(user):
+def test_buffer_flush_of_several_exchanges_is_one_statement(user):
     buffer = RawLogBuffer(user=user, secrets=[SECRET])
     for number in range(3):  # 6 rows: far below SQLite's bulk_create batch limit
         buffer.hook(_exchange(number))
@@ -339,9 +343,9 @@ def test_buffer_flush_of_several_exchanges_is_one_insert(user):
         buffer.flush()
 
     assert RawApiLog.objects.count() == 6
-    inserts = _inserts(captured)
-    assert len(inserts) == 1
-    assert inserts[0].startswith('INSERT INTO "raw_api_logs"')
+    writes = _writes(captured)
+    assert len(writes) == 1
+    assert writes[0].startswith(WRITE_STATEMENT)
 
 
 @pytest.mark.django_db

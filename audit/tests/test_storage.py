@@ -1,5 +1,6 @@
 """How raw logs are stored on PostgreSQL."""
 
+import json
 import uuid
 
 import pytest
@@ -35,3 +36,46 @@ def test_a_big_payload_is_compressed_with_lz4():
     assert method == "lz4"
     log.refresh_from_db()
     assert log.payload == page
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the `json` type is PostgreSQL's")
+@pytest.mark.django_db
+def test_a_logged_page_is_stored_as_the_very_text_the_bank_sent():
+    from audit.capture import RawLogBuffer
+    from banking.clients import BankExchange
+
+    text = '{"data": {"transaction": [{"transactionId": "tx-1",  "amount": 1.50}]},\n "meta": {}}'
+    buffer = RawLogBuffer()
+    buffer.hook(
+        BankExchange(
+            bank_code="vbank",
+            method="GET",
+            path="/accounts/acc-1/transactions",
+            query={"page": 1},
+            request_headers={"Authorization": "Bearer abc.def.ghi"},
+            request_json=None,
+            status_code=200,
+            response_headers={"Content-Type": "application/json"},
+            response_text=text,
+            response_json=json.loads(text),
+            response_is_json=True,
+            duration_ms=3,
+            started_at=timezone.now(),
+        )
+    )
+
+    buffer.flush()
+
+    response = RawApiLog.objects.get(direction=Direction.RESPONSE)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT payload::text FROM raw_api_logs WHERE id = %s", [response.pk])
+        assert cursor.fetchone()[0] == text
+    assert response.payload == json.loads(text)
+    assert response.headers == {"Content-Type": "application/json"}
+    request = RawApiLog.objects.get(direction=Direction.REQUEST)
+    assert request.headers == {"Authorization": "[REDACTED]"}
+    assert request.payload is None
+    assert (request.exchange_id, request.endpoint) == (
+        response.exchange_id,
+        "/accounts/acc-1/transactions?page=1",
+    )
