@@ -1,8 +1,9 @@
 """Raw API log capture: the hook bank clients call after every HTTP exchange, and its writer.
 
 One exchange becomes two RawApiLog rows (request and response, same `exchange_id`) written with a
-single INSERT. Bodies are redacted once; big ones are redacted as text and truncated with a marker
-instead of being walked and re-serialised. Writing never breaks the bank call it records.
+single statement (a COPY on PostgreSQL). Bodies are redacted once; big ones are redacted as text
+and truncated with a marker instead of being walked and re-serialised. Writing never breaks the
+bank call it records.
 
 `raw_log_hook` writes each exchange as it happens (an API request's few bank calls);
 `RawLogBuffer` gathers a sync run's thousands and writes them in bulk, off the path between one
@@ -243,7 +244,7 @@ class RawLogBuffer:
         # else: the write in progress is followed by the next call's, which takes the rest
 
     def flush(self) -> None:
-        """Write every exchange noted so far with one INSERT, here and now; never raises."""
+        """Write every exchange noted so far in one statement, here and now; never raises."""
         with self._lock:
             captured, self._pending = self._pending, []
         if not captured:
