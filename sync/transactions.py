@@ -315,11 +315,12 @@ def account_transactions_sync(
             if page.skipped:
                 counts.note_skipped(account, page.skipped)
             if page.transactions:
-                for bank_tx in page.transactions:
-                    pending_stored.pop(bank_tx.transaction_id, None)
+                if pending_stored:  # none on a first sync
+                    for bank_tx in page.transactions:
+                        pending_stored.pop(bank_tx.transaction_id, None)
                 pending_rows.add(page.transactions)
-                page_newest = max(t.booking_date for t in page.transactions)
-                page_oldest = min(t.booking_date for t in page.transactions)
+                booked = [bank_tx.booking_date for bank_tx in page.transactions]
+                page_newest, page_oldest = max(booked), min(booked)
                 if scan.newest_seen is None or page_newest > scan.newest_seen:
                     scan.newest_seen = page_newest
                 if oldest_seen is None or page_oldest < oldest_seen:

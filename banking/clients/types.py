@@ -50,7 +50,10 @@ class BankBalance:
     raw: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, unlike its neighbours: one is built per row of every page, and a frozen dataclass's
+# __init__ sets each field through object.__setattr__ (5 µs a row instead of 1 here; 3% of a
+# sync's CPU in a profile). Nothing changes one after the parser built it.
+@dataclass(slots=True)
 class BankTransaction:
     account_id: str
     transaction_id: str
