@@ -46,8 +46,8 @@ class VerbatimJSONField(models.JSONField):
 
     For documents stored to be read back whole, never searched inside: what a bank sent. `json`
     keeps the text as received (key order, duplicate keys, how numbers were spelled), and storing
-    it only validates it; `jsonb` parses it into a tree and prints it back on every read (3× the
-    server's CPU for a 60 KB page of transactions, measured). A `json` column has no equality
+    it only validates it; `jsonb` parses it into a tree (3× the server's CPU to store a 60 KB page
+    of transactions, measured) and prints it back on every read. A `json` column has no equality
     operator: never DISTINCT, GROUP BY or compare by one. Other databases keep JSON as text
     already; there the field is a plain JSONField.
     """
