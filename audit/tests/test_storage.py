@@ -1,13 +1,13 @@
 """How raw logs are stored on PostgreSQL."""
 
 import json
-import uuid
 
 import pytest
 from django.db import connection
 from django.utils import timezone
 
 from audit.models import Direction, RawApiLog
+from audit.tests.factories import make_raw_log
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="TOAST compression is PostgreSQL's")
@@ -18,15 +18,7 @@ def test_a_big_payload_is_compressed_with_lz4():
             "transaction": [{"transactionId": f"tx-{n}", "note": "x" * 40} for n in range(200)]
         }
     }
-    log = RawApiLog.objects.create(
-        bank_code="vbank",
-        endpoint="/accounts/acc-1/transactions",
-        method="GET",
-        direction=Direction.RESPONSE,
-        payload=page,
-        exchange_id=uuid.uuid4(),
-        created_at=timezone.now(),
-    )
+    log = make_raw_log(endpoint="/accounts/acc-1/transactions", payload=page)
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT pg_column_compression(payload) FROM raw_api_logs WHERE id = %s", [log.pk]

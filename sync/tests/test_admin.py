@@ -7,6 +7,7 @@ import pytest
 from django.urls import reverse
 
 from audit.models import Direction, RawApiLog
+from audit.tests.factories import make_raw_log
 from banking.tests import factories
 from sync.models import SyncRun, SyncStatus
 
@@ -20,13 +21,9 @@ def staff_client(client, django_user_model):
 
 
 def raw_log(correlation_id: str) -> RawApiLog:
-    return RawApiLog.objects.create(
-        bank_code="vbank",
-        endpoint="/accounts",
-        method="GET",
+    return make_raw_log(
         direction=Direction.REQUEST,
         correlation_id=correlation_id,
-        exchange_id=uuid.uuid4(),
         created_at=datetime(2025, 11, 20, 10, tzinfo=UTC),
     )
 

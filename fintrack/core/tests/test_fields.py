@@ -1,14 +1,12 @@
 """VerbatimJSONField: `json` on PostgreSQL (the text as written), a plain JSONField elsewhere."""
 
-import uuid
-
 import pytest
 from django.db import connection
 from django.db.models import Value
 from django.db.models.functions import Cast
-from django.utils import timezone
 
-from audit.models import Direction, RawApiLog
+from audit.models import RawApiLog
+from audit.tests.factories import make_raw_log
 from fintrack.core.fields import VerbatimJSONField
 
 postgresql_only = pytest.mark.skipif(
@@ -17,15 +15,7 @@ postgresql_only = pytest.mark.skipif(
 
 
 def _log(payload) -> RawApiLog:
-    return RawApiLog.objects.create(
-        bank_code="vbank",
-        endpoint="/accounts",
-        method="GET",
-        direction=Direction.RESPONSE,
-        payload=payload,
-        exchange_id=uuid.uuid4(),
-        created_at=timezone.now(),
-    )
+    return make_raw_log(payload=payload)
 
 
 def _stored_text(log: RawApiLog) -> str:
