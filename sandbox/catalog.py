@@ -293,3 +293,44 @@ LEISURE = "🎬 Развлечения/Покупки"
 OWN_TRANSFER = "Перевод между своими счетами"
 INTEREST = "Капитализация процентов"
 LOAN_PAYMENT = "Платеж по кредиту №{agreement_id}"
+
+# Live-style data (SPEC §17). Card purchases read "<Merchant> - <City>" with a merchant object.
+# merchantId, name, mccCode, category, kind (the persona's spending kind)
+LIVE_MERCHANTS = [
+    ("merchant-pyaterochka", "Пятёрочка", "5411", "grocery", "grocery"),
+    ("merchant-perekrestok", "Перекрёсток", "5411", "grocery", "grocery"),
+    ("merchant-magnit", "Магнит", "5411", "grocery", "grocery"),
+    ("merchant-vkusvill", "ВкусВилл", "5499", "grocery", "grocery"),
+    ("merchant-tanuki", "Тануки", "5812", "restaurant", "restaurant"),
+    ("merchant-shokoladnitsa", "Шоколадница", "5814", "restaurant", "restaurant"),
+    ("merchant-vkusno", "Вкусно — и точка", "5814", "restaurant", "restaurant"),
+    ("merchant-ozon", "OZON", "5999", "online_retail", "online_retail"),
+    ("merchant-wildberries", "Wildberries", "5999", "online_retail", "online_retail"),
+    ("merchant-yandex-market", "Яндекс Маркет", "5999", "online_retail", "online_retail"),
+    ("merchant-zara", "Zara", "5651", "clothing", "clothing"),
+    ("merchant-gloria-jeans", "Gloria Jeans", "5651", "clothing", "clothing"),
+    ("merchant-yandex-taxi", "Яндекс Такси", "4121", "taxi", "transport"),
+    ("merchant-metro", "Метрополитен", "4111", "transport", "transport"),
+    ("merchant-rigla", "Ригла", "5912", "pharmacy", "pharmacy"),
+    ("merchant-mts", "МТС", "4814", "telecom", "telecom"),
+    ("merchant-beeline", "Билайн", "4814", "telecom", "telecom"),
+    ("merchant-yandex-plus", "Яндекс Плюс", "5815", "digital_services", "subscription"),
+    ("merchant-kion", "KION", "5815", "digital_services", "subscription"),
+    ("merchant-zhku", "ЖКУ", "4900", "utilities", "utilities"),
+]
+LIVE_MERCHANTS_BY_KIND = {
+    kind: [i for i, m in enumerate(LIVE_MERCHANTS) if m[4] == kind]
+    for kind in {m[4] for m in LIVE_MERCHANTS}
+}
+# Monthly amount ranges of recurring bills, roubles.
+BILL_AMOUNTS = {
+    "telecom": (450, 900),
+    "subscription": (299, 699),
+    "utilities": (4200, 7800),
+    "rent": (25000, 45000),
+}
+CARD_BRANDS = ["Классика", "Premium", "Мир", "Black", "Platinum"]
+LIVE_INCOME = "Доход"
+LIVE_BUSINESS_INCOME = "Доход от бизнеса"
+LIVE_DEPOSIT_INTEREST = "Проценты по депозиту №{agreement_id}"
+LIVE_TRAVEL = "Путешествия"

@@ -32,6 +32,9 @@ class Record(NamedTuple):
     merchant: int  # index into catalog.MERCHANTS, -1 for none
     counterparty: str | None
     status: str  # status once posted
+    with_card: bool = False  # live style: paid by card (a `card` object is served)
+    kind: str = ""  # live style: what the generator meant it as (the money truth reads it)
+    reference: str = ""  # live style: the agreement id, income stream or bill it belongs to
 
 
 class DataKey(NamedTuple):

@@ -2,8 +2,7 @@
 
 from datetime import datetime
 
-from sandbox import clock, generator, render
-from sandbox.layout import bank_layout
+from sandbox import clock, data, render
 from sandbox.volume import data_key
 
 
@@ -13,10 +12,8 @@ def client_bank_truth(client_id: str, bank_code: str, *, now: datetime | None = 
     state = clock.state()
     now = now or state.now
     key = data_key(client_id, state.anchor)
-    layout = bank_layout(
-        key.seed, client_id, bank_code, key.anchor, key.months, key.checking_accounts
-    )
-    histories = {a.account_id: generator.history(key, a, now) for a in layout.accounts}
+    layout = data.bank_layout(key, bank_code)
+    histories = {a.account_id: data.history(key, a, now) for a in layout.accounts}
     return {
         "client_id": client_id,
         "bank": bank_code,
@@ -26,19 +23,18 @@ def client_bank_truth(client_id: str, bank_code: str, *, now: datetime | None = 
             a.account_id: render.money(a.opening_balance) for a in layout.accounts
         },
         "balances": {
-            a.account_id: render.money(a.opening_balance + histories[a.account_id].total)
-            for a in layout.accounts
+            a.account_id: render.money(data.balance(key, a, now)) for a in layout.accounts
         },
         "transactions": {
             a.account_id: [
-                render.transaction(a, served)
+                data.transaction_item(a, served)
                 for served in histories[a.account_id].slice(0, len(histories[a.account_id]))
             ]
             for a in layout.accounts
         },
         "agreements": [render.agreement_item(agreement) for agreement in layout.agreements],
         "agreement_details": {
-            agreement.agreement_id: render.agreement_detail(agreement)
+            agreement.agreement_id: data.agreement_detail(key, bank_code, agreement, now)
             for agreement in layout.agreements
         },
     }

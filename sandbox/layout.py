@@ -39,6 +39,8 @@ class Account:
     rent_day: int = 0
     card: tuple[str, str, str] | None = None  # cardId, cardNumber, cardName
     loan_payments: tuple[LoanPayment, ...] = ()
+    city: str = ""  # live style: where the client lives (merchant and location cities)
+    index: int = 0  # live style: the account's index within the client's accounts at its bank
 
     @property
     def has_history(self) -> bool:
@@ -83,7 +85,14 @@ def client_ids() -> list[str]:
 
 
 def client_number(client_id: str) -> int | None:
-    """The N of `<team>-N` if that client exists, else None."""
+    """The N of `<team>-N` if that client exists, else None.
+
+    Live style (the default): every N ≥ 1 exists. Examples style: 1 … SANDBOX_CLIENT_COUNT.
+    """
+    if settings.SANDBOX_DATA_STYLE == "live":
+        from sandbox.personas import client_number as live_client_number
+
+        return live_client_number(client_id)
     prefix = f"{settings.BANK_TEAM_ID}-"
     if not client_id.startswith(prefix) or not client_id[len(prefix) :].isdigit():
         return None

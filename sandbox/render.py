@@ -122,6 +122,47 @@ def transaction(account: Account, served: Served) -> dict:
     }
 
 
+def live_transaction(account: Account, served: Served) -> dict:
+    """A row as the live banks send it (SPEC §17): `completed`, `01`/`02`, no counterparty."""
+    record = served.record
+    booked = zoned_us(record.booked_us)
+    merchant = card = None
+    if record.merchant >= 0:
+        merchant_id, name, mcc, category, _kind = catalog.LIVE_MERCHANTS[record.merchant]
+        merchant = {
+            "merchantId": merchant_id,
+            "name": name,
+            "mccCode": mcc,
+            "category": category,
+            "city": account.city,
+            "country": "RUS",
+            "address": f"г. {account.city}",
+        }
+    if record.with_card and account.card is not None:
+        card_id, card_number, card_name = account.card
+        card = {
+            "cardId": card_id,
+            "cardNumber": card_number,
+            "cardType": "debit",
+            "cardName": card_name,
+        }
+    return {
+        "accountId": account.account_id,
+        "transactionId": record.transaction_id,
+        "amount": {"amount": money(record.amount), "currency": CURRENCY},
+        "creditDebitIndicator": "Credit" if record.is_credit else "Debit",
+        "status": record.status,
+        "bookingDateTime": booked,
+        "valueDateTime": booked,
+        "transactionInformation": record.information,
+        "bankTransactionCode": {"code": record.code},
+        "merchant": merchant,
+        "transactionLocation": {"city": account.city, "country": "RUS"},
+        "card": card,
+        "counterparty": None,
+    }
+
+
 def agreement_item(agreement: Agreement) -> dict:
     return {
         "agreement_id": agreement.agreement_id,
@@ -136,9 +177,10 @@ def agreement_item(agreement: Agreement) -> dict:
     }
 
 
-def agreement_detail(agreement: Agreement) -> dict:
+def agreement_detail(agreement: Agreement, *, account_balance: int | None = None) -> dict:
+    """The detail call's shape; `account_balance` (kopecks) overrides the layout's static one."""
     item = agreement_item(agreement)
-    balance = agreement.account_balance
+    balance = account_balance if account_balance is not None else agreement.account_balance
     return {
         **{k: item[k] for k in ("agreement_id", "product_id", "product_name", "product_type")},
         "interest_rate": agreement.interest_rate,

@@ -18,6 +18,12 @@ def example(name: str):
     return json.loads((EXAMPLES / name).read_text())
 
 
+@pytest.fixture
+def examples_style(settings):
+    """The older data shaped like ../shared/bank-api/examples, for the tests written against it."""
+    settings.SANDBOX_DATA_STYLE = "examples"
+
+
 @pytest.fixture(autouse=True)
 def frozen_clock(db):
     """Every sandbox test starts at the same instant with history anchored on that day."""

@@ -7,6 +7,9 @@ from django.conf import settings
 from sandbox.tests.conftest import FROZEN_AT, PERMISSIONS, example
 from sandbox.tests.shapes import assert_shape
 
+# The examples-style data: these tests compare its payloads with ../shared/bank-api/examples.
+pytestmark = pytest.mark.usefixtures("examples_style")
+
 BANKS = ["vbank", "abank", "sbank"]
 
 

@@ -70,7 +70,8 @@ def test_reset_clears_state(client, bank):
 
 def test_truth_over_http(client):
     body = client.get("/sandbox/_control/truth/vbank/team260-1").json()
-    assert body["accounts"][0]["accountId"] == "acc-100010"
+    # Live style: one acc-NNNN per client at every bank (client 1 → acc-0010).
+    assert body["accounts"][0]["accountId"] == "acc-0010"
     assert set(body) >= {"accounts", "balances", "transactions", "agreements"}
 
 

@@ -5,11 +5,15 @@ from collections import defaultdict
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+import pytest
 from django.test import override_settings
 
 from sandbox import catalog, clock, generator, layout
 from sandbox.ground_truth import client_bank_truth, client_truth
 from sandbox.volume import set_client_volume
+
+# The examples-style generator (the live style has sandbox/tests/test_live_data.py).
+pytestmark = pytest.mark.usefixtures("examples_style")
 
 BANKS = catalog.BANK_CODES
 

@@ -1,11 +1,15 @@
 """Every SPEC §9 error the emulator produces, with its exact status and body."""
 
 import jwt
+import pytest
 from django.conf import settings
 
 from sandbox import clock
 from sandbox.auth import issue_team_token
 from sandbox.tests.conftest import FROZEN_AT, example
+
+# Error bodies are the same in both data styles; the examples style keeps the client ids 1–10.
+pytestmark = pytest.mark.usefixtures("examples_style")
 
 ERRORS = example("errors.json")
 

@@ -4,10 +4,9 @@ from datetime import UTC, datetime, timedelta
 
 from django.utils.dateparse import parse_datetime
 
-from sandbox import catalog, render, services
+from sandbox import catalog, data, render, services
 from sandbox.auth import Denied, require_client_token
 from sandbox.http import Invalid, detail, json_body, json_response, missing, no_content
-from sandbox.layout import bank_layout
 from sandbox.models import ProductConsent
 from sandbox.views.common import bank_view, consent_required, known_client
 from sandbox.volume import data_key
@@ -167,14 +166,12 @@ def _agreements(request, bank):
                 "/product-agreement-consents/request",
             )
     key = data_key(client_id, bank.clock.anchor)
-    return bank_layout(
-        key.seed, client_id, bank.bank, key.anchor, key.months, key.checking_accounts
-    ).agreements
+    return key, data.bank_layout(key, bank.bank).agreements
 
 
 @bank_view("GET")
 def agreement_list(request, bank):
-    agreements = _agreements(request, bank)
+    _key, agreements = _agreements(request, bank)
     return json_response(
         {
             "data": [render.agreement_item(a) for a in agreements],
@@ -185,7 +182,9 @@ def agreement_list(request, bank):
 
 @bank_view("GET")
 def agreement_detail(request, bank, agreement_id: str):
-    for agreement in _agreements(request, bank):
+    key, agreements = _agreements(request, bank)
+    for agreement in agreements:
         if agreement.agreement_id == agreement_id:
-            return json_response({"data": render.agreement_detail(agreement)})
+            body = data.agreement_detail(key, bank.bank, agreement, bank.now)
+            return json_response({"data": body})
     raise Denied(detail(404, "Agreement not found"))
