@@ -2,12 +2,12 @@
 
 from django.conf import settings
 
-from sandbox import catalog, generator, render
+from sandbox import catalog, data, paging, render
 from sandbox.auth import Denied
 from sandbox.http import detail, json_response, query_int, server_error
-from sandbox.layout import Account, bank_layout, parse_account_id
+from sandbox.layout import Account
 from sandbox.models import AccountConsent
-from sandbox.views.common import bank_view, consent_required, known_client
+from sandbox.views.common import bank_view, consent_required
 from sandbox.volume import data_key
 
 OWN_ACCESS_ONLY = "Client token required for own account access"
@@ -33,24 +33,12 @@ def _check_consent(request, bank, client_id: str, permission: str, message: str,
 
 def _find_account(bank, account_id: str):
     """(account, data key) of an account at this bank; 500 for a malformed id, 404 if unknown."""
-    parsed = parse_account_id(account_id)
-    if parsed is None:
+    found = data.find_account(bank.bank, account_id, bank.clock.anchor)
+    if found == "malformed":
         raise Denied(server_error())
-    digit, rest = parsed
-    not_found = Denied(detail(404, "Account not found"))
-    if digit != catalog.BANKS[bank.bank]["digit"] or len(rest) != 5:
-        raise not_found
-    client_id = f"{settings.BANK_TEAM_ID}-{int(rest[:4])}"
-    if not known_client(client_id):
-        raise not_found
-    key = data_key(client_id, bank.clock.anchor)
-    layout = bank_layout(
-        key.seed, client_id, bank.bank, key.anchor, key.months, key.checking_accounts
-    )
-    for account in layout.accounts:
-        if account.account_id == account_id:
-            return account, key
-    raise not_found
+    if found is None:
+        raise Denied(detail(404, "Account not found"))
+    return found
 
 
 def _guard_account(request, bank, claims, account: Account, permission, message, hole: bool):
@@ -80,10 +68,7 @@ def account_list(request, bank):
             request, bank, client_id, catalog.PERMISSIONS_ACCOUNTS,
             "Требуется согласие клиента", "/account-consents/request",
         )  # fmt: skip
-    key = data_key(client_id, bank.clock.anchor)
-    layout = bank_layout(
-        key.seed, client_id, bank.bank, key.anchor, key.months, key.checking_accounts
-    )
+    layout = data.bank_layout(data_key(client_id, bank.clock.anchor), bank.bank)
     return json_response(
         {
             "data": {"account": [render.account_item(a) for a in layout.accounts]},
@@ -114,7 +99,7 @@ def account_balances(request, bank, account_id: str):
     account, key = _find_account(bank, account_id)
     _guard_account(request, bank, claims, account, catalog.PERMISSIONS_BALANCES,
                    "Требуется согласие клиента для доступа к балансу", hole=True)  # fmt: skip
-    amount = generator.balance(key, account, bank.now)
+    amount = data.balance(key, account, bank.now)
     return json_response({"data": {"balance": render.balances(account, amount, bank.now)}})
 
 
@@ -127,11 +112,14 @@ def account_transactions(request, bank, account_id: str):
     account, key = _find_account(bank, account_id)
     _guard_account(request, bank, claims, account, catalog.PERMISSIONS_TRANSACTIONS,
                    "Требуется согласие клиента для доступа к транзакциям", hole=True)  # fmt: skip
-    history = generator.history(key, account, bank.now)
+    history = data.history(key, account, bank.now)
     total = len(history)
     pages = (total + limit - 1) // limit
     start = (page - 1) * limit
-    items = [render.transaction(account, s) for s in history.slice(start, start + limit)]
+    # Booking time is the only sort key, as at the live banks: tied rows may move between pages.
+    salt = f"{settings.SANDBOX_SEED}:{account.bank}:{account.account_id}"
+    served = paging.page_items(history, offset=start, limit=limit, salt=salt)
+    items = [data.transaction_item(account, s) for s in served]
     base = f"/accounts/{account_id}/transactions"
     links = {"self": f"{base}?page={page}&limit={limit}"}
     if page < pages:
