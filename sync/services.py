@@ -577,7 +577,12 @@ class _SyncExecution:
             with progress_lock:
                 shares[index] = 1.0
             old = account.transactions_synced_through
-            if scan.newest_seen is not None and (old is None or scan.newest_seen > old):
+            # An incomplete read (rows the bank counts but never listed) keeps the watermark.
+            if (
+                scan.complete
+                and scan.newest_seen is not None
+                and (old is None or scan.newest_seen > old)
+            ):
                 self.watermarks[account.pk] = scan.newest_seen
 
         try:

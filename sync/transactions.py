@@ -7,6 +7,11 @@ most one INSERT … ON CONFLICT, one commit), so memory stays flat however long 
 account with no stored rows (a first sync) skips the SELECT, and on PostgreSQL its batches are
 COPYed. With lookahead, page N+1 is fetched on a helper thread while rows are written here: bank
 calls overlap DB work, DB work stays on this thread.
+
+The banks sort by booking time only (SPEC §17), so rows tied on one instant can be lost or
+repeated across a page boundary. A tie group straddling a boundary is repaired with one page of
+another size that holds it whole; a read still short of `meta.totalRecords` is re-read with other
+page sizes, and an account that stays short keeps its watermark (see "Tied booking times").
 """
 
 import contextvars
@@ -63,6 +68,9 @@ class TransactionCounts:
     skipped: int = 0
     skipped_samples: list[dict] = field(default_factory=list)
     changed_since: datetime | None = None  # oldest booking time written or removed
+    # Accounts whose rows fell short of the bank's totalRecords (their watermark stays); each
+    # also has a warning among the samples, kept whatever the samples' limit.
+    incomplete_accounts: list[dict] = field(default_factory=list)
 
     def merge(self, other: "TransactionCounts") -> None:
         """Add another account's counts (read on another thread) to these."""
@@ -72,12 +80,32 @@ class TransactionCounts:
         self.removed += other.removed
         self.skipped += other.skipped
         room = SKIPPED_SAMPLES_KEPT - len(self.skipped_samples)
-        self.skipped_samples.extend(other.skipped_samples[: max(room, 0)])
+        samples = [s for s in other.skipped_samples if not s.get("incomplete")]
+        self.skipped_samples.extend(samples[: max(room, 0)])
+        self.skipped_samples.extend(s for s in other.skipped_samples if s.get("incomplete"))
+        self.incomplete_accounts.extend(other.incomplete_accounts)
         self.note_changed(other.changed_since)
 
     def note_changed(self, when: datetime | None) -> None:
         if when is not None and (self.changed_since is None or when < self.changed_since):
             self.changed_since = when
+
+    def note_incomplete(self, account: Account, *, found: int, total: int) -> None:
+        """An account read short of the bank's count: reported in the run's warnings."""
+        self.incomplete_accounts.append(
+            {"account": account.bank_account_id, "found": found, "total": total}
+        )
+        self.skipped_samples.append(
+            {
+                "account": account.bank_account_id,
+                "reason": (
+                    f"incomplete read: {found} of {total} transactions the bank counts (rows"
+                    " tied on booking time across pages?); the account's watermark did not move"
+                ),
+                "raw": "",
+                "incomplete": True,
+            }
+        )
 
     def note_skipped(self, account: Account, items: list[dict]) -> None:
         self.skipped += len(items)
@@ -233,10 +261,115 @@ def _drain(pages: queue.Queue) -> None:
 
 @dataclass
 class AccountScan:
-    """Result of scanning one account: the newest booking time seen (the candidate watermark)."""
+    """Result of scanning one account: the newest booking time seen (the candidate watermark).
+
+    `complete` is False when the rows read fall short of the bank's `meta.totalRecords` even
+    after the repairs below: the account's watermark must not move then.
+    """
 
     newest_seen: datetime | None = None
     pages: int = 0
+    extra_calls: int = 0  # repair and re-read pages (tied booking times across page boundaries)
+    complete: bool = True
+
+
+# --- Tied booking times (SPEC §17) ---------------------------------------------------------------
+#
+# The banks order pages by booking time only, under LIMIT/OFFSET. Rows of one instant (a tie
+# group) come in an order that depends on the page asked for, so a group straddling a page
+# boundary may show a row on both pages and another on neither. The booking time at each position
+# never depends on the page, though: a group always holds the same positions [start, end), and
+# one page that covers all of them holds exactly the group. So a straddling group is repaired by
+# fetching one page of another size that covers it; what that cannot fix (a group larger than a
+# page, positions unknown because a page was irregular, rows moving while we read) is caught by
+# comparing the distinct rows read with `meta.totalRecords`, and re-reading with other page sizes.
+
+BANK_MAX_PAGE_LIMIT = 100  # SPEC §4.4: limit 1..100
+REREAD_ATTEMPTS = 3
+
+
+@dataclass(slots=True)
+class _TieGroup:
+    booked: datetime
+    start: int  # position of its first row in the bank's order (0-based)
+    end: int  # position after its last row
+
+
+class _TieTracker:
+    """The tie groups that straddle a page boundary of one read with page size `limit`.
+
+    Fed each page in order; costs a comparison or two per page when nothing ties. A page whose
+    positions are uncertain (items that failed to parse, a short page before the last) ends the
+    tracking there: the completeness check stands behind it.
+    """
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.straddling: list[_TieGroup] = []
+        self._tail: _TieGroup | None = None  # the last page's trailing group, if a page follows
+        self._crossed = False  # whether that group already straddles a boundary before it
+
+    def add(self, number: int, page: TransactionPage, booked: list[datetime]) -> None:
+        tail, crossed = self._tail, self._crossed
+        self._tail, self._crossed = None, False
+        count = len(booked)
+        if page.skipped or not count or (page.has_next and count != self.limit):
+            return
+        base = (number - 1) * self.limit
+        first = booked[0]
+        if tail is not None and first == tail.booked:
+            lead = 1
+            while lead < count and booked[lead] == first:
+                lead += 1
+            tail.end = base + lead
+            if lead == count and page.has_next:
+                # A whole page of this instant: the group may go on past the next boundary.
+                self._tail, self._crossed = tail, True
+                return
+            self.straddling.append(tail)
+            if lead == count:
+                return
+        elif crossed:  # it ended exactly at this page's first row (its end is this page's base)
+            self.straddling.append(tail)
+        if page.has_next:
+            last = booked[-1]
+            trail = 1
+            while trail < count and booked[count - 1 - trail] == last:
+                trail += 1
+            self._tail = _TieGroup(last, base + count - trail, base + count)
+
+
+def covering_page(start: int, end: int, max_limit: int) -> tuple[int, int] | None:
+    """(page, limit) of one page holding every position in [start, end), or None if none does.
+
+    The largest limit that works; always another limit than the one the group straddled.
+    """
+    for limit in range(max_limit, end - start - 1, -1):
+        if start // limit == (end - 1) // limit:
+            return start // limit + 1, limit
+    return None
+
+
+def reread_limits(limit: int, max_limit: int, attempts: int = REREAD_ATTEMPTS) -> list[int]:
+    """Page sizes for re-reading an account, other than `limit` (100 → 97, 89, 83)."""
+    sizes: list[int] = []
+    for delta in (3, 11, 17, 1, 2, 4, 5, 6, 7, 8):
+        for size in (limit - delta, limit + delta):
+            if 1 <= size <= max_limit and size != limit and size not in sizes:
+                sizes.append(size)
+                break
+        if len(sizes) == attempts:
+            break
+    return sizes
+
+
+def _skipped_key(entry) -> str:
+    """One unparseable item's identity, so an item listed twice is counted once."""
+    item = entry.get("item", entry) if isinstance(entry, dict) else entry
+    transaction_id = item.get("transactionId") if isinstance(item, dict) else None
+    if isinstance(transaction_id, str) and transaction_id:
+        return transaction_id
+    return f"raw:{item!r}"
 
 
 def account_transactions_sync(
@@ -253,8 +386,12 @@ def account_transactions_sync(
     """Sync one account's transactions; returns the newest booking time seen (not yet stored).
 
     `after_write` is called after each batch is written (the run flushes its raw logs there).
+    Tie groups straddling a page boundary are repaired after the page loop (one extra page each);
+    a read that still falls short of `meta.totalRecords` is re-read with other page sizes, and
+    if even that does not reach it, the scan says incomplete (the watermark stays).
     """
     limit = settings.SYNC_PAGE_LIMIT
+    max_limit = max(BANK_MAX_PAGE_LIMIT, limit)
     # Stored pending rows must all be re-seen: their posted twin replaces them under a new id.
     pending_stored = dict(
         Transaction.objects.filter(account=account, status=TransactionStatus.PENDING).values_list(
@@ -283,15 +420,22 @@ def account_transactions_sync(
     scan = AccountScan()
     reached_end = False
     oldest_seen: datetime | None = None
+    seen: set[str] = set()  # ids read by this run: what a complete read counts
+    skipped_keys: set[str] = set()  # items that failed to parse count as read too
+    total_records: int | None = None  # the bank's meta.totalRecords, as last given
+    total_pages: int | None = None
 
-    def fetch(number: int) -> TransactionPage:
+    def fetch_page(number: int, size: int) -> TransactionPage:
         return client.get_transactions_page(
             client_id=client_id,
             account_id=account.bank_account_id,
             consent_id=consent_id,
             page=number,
-            limit=limit,
+            limit=size,
         )
+
+    def fetch(number: int) -> TransactionPage:
+        return fetch_page(number, limit)
 
     def should_continue(page: TransactionPage, number: int) -> bool:
         if not page.has_next or number >= MAX_PAGES_PER_ACCOUNT:
@@ -309,26 +453,150 @@ def account_transactions_sync(
         limit=settings.SYNC_WRITE_BATCH_ROWS,
         after_write=after_write,
     )
+
+    def add_rows(rows: list[BankTransaction], booked: list[datetime]) -> None:
+        """Rows read (and their booking times) to the writer; the scan's range follows them."""
+        nonlocal oldest_seen
+        if not rows:
+            return
+        if pending_stored:  # none on a first sync
+            for bank_tx in rows:
+                pending_stored.pop(bank_tx.transaction_id, None)
+        pending_rows.add(rows)
+        seen.update(bank_tx.transaction_id for bank_tx in rows)
+        page_newest, page_oldest = max(booked), min(booked)
+        if scan.newest_seen is None or page_newest > scan.newest_seen:
+            scan.newest_seen = page_newest
+        if oldest_seen is None or page_oldest < oldest_seen:
+            oldest_seen = page_oldest
+
+    def note_total(page: TransactionPage) -> None:
+        nonlocal total_records
+        if page.total_records is not None:
+            total_records = page.total_records
+
+    def fetch_extra(number: int, size: int) -> TransactionPage:
+        """A repair or re-read page; its rows this run has not read yet go to the writer."""
+        if on_page is not None:  # the progress it already reported: lets the run stop us here
+            on_page(scan.pages, total_pages)
+        page = fetch_page(number, size)
+        scan.extra_calls += 1
+        note_total(page)
+        if page.skipped:
+            new = [entry for entry in page.skipped if _skipped_key(entry) not in skipped_keys]
+            if new:
+                counts.note_skipped(account, new)
+                skipped_keys.update(_skipped_key(entry) for entry in new)
+        new_rows = [bank_tx for bank_tx in page.transactions if bank_tx.transaction_id not in seen]
+        add_rows(new_rows, [bank_tx.booking_date for bank_tx in new_rows])
+        return page
+
+    repair_pages: dict[tuple[int, int], TransactionPage] = {}
+
+    def repair(groups: list[_TieGroup]) -> None:
+        """One page covering each straddling group: its rows at those positions are the group."""
+        for group in groups:
+            covered = next(
+                (
+                    page
+                    for (number, size), page in repair_pages.items()
+                    if group.start // size == (group.end - 1) // size == number - 1
+                ),
+                None,
+            )
+            if covered is None:
+                target = covering_page(group.start, group.end, max_limit)
+                if target is None:
+                    logger.info(
+                        "account %s: %d rows tied at %s straddle pages, more than one page holds",
+                        account.pk,
+                        group.end - group.start,
+                        group.booked.isoformat(),
+                    )
+                    continue
+                covered = repair_pages[target] = fetch_extra(*target)
+            tied = sum(1 for tx in covered.transactions if tx.booking_date == group.booked)
+            if tied != group.end - group.start:  # the listing moved while we read
+                logger.info(
+                    "account %s: repair page has %d of %d rows tied at %s",
+                    account.pk,
+                    tied,
+                    group.end - group.start,
+                    group.booked.isoformat(),
+                )
+
+    def reread(size: int, *, until: int | None) -> None:
+        """Page through again with another page size (and repair its own straddling groups);
+        stops early once `until` rows are read."""
+        ties = _TieTracker(size)
+        number = 1
+        while True:
+            page = fetch_extra(number, size)
+            ties.add(number, page, [bank_tx.booking_date for bank_tx in page.transactions])
+            if until is not None and len(seen) + len(skipped_keys) >= until:
+                return
+            if not should_continue(page, number):
+                break
+            number += 1
+        repair(ties.straddling)
+
+    def stored_found() -> int:
+        """An incremental read: the account's stored rows once this run's writes are done."""
+        pending_rows.flush()
+        stored = Transaction.objects.filter(account=account).count()
+        leaving = sum(  # stored pending rows that the step is about to remove
+            1 for booked in pending_stored.values() if oldest_seen is None or booked >= oldest_seen
+        )
+        return stored - leaving + len(skipped_keys)
+
+    ties = _TieTracker(limit)
+    found: int | None = None
     try:
         for page in fetcher.pages(fetch, should_continue):
             scan.pages += 1
+            note_total(page)
+            total_pages = page.total_pages
             if page.skipped:
                 counts.note_skipped(account, page.skipped)
-            if page.transactions:
-                if pending_stored:  # none on a first sync
-                    for bank_tx in page.transactions:
-                        pending_stored.pop(bank_tx.transaction_id, None)
-                pending_rows.add(page.transactions)
-                booked = [bank_tx.booking_date for bank_tx in page.transactions]
-                page_newest, page_oldest = max(booked), min(booked)
-                if scan.newest_seen is None or page_newest > scan.newest_seen:
-                    scan.newest_seen = page_newest
-                if oldest_seen is None or page_oldest < oldest_seen:
-                    oldest_seen = page_oldest
+                skipped_keys.update(_skipped_key(entry) for entry in page.skipped)
+            booked = [bank_tx.booking_date for bank_tx in page.transactions]
+            add_rows(page.transactions, booked)
+            ties.add(scan.pages, page, booked)
             if not should_continue(page, scan.pages):
                 reached_end = not page.has_next
             if on_page is not None:
-                on_page(scan.pages, page.total_pages)
+                on_page(scan.pages, total_pages)
+        repair(ties.straddling)  # no call at all when no tie group straddles a boundary
+        if total_records is not None:
+            if reached_end:  # a full read: every row of the account went by
+                found = len(seen) + len(skipped_keys)
+                for size in reread_limits(limit, max_limit):
+                    if found >= total_records:
+                        break
+                    logger.info(
+                        "account %s: read %d of %d transactions, re-reading with limit %d",
+                        account.pk,
+                        found,
+                        total_records,
+                        size,
+                    )
+                    reread(size, until=total_records)
+                    found = len(seen) + len(skipped_keys)
+            else:  # incremental: the stored rows must add up to the bank's count
+                found = stored_found()
+                for size in reread_limits(limit, max_limit):
+                    if found >= total_records:
+                        break
+                    logger.info(
+                        "account %s: %d of %d transactions stored, re-reading the window with"
+                        " limit %d",
+                        account.pk,
+                        found,
+                        total_records,
+                        size,
+                    )
+                    reread(size, until=None)
+                    found = stored_found()
     except BaseException:
         # What was read before the failure is kept, as if written page by page; the watermark
         # does not move, so the next run reads these pages again and finds them stored.
@@ -336,6 +604,21 @@ def account_transactions_sync(
         raise
     pending_rows.flush()
 
+    if found is not None and total_records is not None and found < total_records:
+        # Rows the bank counts but never listed (tied booking times across pages): keep the
+        # watermark, and keep stored pending rows too (unseen is not the same as replaced).
+        scan.complete = False
+        counts.note_incomplete(account, found=found, total=total_records)
+        logger.warning(
+            "account %s (%s): %d of %d transactions after %d repair/re-read call(s); its"
+            " watermark stays",
+            account.pk,
+            account.bank_account_id,
+            found,
+            total_records,
+            scan.extra_calls,
+        )
+        return scan
     _remove_replaced_pending(
         account=account,
         pending_stored=pending_stored,
