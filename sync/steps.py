@@ -214,6 +214,14 @@ def agreements_sync(
             "product_id", "interest_rate"
         )
     )
+    # What an earlier run read of each agreement: an unchanged list item whose rate the detail
+    # call already gave (or said it has none, as for debit cards) needs no new detail call.
+    stored = {
+        agreement_id: (raw, rate)
+        for agreement_id, raw, rate in ProductAgreement.objects.filter(
+            connection=connection
+        ).values_list("agreement_id", "raw_json", "interest_rate")
+    }
     rows = []
     for agreement in {a.agreement_id: a for a in bank_agreements}.values():
         linked = by_number.get(agreement.account_number or "")
@@ -223,8 +231,12 @@ def agreements_sync(
             or catalogue_rates.get(agreement.product_id)
             or rate_from_name(agreement.product_name)
         )
+        known = stored.get(agreement.agreement_id)
+        rate_known = rate is not None or (known is not None and known[0] == agreement.raw)
+        if rate is None and known is not None and known[0] == agreement.raw:
+            rate = known[1]
         is_active = (agreement.status or "active") == "active"
-        if is_active and ((remaining is None and agreement.account_number) or rate is None):
+        if is_active and ((remaining is None and agreement.account_number) or not rate_known):
             # The list lacks what we need; the detail call carries balance and rate (SPEC §7.2).
             detail = client.get_agreement(
                 client_id=client_id,

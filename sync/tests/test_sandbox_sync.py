@@ -83,9 +83,12 @@ def test_next_day_sync_adds_exactly_the_new_days_transactions(sandbox_banks, use
     connection = _connected(user, "abank")
     assert _sync(connection).status == SyncStatus.SUCCEEDED
     before = _ids(client_bank_truth(user.external_client_id, "abank"))
-    clock.advance(days=1)
-    after = _ids(client_bank_truth(user.external_client_id, "abank"))
-    assert after - before, "the sandbox should serve new transactions a day later"
+    for _day in range(7):  # a quiet account may have no row on a given day
+        clock.advance(days=1)
+        after = _ids(client_bank_truth(user.external_client_id, "abank"))
+        if after - before:
+            break
+    assert after - before, "the sandbox should serve new transactions within a week"
 
     run = _sync(connection)
 
@@ -96,8 +99,11 @@ def test_next_day_sync_adds_exactly_the_new_days_transactions(sandbox_banks, use
     assert_equals_ground_truth(user=user, bank_code="abank")
 
 
-def test_pending_then_posted_leaves_one_row(sandbox_banks, user):
+def test_pending_then_posted_leaves_one_row(sandbox_banks, user, settings):
     from sandbox import clock
+
+    # The live banks send no pending rows (SPEC §17); the examples-style data still does.
+    settings.SANDBOX_DATA_STYLE = "examples"
     from sandbox.ground_truth import client_bank_truth
     from sandbox.volume import set_client_volume
 
