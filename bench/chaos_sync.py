@@ -39,7 +39,7 @@ BANK_CODES = ("vbank", "abank", "sbank")
 ERROR_RATE = 0.10
 RATE_LIMIT_RATE = 0.05
 HANG_RATE = 0.02
-MALFORMED_RATE = 0.25  # only at one bank in one round: a few truncated bodies
+MALFORMED_RATE = 0.5  # only at one bank in one round: a few truncated bodies
 FAULTY_BANK_SHARE = 0.75  # the chance a bank has faults on in a round
 TOKEN_EXPIRY_SHARE = 0.3  # the chance a faulty bank also kills every token issued so far
 
@@ -174,12 +174,19 @@ class _Plan:
 
 def _plan(rng: random.Random, *, rounds: int, clients: int) -> _Plan:
     revoke_round = max(1, rounds // 3)
+    reconnect_round = min(rounds - 1, revoke_round + 2)
+    revoke_target = (rng.randrange(clients), rng.choice(BANK_CODES))
+    malformed_round, malformed_bank = rng.randrange(rounds), rng.choice(BANK_CODES)
+    if malformed_bank == revoke_target[1] and revoke_round <= malformed_round < reconnect_round:
+        # That bank's syncs are refused while its consent is revoked: the fault would go unmet.
+        others = [code for code in BANK_CODES if code != malformed_bank]
+        malformed_bank = others[malformed_round % len(others)]
     return _Plan(
         revoke_round=revoke_round,
-        reconnect_round=min(rounds - 1, revoke_round + 2),
-        revoke_target=(rng.randrange(clients), rng.choice(BANK_CODES)),
-        malformed_round=rng.randrange(rounds),
-        malformed_bank=rng.choice(BANK_CODES),
+        reconnect_round=reconnect_round,
+        revoke_target=revoke_target,
+        malformed_round=malformed_round,
+        malformed_bank=malformed_bank,
     )
 
 
