@@ -4,7 +4,14 @@ import json
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
-ORDER = ("sync_full", "sync_celery", "dashboard", "analytics", "transactions_list")
+ORDER = (
+    "sync_full",
+    "sync_celery",
+    "dashboard",
+    "analytics",
+    "transactions_list",
+    "analytics_accuracy",
+)
 
 
 def main() -> None:
