@@ -296,8 +296,24 @@ CELERY_TIMEZONE = "UTC"
 # --- Banks ------------------------------------------------------------------------------------
 SITE_URL = env.str("FINTRACK_SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 BANK_TEAM_ID = env.str("BANK_TEAM_ID", default="team260")
+# A team registered through a bank gets a different secret at each bank (SPEC §17): per-bank
+# credentials, each empty by default = the shared BANK_TEAM_ID / BANK_TEAM_SECRET. The fallback is
+# applied where they are read (banking.services.clients.team_credentials, sandbox.auth), so
+# a change of the shared pair is followed at once.
+VBANK_TEAM_ID = env.str("VBANK_TEAM_ID", default="")
+VBANK_TEAM_SECRET = env.str("VBANK_TEAM_SECRET", default="")
+ABANK_TEAM_ID = env.str("ABANK_TEAM_ID", default="")
+ABANK_TEAM_SECRET = env.str("ABANK_TEAM_SECRET", default="")
+SBANK_TEAM_ID = env.str("SBANK_TEAM_ID", default="")
+SBANK_TEAM_SECRET = env.str("SBANK_TEAM_SECRET", default="")
 if IS_PRODUCTION:
-    BANK_TEAM_SECRET = _require("BANK_TEAM_SECRET")
+    # Either the shared secret or all three per-bank ones.
+    BANK_TEAM_SECRET = env.str("BANK_TEAM_SECRET", default="")
+    if not BANK_TEAM_SECRET and not all((VBANK_TEAM_SECRET, ABANK_TEAM_SECRET, SBANK_TEAM_SECRET)):
+        raise ImproperlyConfigured(
+            "BANK_TEAM_SECRET is required when FINTRACK_ENV=production "
+            "(or all of VBANK_TEAM_SECRET, ABANK_TEAM_SECRET and SBANK_TEAM_SECRET)"
+        )
 else:
     # The embedded sandbox accepts whatever secret it is configured with; derive a stable one.
     BANK_TEAM_SECRET = env.str("BANK_TEAM_SECRET", default="") or f"sandbox-{SECRET_KEY[:16]}"
@@ -352,6 +368,10 @@ RAW_LOG_MAX_PAYLOAD_BYTES = env.int("RAW_LOG_MAX_PAYLOAD_BYTES", default=65536)
 # --- Sandbox ----------------------------------------------------------------------------------
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=not IS_PRODUCTION)
 SANDBOX_SEED = env.int("SANDBOX_SEED", default=260)
+# "live": data shaped as the live banks send it (SPEC §17), ten financial lives and any client
+# number beyond; "examples": the older data shaped like ../shared/bank-api/examples.
+SANDBOX_DATA_STYLE = env.str("SANDBOX_DATA_STYLE", default="live")
+# Clients 1 … N in the examples style (the live style serves every client number).
 SANDBOX_CLIENT_COUNT = env.int("SANDBOX_CLIENT_COUNT", default=10)
 # Months of generated history per account, and "client:tx_per_year[:months[:checking accounts]]"
 # heavy clients (benchmarks).

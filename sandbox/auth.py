@@ -8,6 +8,7 @@ from django.conf import settings
 
 from sandbox import faults
 from sandbox.http import detail
+from sandbox.layout import client_number
 from sandbox.models import FaultConfig
 
 TOKEN_TTL_SECONDS = 86400
@@ -28,8 +29,27 @@ def signing_key(bank: str) -> str:
     return hashlib.sha256(material.encode()).hexdigest()
 
 
-def issue_team_token(bank: str, now: datetime) -> str:
-    team = settings.BANK_TEAM_ID
+def team_credentials(bank: str, conf=settings) -> tuple[str, str]:
+    """(team id, secret) the bank accepts: its `<BANK>_TEAM_ID` / `<BANK>_TEAM_SECRET`, each
+    falling back to the shared BANK_TEAM_ID / BANK_TEAM_SECRET — the very settings FinTrack's
+    client reads, so the embedded default needs no configuration. `conf`: the settings to read.
+
+    Live, a team registered through a bank gets a different secret at each bank (SPEC §17).
+    """
+    prefix = bank.upper()
+    team = getattr(conf, f"{prefix}_TEAM_ID", "") or conf.BANK_TEAM_ID
+    secret = getattr(conf, f"{prefix}_TEAM_SECRET", "") or conf.BANK_TEAM_SECRET
+    return team, secret
+
+
+def client_password_ok(bank: str, client_id: str, password, conf=settings) -> bool:
+    """The `/auth/login` check (SPEC §2.2): a known client whose password is the team's secret
+    at this bank. The bank's own app (sandbox/views/app.py) asks for the same password."""
+    return client_number(client_id) is not None and password == team_credentials(bank, conf)[1]
+
+
+def issue_team_token(bank: str, now: datetime, team: str | None = None) -> str:
+    team = team or team_credentials(bank)[0]
     claims = {
         "sub": team,
         "client_id": team,

@@ -1,4 +1,5 @@
-"""Writes of the sandbox banks: consent requests, approvals, revocations, approval modes."""
+"""Writes of the sandbox banks: consent requests, approvals (by API or in the bank's own app),
+revocations, approval modes."""
 
 import secrets
 from datetime import datetime, timedelta
@@ -134,3 +135,63 @@ def product_consent_decide(*, consent: ProductConsent, approve: bool) -> Product
         consent.status = ProductConsent.Status.REJECTED
     consent.save(update_fields=["consent_id", "status"])
     return consent
+
+
+# The bank's own app (sandbox/views/app.py): the client approves or rejects there (SPEC §17).
+
+
+class RequestNotPending(LookupError):
+    """The client has no pending consent request with this id at this bank."""
+
+    def __init__(self, request_id: str):
+        super().__init__(f"Consent request {request_id} not found or already processed")
+        self.request_id = request_id
+
+
+def app_pending_requests(
+    *, bank: str, client_id: str
+) -> list[AccountConsentRequest | ProductConsent]:
+    """The client's consent requests waiting at the bank: account ones (`req-…`), then
+    product-agreement ones (`pagcr-…`), each newest first."""
+    accounts = AccountConsentRequest.objects.filter(
+        bank=bank, client_id=client_id, status=AccountConsentRequest.Status.PENDING
+    )
+    products = ProductConsent.objects.filter(
+        bank=bank, client_id=client_id, status=ProductConsent.Status.PENDING
+    )
+    return [*accounts.order_by("-created_at", "-id"), *products.order_by("-created_at", "-id")]
+
+
+@transaction.atomic
+def app_request_decide(
+    *, bank: str, client_id: str, request_id: str, approve: bool, now: datetime
+) -> AccountConsent | ProductConsent | None:
+    """The client approves or rejects one of its pending requests in the bank's own app.
+
+    Approving an account request mints a NEW `consent-…` id that the requesting team is never
+    told: its request id keeps answering AwaitingAuthorization and the demo sign route answers
+    404 for it, as it is processed (SPEC §16, §17). The consent is real at the bank all the same.
+    A product-agreement request is decided as its sign route does. Returns the consent (None
+    after a reject); RequestNotPending when the client has no such pending request.
+    """
+    account_request = (
+        AccountConsentRequest.objects.select_for_update()
+        .filter(bank=bank, client_id=client_id, request_id=request_id,
+                status=AccountConsentRequest.Status.PENDING)
+        .first()
+    )  # fmt: skip
+    if account_request is not None:
+        if not approve:
+            consent_reject(request=account_request, now=now)
+            return None
+        return consent_approve(request=account_request, now=now)
+    product_request = (
+        ProductConsent.objects.select_for_update()
+        .filter(bank=bank, client_id=client_id, request_id=request_id,
+                status=ProductConsent.Status.PENDING)
+        .first()
+    )  # fmt: skip
+    if product_request is None:
+        raise RequestNotPending(request_id)
+    consent = product_consent_decide(consent=product_request, approve=approve)
+    return consent if approve else None

@@ -1,9 +1,10 @@
-"""Sandbox banks under /sandbox/<bank>/… and the control API under /sandbox/_control/…."""
+"""Sandbox banks under /sandbox/<bank>/… (their APIs and each bank's own app under …/app/) and
+the control API under /sandbox/_control/…."""
 
 from django.urls import include, path, re_path
 
 from sandbox.http import detail
-from sandbox.views import accounts, auth, consents, control, products
+from sandbox.views import accounts, app, auth, consents, control, products
 from sandbox.views.common import bank_view
 
 
@@ -32,6 +33,9 @@ bank_patterns = [
     path("product-agreement-consents/<str:consent_id>", products.product_consent_detail),
     path("product-agreements", products.agreement_list),
     path("product-agreements/<str:agreement_id>", products.agreement_detail),
+    # The bank's own app (HTML, not API): the client approves its consent requests there.
+    path("app/consents", app.consents_page),
+    path("app/consents/<str:request_id>", app.consent_decide),
     re_path(r"^.*$", not_found),
 ]
 

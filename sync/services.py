@@ -32,7 +32,7 @@ from banking.clients.errors import (
 )
 from banking.exceptions import application_error_from_bank_error
 from banking.models import Account, BankConnection, ConnectionStatus
-from banking.services.clients import bank_client_for, bank_display_name
+from banking.services.clients import bank_client_for, bank_display_name, team_secrets
 from banking.services.connections import (
     connection_get_or_create,
     connection_mark_synced,
@@ -354,7 +354,7 @@ class _SyncExecution:
         # thread where a second DB connection is possible) and at the end.
         self.raw_logs = RawLogBuffer(
             user=self.user,
-            secrets=[settings.BANK_TEAM_SECRET],
+            secrets=team_secrets(),
             background=transactions_prefetch_allowed(),
         )
         self.calls_before = run.bank_calls

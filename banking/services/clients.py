@@ -25,6 +25,32 @@ def bank_display_name(code: str) -> str:
     return _bank_config(code).get("name") or code
 
 
+def team_credentials(bank_code: str) -> tuple[str, str]:
+    """(team id, team secret) at `bank_code`: its `<CODE>_TEAM_ID` / `<CODE>_TEAM_SECRET`
+    settings, each falling back to the shared BANK_TEAM_ID / BANK_TEAM_SECRET.
+
+    A team registered through a bank gets a different secret at each bank (SPEC §17). The team
+    id is what the bank token is asked for, what `X-Requesting-Bank` and `requesting_bank` carry
+    (SPEC §1, §3.1) and the secret doubles as the demo clients' password (SPEC §2.2).
+    """
+    _bank_config(bank_code)
+    return _credentials(bank_code)
+
+
+def _credentials(bank_code: str) -> tuple[str, str]:
+    prefix = bank_code.upper()
+    team_id = getattr(settings, f"{prefix}_TEAM_ID", "") or settings.BANK_TEAM_ID
+    secret = getattr(settings, f"{prefix}_TEAM_SECRET", "") or settings.BANK_TEAM_SECRET
+    return team_id, secret
+
+
+def team_secrets() -> list[str]:
+    """Every team secret in use (the shared one and each bank's), for redacting raw logs."""
+    codes = dict.fromkeys([*settings.BANK_CODES, *bank_codes()])
+    known = [settings.BANK_TEAM_SECRET, *(_credentials(code)[1] for code in codes)]
+    return [secret for secret in dict.fromkeys(known) if secret]
+
+
 def bank_client_for(
     bank_code: str, *, user=None, raw_logs: RawLogBuffer | None = None
 ) -> BankClient:
@@ -33,12 +59,13 @@ def bank_client_for(
     Each exchange is written as it happens, or noted in `raw_logs` for its owner to flush.
     """
     config = _bank_config(bank_code)
+    team_id, team_secret = team_credentials(bank_code)
     client_class = CLIENT_CLASSES.get(bank_code, BankClient)
     client = client_class(
         bank_code=bank_code,
         base_url=config["base_url"],
-        team_id=settings.BANK_TEAM_ID,
-        team_secret=settings.BANK_TEAM_SECRET,
+        team_id=team_id,
+        team_secret=team_secret,
         timeout_seconds=settings.BANK_TIMEOUT_SECONDS,
         max_retries=settings.BANK_MAX_RETRIES,
         backoff_seconds=settings.BANK_RETRY_BACKOFF_SECONDS,
@@ -52,5 +79,5 @@ def bank_client_for(
     if raw_logs is not None:
         client.exchange_hook = raw_logs.hook
     else:
-        client.exchange_hook = raw_log_hook(user=user, secrets=[settings.BANK_TEAM_SECRET])
+        client.exchange_hook = raw_log_hook(user=user, secrets=team_secrets())
     return client

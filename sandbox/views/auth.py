@@ -3,9 +3,16 @@
 from django.conf import settings
 
 from sandbox import catalog
-from sandbox.auth import TOKEN_TTL_SECONDS, Denied, issue_client_token, issue_team_token
+from sandbox.auth import (
+    TOKEN_TTL_SECONDS,
+    Denied,
+    client_password_ok,
+    issue_client_token,
+    issue_team_token,
+    team_credentials,
+)
 from sandbox.http import Invalid, detail, json_body, json_response, missing
-from sandbox.views.common import bank_view, known_client
+from sandbox.views.common import bank_view
 
 
 @bank_view("GET")
@@ -33,13 +40,15 @@ def bank_token(request, bank):
               (("client_id", client_id), ("client_secret", secret)) if value is None]  # fmt: skip
     if errors:
         raise Invalid(errors)
-    if client_id != settings.BANK_TEAM_ID:
+    # This bank's own team id and secret (SPEC §17): another bank's secret is refused here.
+    team, team_secret = team_credentials(bank.bank, settings)
+    if client_id != team:
         raise Denied(detail(401, "Invalid client_id"))
-    if secret != settings.BANK_TEAM_SECRET:
+    if secret != team_secret:
         raise Denied(detail(401, "Invalid client_secret"))
     return json_response(
         {
-            "access_token": issue_team_token(bank.bank, bank.now),
+            "access_token": issue_team_token(bank.bank, bank.now, team),
             "token_type": "bearer",
             "client_id": client_id,
             "algorithm": "HS256",
@@ -52,7 +61,7 @@ def bank_token(request, bank):
 def login(request, bank):
     body = json_body(request, required=("username", "password"))
     username = str(body["username"])
-    if not known_client(username) or body["password"] != settings.BANK_TEAM_SECRET:
+    if not client_password_ok(bank.bank, username, body["password"], settings):
         raise Denied(detail(401, "Invalid credentials"))
     return json_response(
         {
