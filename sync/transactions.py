@@ -293,6 +293,13 @@ class _TieGroup:
     booked: datetime
     start: int  # position of its first row in the bank's order (0-based)
     end: int  # position after its last row
+    ids: list[str] = field(default_factory=list)  # the rows seen at those positions
+
+    @property
+    def may_miss_rows(self) -> bool:
+        """Ties only permute within a group, so its positions hold exactly its rows: seen once
+        each, they are the whole group; a row seen twice means another was not listed."""
+        return len(set(self.ids)) < len(self.ids)
 
 
 class _TieTracker:
@@ -322,21 +329,24 @@ class _TieTracker:
             while lead < count and booked[lead] == first:
                 lead += 1
             tail.end = base + lead
+            tail.ids.extend(t.transaction_id for t in page.transactions[:lead])
             if lead == count and page.has_next:
                 # A whole page of this instant: the group may go on past the next boundary.
                 self._tail, self._crossed = tail, True
                 return
-            self.straddling.append(tail)
+            if tail.may_miss_rows:
+                self.straddling.append(tail)
             if lead == count:
                 return
-        elif crossed:  # it ended exactly at this page's first row (its end is this page's base)
+        elif crossed and tail.may_miss_rows:  # it ended exactly at this page's first row
             self.straddling.append(tail)
         if page.has_next:
             last = booked[-1]
             trail = 1
             while trail < count and booked[count - 1 - trail] == last:
                 trail += 1
-            self._tail = _TieGroup(last, base + count - trail, base + count)
+            ids = [t.transaction_id for t in page.transactions[count - trail :]]
+            self._tail = _TieGroup(last, base + count - trail, base + count, ids)
 
 
 def covering_page(start: int, end: int, max_limit: int) -> tuple[int, int] | None:

@@ -216,11 +216,12 @@ def test_an_incremental_read_short_of_the_bank_count_keeps_the_watermark(connect
     run = _run(connection, bank, first=False)
 
     # The window: pages 1–3 (page 3 reaches a0, below it); the tied rows t0…t3 are positions
-    # 6–9, inside page 2. Then the window again at limits 2 (where they straddle 8: repaired
-    # with page 1 of 100, positions 0–99, "late" is 113), 16 and 22, each to below the window.
+    # 6–9, inside page 2. Then the window again at limits 2 (where they straddle 8, but pages 4
+    # and 5 show four different rows: the whole group, no repair), 16 and 22, each to below the
+    # window ("late" is position 113).
     assert bank.calls == [
         (1, 5), (2, 5), (3, 5),
-        (1, 2), (2, 2), (3, 2), (4, 2), (5, 2), (6, 2), (7, 2), (1, 100),
+        (1, 2), (2, 2), (3, 2), (4, 2), (5, 2), (6, 2), (7, 2),
         (1, 16),
         (1, 22),
     ]  # fmt: skip
@@ -266,18 +267,36 @@ def test_covering_page_and_reread_limits():
     assert all(1 <= size <= 100 and size != 3 for size in reread_limits(3, 100))
 
 
-def _tracked(limit: int, pages: list[list[datetime]]) -> list[tuple[int, int]]:
+def _tracked(
+    limit: int, pages: list[list[datetime]], *, distinct: bool = False
+) -> list[tuple[int, int]]:
+    """Straddling groups the tracker would repair. Rows are named by their booking time, so a
+    group seen on two pages repeats an id (a row was lost) — unless `distinct`, where every row
+    has its own id (the permutations happened to show the whole group)."""
+    from types import SimpleNamespace
+
     from banking.clients.types import TransactionPage
     from sync.transactions import _TieTracker
 
     tracker = _TieTracker(limit)
     for number, booked in enumerate(pages, start=1):
+        rows = [
+            SimpleNamespace(transaction_id=f"{number}:{i}" if distinct else when.isoformat())
+            for i, when in enumerate(booked)
+        ]
         page = TransactionPage(
-            transactions=[], page=number, total_pages=len(pages), total_records=None,
+            transactions=rows, page=number, total_pages=len(pages), total_records=None,
             has_next=number < len(pages),
         )  # fmt: skip
         tracker.add(number, page, booked)
     return [(group.start, group.end) for group in tracker.straddling]
+
+
+def test_a_straddling_group_seen_whole_needs_no_repair():
+    a, b, c = (TIE - n * SECOND for n in range(3))
+    # b straddles the boundary, but its two positions show two different rows: the whole group.
+    assert _tracked(2, [[a, b], [b, c]], distinct=True) == []
+    assert _tracked(2, [[a, b], [b, c]]) == [(1, 3)]
 
 
 def test_tie_tracker_finds_each_straddling_group_and_its_positions():
