@@ -9,11 +9,12 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from django.db.models import Q, QuerySet
 
 from fintrack.core.exceptions import ValidationFailed
+from fintrack.core.localtime import local_day_start
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +25,7 @@ class TransactionFilters:
     bank_code: str | None = None
     category_codes: tuple[str, ...] = ()
     search: str = ""
+    time_zone: str = "UTC"  # date_from / date_to are local days of this zone
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,16 +58,14 @@ def cursor_decode(value: str) -> FeedCursor:
 
 
 def transactions_filter(queryset: QuerySet, filters: TransactionFilters) -> QuerySet:
-    """Apply the feed filters; dates are inclusive UTC days."""
+    """Apply the feed filters; dates are inclusive local days of filters.time_zone."""
     if filters.date_from:
         queryset = queryset.filter(
-            booking_date__gte=datetime.combine(filters.date_from, time.min, tzinfo=UTC)
+            booking_date__gte=local_day_start(filters.time_zone, filters.date_from)
         )
     if filters.date_to:
         queryset = queryset.filter(
-            booking_date__lt=datetime.combine(
-                filters.date_to + timedelta(days=1), time.min, tzinfo=UTC
-            )
+            booking_date__lt=local_day_start(filters.time_zone, filters.date_to + timedelta(days=1))
         )
     if filters.account_id is not None:
         queryset = queryset.filter(account_id=filters.account_id)

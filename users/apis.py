@@ -14,6 +14,7 @@ from users.serializers import (
     AccessTokenSerializer,
     LoginInputSerializer,
     MeSerializer,
+    MeUpdateInputSerializer,
     RefreshInputSerializer,
     RegisterInputSerializer,
     RegisterOutputSerializer,
@@ -90,9 +91,26 @@ class LogoutApi(APIView):
 
 
 class MeApi(APIView):
-    @extend_schema(responses={200: MeSerializer}, tags=["auth"])
+    @extend_schema(responses={200: MeSerializer}, summary="Your profile", tags=["auth"])
     def get(self, request):
         return Response(MeSerializer(request.user).data)
+
+    @extend_schema(
+        request=MeUpdateInputSerializer,
+        responses={200: MeSerializer, 400: OpenApiResponse(description="Error")},
+        summary="Change your profile (time zone)",
+        description=(
+            "time_zone is an IANA name (default Europe/Moscow). Changing it rebuilds your daily "
+            "aggregates in the new zone and queues a recomputation of your analytics: every day "
+            "and month FinTrack shows is a local one. An unknown zone is a 400."
+        ),
+        tags=["auth"],
+    )
+    def patch(self, request):
+        serializer = MeUpdateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = services.user_profile_update(user=request.user, **serializer.validated_data)
+        return Response(MeSerializer(user).data)
 
 
 # --- Onboarding --------------------------------------------------------------------------------

@@ -2,9 +2,22 @@
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+
+from fintrack.core.localtime import DEFAULT_TIME_ZONE, is_valid_zone
+
+
+def validate_time_zone(value: str) -> None:
+    """An IANA time zone name zoneinfo knows, e.g. Europe/Moscow or Asia/Novosibirsk."""
+    if not is_valid_zone(value):
+        raise ValidationError(
+            "Unknown time zone %(value)s: give an IANA name such as Europe/Moscow.",
+            code="invalid_time_zone",
+            params={"value": value},
+        )
 
 
 class UserManager(BaseUserManager):
@@ -41,6 +54,12 @@ class User(AbstractBaseUser, PermissionsMixin):
         null=True,
         blank=True,
         help_text="Bank-side client id, e.g. team260-3. Assigned at registration from the pool.",
+    )
+    time_zone = models.CharField(
+        max_length=64,
+        default=DEFAULT_TIME_ZONE,
+        validators=[validate_time_zone],
+        help_text="IANA time zone; days and months in every summary are local to it.",
     )
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False)

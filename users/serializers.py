@@ -3,14 +3,33 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
+from fintrack.core.localtime import DEFAULT_TIME_ZONE, is_valid_zone
 from users.models import User
 from users.normalize import normalize_email, normalize_phone
+
+TIME_ZONE_HELP = (
+    f"IANA time zone, e.g. Europe/Moscow (default {DEFAULT_TIME_ZONE}) or Asia/Novosibirsk. "
+    "Days and months in every summary, aggregate and indicator are local to it."
+)
+
+
+def _time_zone_checked(value: str) -> str:
+    value = (value or "").strip()
+    if not is_valid_zone(value):
+        raise serializers.ValidationError(
+            f"Unknown time zone {value!r}: give an IANA name such as Europe/Moscow."
+        )
+    return value
 
 
 class RegisterInputSerializer(serializers.Serializer):
     email = serializers.CharField(required=False, allow_blank=True, max_length=254)
     phone = serializers.CharField(required=False, allow_blank=True, max_length=32)
     password = serializers.CharField(write_only=True, max_length=128)
+    time_zone = serializers.CharField(required=False, max_length=64, help_text=TIME_ZONE_HELP)
+
+    def validate_time_zone(self, value):
+        return _time_zone_checked(value)
 
     def validate_email(self, value):
         if not value:
@@ -65,7 +84,25 @@ class MeSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = User
-        fields = ["user_id", "email", "phone", "external_client_id", "created_at", "last_login"]
+        fields = [
+            "user_id",
+            "email",
+            "phone",
+            "external_client_id",
+            "time_zone",
+            "created_at",
+            "last_login",
+        ]
+        extra_kwargs = {"time_zone": {"help_text": TIME_ZONE_HELP}}
+
+
+class MeUpdateInputSerializer(serializers.Serializer):
+    """PATCH /api/auth/me: the profile fields a user may change."""
+
+    time_zone = serializers.CharField(required=False, max_length=64, help_text=TIME_ZONE_HELP)
+
+    def validate_time_zone(self, value):
+        return _time_zone_checked(value)
 
 
 class RegisterOutputSerializer(serializers.Serializer):

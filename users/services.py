@@ -89,3 +89,28 @@ def user_logout(*, refresh_token: str) -> None:
             "refresh: Token is invalid or expired.",
             extra={"fields": {"refresh": ["Token is invalid or expired."]}},
         ) from exc
+
+
+def user_profile_update(*, user: User, time_zone: str | None = None) -> User:
+    """Change the user's profile; a new time zone re-buckets their days and months.
+
+    After the change commits, the daily aggregates are rebuilt in the new zone (one
+    INSERT … SELECT) and an analytics recomputation is queued (debounced).
+    """
+    if time_zone is None or time_zone == user.time_zone:
+        return user
+    user.time_zone = time_zone
+    user.full_clean(validate_unique=False, validate_constraints=False)
+    with transaction.atomic():
+        user.save(update_fields=["time_zone"])
+        transaction.on_commit(lambda: local_days_rebuild(user=user))
+    return user
+
+
+def local_days_rebuild(*, user: User) -> None:
+    """Rebuild everything bucketed by local day for the user: aggregates now, analytics queued."""
+    from analytics.services import analytics_recompute_request
+    from banking.services.transactions import transaction_aggregates_recompute
+
+    transaction_aggregates_recompute(user=user, since_date=None)
+    analytics_recompute_request(user_id=user.pk)

@@ -21,6 +21,7 @@ from banking.serializers.transactions import (
     TransactionSummaryParamsSerializer,
 )
 from fintrack.core.exceptions import NotFound, ValidationFailed
+from fintrack.core.localtime import user_today, user_zone, user_zone_name
 
 BAD_INPUT = OpenApiResponse(ErrorOutputSerializer, description="A parameter is not valid.")
 WHAT_COUNTS = (
@@ -36,8 +37,8 @@ def _query_param(name: str, type_, description: str, **extra) -> OpenApiParamete
 
 
 FEED_PARAMETERS = [
-    _query_param("from", OpenApiTypes.DATE, "First booking day, inclusive (UTC)."),
-    _query_param("to", OpenApiTypes.DATE, "Last booking day, inclusive (UTC)."),
+    _query_param("from", OpenApiTypes.DATE, "First booking day, inclusive (your local day)."),
+    _query_param("to", OpenApiTypes.DATE, "Last booking day, inclusive (your local day)."),
     _query_param("account_id", OpenApiTypes.INT, "One of your accounts."),
     _query_param("bank", OpenApiTypes.STR, "Bank code.", enum=["vbank", "abank", "sbank"]),
     _query_param("category", OpenApiTypes.STR, "Category code(s), comma-separated."),
@@ -74,6 +75,7 @@ def _feed_filters(*, user, params: dict) -> TransactionFilters:
         bank_code=params.get("bank"),
         category_codes=codes,
         search=params.get("search", ""),
+        time_zone=user_zone_name(user),
     )
 
 
@@ -104,7 +106,8 @@ class TransactionListApi(APIView):
             "next_cursor": page.next_cursor,
             "page_size": params["page_size"],
         }
-        return Response(TransactionPageOutputSerializer(data).data)
+        context = {"zone": user_zone(request.user)}
+        return Response(TransactionPageOutputSerializer(data, context=context).data)
 
 
 class TransactionSummaryApi(APIView):
@@ -118,24 +121,37 @@ class TransactionSummaryApi(APIView):
                 "ignored when from/to are given.",
                 enum=["7d", "30d", "90d", "month"],
             ),
-            _query_param("from", OpenApiTypes.DATE, "Custom range start, inclusive (UTC)."),
+            _query_param("from", OpenApiTypes.DATE, "Custom range start, inclusive (local day)."),
             _query_param("to", OpenApiTypes.DATE, "Custom range end, inclusive; default today."),
         ],
         responses={200: TransactionSummaryOutputSerializer, 400: BAD_INPUT},
         summary="Income, spending and net per currency, by category and by day",
-        description=f"Served from the daily aggregates maintained by the sync. {WHAT_COUNTS}",
+        description=(
+            "Served from the daily aggregates maintained by the sync. Days and months are local "
+            "to your profile's time_zone (default Europe/Moscow); periods end on your local "
+            "today. by_month lists the local months of the range; a month cut by the range, the "
+            "first month of your history and the current month are complete=false, and "
+            f"monthly_average averages the complete months only. {WHAT_COUNTS}"
+        ),
         tags=["transactions"],
     )
     def get(self, request):
-        params_serializer = TransactionSummaryParamsSerializer(data=request.query_params)
+        today = user_today(request.user)
+        params_serializer = TransactionSummaryParamsSerializer(
+            data=request.query_params, context={"today": today}
+        )
         params_serializer.is_valid(raise_exception=True)
         params = params_serializer.validated_data
         data = {
             "period": params["period"],
             "date_from": params["date_from"],
             "date_to": params["date_to"],
+            "time_zone": user_zone_name(request.user),
             "currencies": transaction_summary(
-                user=request.user, date_from=params["date_from"], date_to=params["date_to"]
+                user=request.user,
+                date_from=params["date_from"],
+                date_to=params["date_to"],
+                today=today,
             ),
         }
         return Response(TransactionSummaryOutputSerializer(data).data)
@@ -155,4 +171,5 @@ class TransactionDetailApi(APIView):
         if transaction_id > MAX_ID:
             raise NotFound("No such transaction.", extra={"transaction_id": transaction_id})
         transaction = transaction_get(user=request.user, transaction_id=transaction_id)
-        return Response(TransactionOutputSerializer(transaction).data)
+        context = {"zone": user_zone(request.user)}
+        return Response(TransactionOutputSerializer(transaction, context=context).data)

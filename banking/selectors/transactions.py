@@ -1,11 +1,18 @@
-"""Transaction reads: the keyset-paginated feed, one transaction, and summaries from aggregates."""
+"""Transaction reads: the keyset-paginated feed, one transaction, and summaries from aggregates.
 
+Days and months are the user's local ones (the aggregates are built by local day). A month is
+`complete` only when the whole of it is inside the range, it is not the first month of the user's
+history (history rarely starts on the 1st at midnight) and it has ended (the current local month
+has not): monthly averages are taken over complete months only, never over a few days' data.
+"""
+
+import calendar
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Sum
+from django.db.models import Min, Sum
 
 from banking.filters import (
     FeedCursor,
@@ -16,6 +23,7 @@ from banking.filters import (
 )
 from banking.models import Transaction, TransactionAggregate
 from fintrack.core.exceptions import NotFound
+from fintrack.core.localtime import user_today
 
 ZERO = Decimal("0.00")
 
@@ -53,8 +61,78 @@ def transaction_get(*, user, transaction_id: int) -> Transaction:
     return transaction
 
 
-def transaction_summary(*, user, date_from: date, date_to: date) -> list[dict]:
-    """Income, spending and net per currency, by category and by day, from the aggregates."""
+def _month_key(day: date) -> str:
+    return f"{day:%Y-%m}"
+
+
+def _months_between(date_from: date, date_to: date) -> list[tuple[int, int]]:
+    months, year, month = [], date_from.year, date_from.month
+    while (year, month) <= (date_to.year, date_to.month):
+        months.append((year, month))
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return months
+
+
+def _by_month(
+    by_day: list[dict], *, date_from: date, date_to: date, history_start: date | None, today: date
+) -> tuple[list[dict], dict]:
+    """Local months of the range with completeness, and averages over the complete ones."""
+    totals: dict[str, dict] = {}
+    for item in by_day:
+        month = totals.setdefault(
+            _month_key(item["date"]), {"income": ZERO, "spending": ZERO, "count": 0, "days": 0}
+        )
+        month["income"] += item["income"]
+        month["spending"] += item["spending"]
+        month["count"] += item["count"]
+        month["days"] += 1
+    rows = []
+    for year, number in _months_between(date_from, date_to):
+        first = date(year, number, 1)
+        last = date(year, number, calendar.monthrange(year, number)[1])
+        key = _month_key(first)
+        values = totals.get(key, {"income": ZERO, "spending": ZERO, "count": 0, "days": 0})
+        complete = (
+            date_from <= first
+            and last <= date_to
+            and last < today
+            and history_start is not None
+            and history_start < first
+        )
+        rows.append(
+            {
+                "month": key,
+                "income": values["income"],
+                "spending": values["spending"],
+                "net": values["income"] - values["spending"],
+                "count": values["count"],
+                "days_with_data": values["days"],
+                "days_in_month": last.day,
+                "complete": complete,
+            }
+        )
+    complete_rows = [row for row in rows if row["complete"]]
+    average = {"months": len(complete_rows), "income": None, "spending": None, "net": None}
+    if complete_rows:
+        n = Decimal(len(complete_rows))
+        for name in ("income", "spending", "net"):
+            total = sum((row[name] for row in complete_rows), ZERO)
+            average[name] = (total / n).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    return rows, average
+
+
+def transaction_summary(
+    *, user, date_from: date, date_to: date, today: date | None = None
+) -> list[dict]:
+    """Income, spending and net per currency, by category, local day and local month.
+
+    `by_month` marks partial months (`complete: false`) and `monthly_average` averages only the
+    complete ones, so neither the first month of history nor the current one counts as a month.
+    """
+    today = today or user_today(user)
+    history_start = TransactionAggregate.objects.filter(user=user).aggregate(first=Min("date"))[
+        "first"
+    ]
     aggregates = TransactionAggregate.objects.filter(
         user=user, date__gte=date_from, date__lte=date_to
     ).order_by()
@@ -104,6 +182,13 @@ def transaction_summary(*, user, date_from: date, date_to: date) -> list[dict]:
     for currency in sorted(currencies):
         summary = currencies[currency]
         summary["by_category"].sort(key=lambda row: (-row["spending"], -row["income"], row["code"]))
+        by_month, monthly_average = _by_month(
+            summary["by_day"],
+            date_from=date_from,
+            date_to=date_to,
+            history_start=history_start,
+            today=today,
+        )
         result.append(
             {
                 "currency": currency,
@@ -113,6 +198,8 @@ def transaction_summary(*, user, date_from: date, date_to: date) -> list[dict]:
                 "count": summary["count"],
                 "by_category": summary["by_category"],
                 "by_day": summary["by_day"],
+                "by_month": by_month,
+                "monthly_average": monthly_average,
             }
         )
     return result

@@ -1,12 +1,13 @@
 """Serializers of the transactions API: query parameters in, feed items and summaries out."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from django.utils import timezone
 from rest_framework import serializers
 
 from banking.models import BankCode, Transaction
 from banking.serializers.common import MAX_ID
+from fintrack.core.localtime import local_date
 
 MAX_SUMMARY_DAYS = 3660
 PERIOD_DAYS = {"7d": 7, "30d": 30, "90d": 90}
@@ -22,8 +23,8 @@ def _check_range(attrs: dict) -> dict:
 class TransactionListParamsSerializer(serializers.Serializer):
     """Query parameters of GET /api/transactions."""
 
-    date_from = serializers.DateField(required=False, help_text="YYYY-MM-DD, inclusive (UTC).")
-    date_to = serializers.DateField(required=False, help_text="YYYY-MM-DD, inclusive (UTC).")
+    date_from = serializers.DateField(required=False, help_text="YYYY-MM-DD, inclusive, local.")
+    date_to = serializers.DateField(required=False, help_text="YYYY-MM-DD, inclusive, local.")
     account_id = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
     bank = serializers.ChoiceField(choices=BankCode.choices, required=False)
     category = serializers.CharField(
@@ -68,7 +69,8 @@ class TransactionSummaryParamsSerializer(TransactionListParamsSerializer):
 
     def validate(self, attrs):
         attrs = _check_range(attrs)
-        today = timezone.now().date()
+        # The API passes the user's local today; periods end on it.
+        today = self.context.get("today") or timezone.now().date()
         date_from, date_to = attrs.get("date_from"), attrs.get("date_to")
         if date_from or date_to:
             date_to = date_to or today
@@ -101,6 +103,9 @@ class TransactionOutputSerializer(serializers.ModelSerializer):
     merchant = serializers.CharField(source="merchant_name")
     category = CategoryOutputSerializer(allow_null=True)
     transfer_pair_id = serializers.IntegerField(allow_null=True)
+    local_date = serializers.SerializerMethodField(
+        help_text="The booking day in your time zone (booking_date is UTC); summaries use it."
+    )
 
     class Meta:
         model = Transaction
@@ -111,6 +116,7 @@ class TransactionOutputSerializer(serializers.ModelSerializer):
             "amount",
             "currency",
             "booking_date",
+            "local_date",
             "value_date",
             "status",
             "description",
@@ -122,6 +128,10 @@ class TransactionOutputSerializer(serializers.ModelSerializer):
             "is_own_transfer",
             "transfer_pair_id",
         ]
+
+    def get_local_date(self, obj) -> date:
+        # The API passes the user's zone in the context; without one, the default zone.
+        return local_date(self.context.get("zone"), obj.booking_date)
 
 
 class TransactionPageOutputSerializer(serializers.Serializer):
@@ -151,6 +161,29 @@ class SummaryDayOutputSerializer(serializers.Serializer):
     count = serializers.IntegerField()
 
 
+class SummaryMonthOutputSerializer(serializers.Serializer):
+    month = serializers.CharField(help_text="YYYY-MM, a local calendar month.")
+    income = serializers.DecimalField(max_digits=18, decimal_places=2)
+    spending = serializers.DecimalField(max_digits=18, decimal_places=2)
+    net = serializers.DecimalField(max_digits=18, decimal_places=2)
+    count = serializers.IntegerField()
+    days_with_data = serializers.IntegerField(help_text="Local days of the month with any row.")
+    days_in_month = serializers.IntegerField()
+    complete = serializers.BooleanField(
+        help_text=(
+            "False for a month only partly covered: cut by the range, the first month of your "
+            "history, or the current month. Partial months are not averaged as whole months."
+        )
+    )
+
+
+class SummaryMonthlyAverageOutputSerializer(serializers.Serializer):
+    months = serializers.IntegerField(help_text="Complete months averaged (0: no average).")
+    income = serializers.DecimalField(max_digits=18, decimal_places=2, allow_null=True)
+    spending = serializers.DecimalField(max_digits=18, decimal_places=2, allow_null=True)
+    net = serializers.DecimalField(max_digits=18, decimal_places=2, allow_null=True)
+
+
 class SummaryCurrencyOutputSerializer(serializers.Serializer):
     currency = serializers.CharField()
     income = serializers.DecimalField(max_digits=18, decimal_places=2)
@@ -158,13 +191,20 @@ class SummaryCurrencyOutputSerializer(serializers.Serializer):
     net = serializers.DecimalField(max_digits=18, decimal_places=2)
     count = serializers.IntegerField()
     by_category = SummaryCategoryOutputSerializer(many=True)
-    by_day = SummaryDayOutputSerializer(many=True)
+    by_day = SummaryDayOutputSerializer(many=True, help_text="Local days.")
+    by_month = SummaryMonthOutputSerializer(many=True, help_text="Local months of the range.")
+    monthly_average = SummaryMonthlyAverageOutputSerializer(
+        help_text="Averages over the complete months of the range only."
+    )
 
 
 class TransactionSummaryOutputSerializer(serializers.Serializer):
     period = serializers.CharField(help_text="7d | 30d | 90d | month | custom")
-    date_from = serializers.DateField(source="date_from", help_text="First day, inclusive (UTC).")
-    date_to = serializers.DateField(source="date_to", help_text="Last day, inclusive (UTC).")
+    date_from = serializers.DateField(
+        source="date_from", help_text="First day, inclusive (your local day)."
+    )
+    date_to = serializers.DateField(source="date_to", help_text="Last day, inclusive (local).")
+    time_zone = serializers.CharField(help_text="The time zone the days and months are in.")
     currencies = SummaryCurrencyOutputSerializer(many=True)
 
     def get_fields(self):

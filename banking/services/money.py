@@ -19,6 +19,9 @@ def money_refresh_after_sync(*, user, since_date: date | None) -> None:
     aggregate_from = since_date
     if since_date is not None and pairs:
         aggregate_from = since_date - timedelta(days=own_transfer_window_days())
+    if aggregate_from is not None:
+        # since_date is a UTC day; aggregates are local days, up to one day earlier (UTC−12).
+        aggregate_from -= timedelta(days=1)
     rows = transaction_aggregates_recompute(user=user, since_date=aggregate_from)
     account_summaries_refresh(user=user)
     debts = agreement_payments_refresh(user=user)

@@ -1,11 +1,15 @@
 """Transaction aggregates: per user, day, category and currency, rebuilt from a date onwards.
 
 What counts: booked, pending and refunded transactions; declined ones and own-account transfers are
-excluded. Credits add to `income`, debits (as positive numbers) to `spending`. Days are UTC days.
-Uncategorised transactions count under "other_income" (credits) or "other" (debits).
+excluded. Credits add to `income`, debits (as positive numbers) to `spending`. Days are the user's
+local calendar days (`User.time_zone`, default Europe/Moscow): a row booked 2025-11-30T22:30Z counts
+on 2025-12-01 in Moscow. The database converts each instant itself — PostgreSQL with
+`AT TIME ZONE '<zone>'`, SQLite through Django's zoneinfo-backed cast function — so the day is right
+for any IANA zone, across DST changes too. Uncategorised transactions count under "other_income"
+(credits) or "other" (debits).
 """
 
-from datetime import UTC, date, datetime, time
+from datetime import date
 
 from django.db import connection
 from django.db import transaction as db_transaction
@@ -13,6 +17,7 @@ from django.db.models import Case, Count, DecimalField, F, IntegerField, Sum, Va
 from django.db.models.functions import Coalesce, TruncDate
 
 from banking.models import Transaction, TransactionAggregate, TransactionCategory, TransactionStatus
+from fintrack.core.localtime import local_day_start, user_zone
 
 EXCLUDED_STATUSES = (TransactionStatus.DECLINED,)
 _MONEY = DecimalField(max_digits=18, decimal_places=2)
@@ -26,11 +31,13 @@ def counted_transactions(*, user):
 
 
 def transaction_aggregates_recompute(*, user, since_date: date | None) -> int:
-    """Rebuild the user's aggregates for days ≥ since_date (all days if None); returns rows."""
+    """Rebuild the user's aggregates for local days ≥ since_date (all if None); returns rows."""
+    zone = user_zone(user)
     rows = counted_transactions(user=user)
     stale = TransactionAggregate.objects.filter(user=user)
     if since_date is not None:
-        rows = rows.filter(booking_date__gte=datetime.combine(since_date, time.min, tzinfo=UTC))
+        # Rows from the instant the local day since_date begins: exactly the local days rebuilt.
+        rows = rows.filter(booking_date__gte=local_day_start(zone, since_date))
         stale = stale.filter(date__gte=since_date)
     fallback = dict(
         TransactionCategory.objects.filter(code__in=("other", "other_income")).values_list(
@@ -47,7 +54,7 @@ def transaction_aggregates_recompute(*, user, since_date: date | None) -> int:
         output_field=IntegerField(),
     )
     grouped = (
-        rows.annotate(day=TruncDate("booking_date", tzinfo=UTC), bucket=bucket)
+        rows.annotate(day=TruncDate("booking_date", tzinfo=zone), bucket=bucket)
         .values("day", "bucket", "currency")
         .annotate(
             income_sum=Sum(

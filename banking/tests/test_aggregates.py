@@ -11,6 +11,7 @@ from banking.services.accounts import account_summaries_refresh
 from banking.services.money import money_refresh_after_sync
 from banking.services.transactions import transaction_aggregates_recompute
 from banking.tests.factories import at, make_account, make_transaction
+from fintrack.core.localtime import local_date, user_today
 
 pytestmark = pytest.mark.django_db
 TEXTS = [
@@ -28,7 +29,7 @@ TEXTS = [
 def seed_history(user, *, days=40, per_day=6, seed=7):
     """A deterministic mix of incomes, spendings, statuses, currencies and an own transfer."""
     rng = random.Random(seed)
-    today = timezone.now().astimezone(UTC).date()
+    today = user_today(user)  # summaries end on the local today
     rub = make_account(user=user, bank_code="vbank")
     other = make_account(user=user, bank_code="abank")
     usd = make_account(user=user, bank_code="sbank", currency="USD")
@@ -67,7 +68,7 @@ def independent_sums(user, date_from, date_to):
     by_category = defaultdict(lambda: [Decimal("0"), Decimal("0"), 0])
     by_day = defaultdict(lambda: [Decimal("0"), Decimal("0")])
     for tx in Transaction.objects.filter(user=user).select_related("category"):
-        day = tx.booking_date.astimezone(UTC).date()
+        day = local_date(user, tx.booking_date)  # the user's local day (Europe/Moscow)
         if tx.status == "declined" or tx.is_own_transfer or not (date_from <= day <= date_to):
             continue
         income = tx.amount if tx.amount > 0 else Decimal("0")

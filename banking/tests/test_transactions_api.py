@@ -50,6 +50,7 @@ def test_item_has_the_normalised_fields(auth_client):
             "amount": "-2731.40",
             "currency": "RUB",
             "booking_date": "2025-11-23T11:00:00Z",
+            "local_date": "2025-11-23",
             "value_date": "2025-11-23T11:00:00Z",
             "status": "booked",
             "description": "🏪 Продукты",

@@ -217,6 +217,7 @@ def test_me_returns_the_profile(auth_client):
         "email": user.email,
         "phone": None,
         "external_client_id": user.external_client_id,
+        "time_zone": "Europe/Moscow",
         "created_at": response.json()["created_at"],
         "last_login": None,
     }
