@@ -642,6 +642,9 @@ def run_client(number: int, now) -> tuple[list[str], dict]:
     truth = client_money_truth(client_id, now=now)
     banks = list(truth.get("banks") or [])
     user = common.make_user(f"accuracy-{number}@bench.local", client_id=client_id)
+    # The user's time zone, as they would set it in the profile (the truth's days are local).
+    user.time_zone = truth.get("timezone") or user.time_zone
+    user.save(update_fields=["time_zone"])
     started = time.perf_counter()
     runs, problems = sync_client(user, banks)
     sync_seconds = time.perf_counter() - started
