@@ -409,6 +409,18 @@ class NextPaymentSource(models.TextChoices):
     ESTIMATE = "estimate", "Annuity estimate"
 
 
+class OutstandingSource(models.TextChoices):
+    LOAN_ACCOUNT = "loan_account", "Balance of the linked loan account"
+    ESTIMATE = "estimate", "Estimated from principal, rate, start and instalments"
+    UNKNOWN = "unknown", "Not knowable from what the bank gives"
+
+
+class PaymentStatus(models.TextChoices):
+    REGULAR = "regular", "Instalments arriving"
+    STOPPED = "stopped", "No instalment seen for more than a cycle"
+    REPAID = "repaid", "Repaid (a lump sum covered the balance)"
+
+
 class ProductAgreement(TimeStampedModel):
     """A user's deposit, loan or card at a bank (SPEC §7); schedule and next payment are ours."""
 
@@ -442,6 +454,19 @@ class ProductAgreement(TimeStampedModel):
     next_payment_source = models.CharField(
         max_length=16, choices=NextPaymentSource.choices, blank=True, default=""
     )
+    # What is still owed and how FinTrack knows it (SPEC §7.3): a loan account's balance, an
+    # estimate from principal, rate, start and the instalments seen, or unknown (cards).
+    outstanding = models.DecimalField(**MONEY, null=True, blank=True)
+    outstanding_source = models.CharField(
+        max_length=16, choices=OutstandingSource.choices, blank=True, default=""
+    )
+    outstanding_basis = models.CharField(max_length=255, blank=True, default="")
+    # Whether the instalments keep arriving ("Платеж по кредиту №…" debits).
+    payment_status = models.CharField(
+        max_length=16, choices=PaymentStatus.choices, blank=True, default=""
+    )
+    payment_status_note = models.CharField(max_length=255, blank=True, default="")
+    last_payment_date = models.DateField(null=True, blank=True)
     raw_json = models.JSONField(default=dict, blank=True)
 
     class Meta:

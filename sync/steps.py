@@ -13,7 +13,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from banking.clients.types import BankAccount, BankAgreement, BankBalance
-from banking.models import Account, AccountType, BalanceSnapshot, BankProduct, ProductAgreement
+from banking.models import (
+    DEBT_ACCOUNT_TYPES,
+    Account,
+    AccountType,
+    BalanceSnapshot,
+    BankProduct,
+    ProductAgreement,
+)
+from banking.services.agreements import agreement_type_of
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +68,14 @@ PRODUCT_UPDATE_FIELDS = [
     "fetched_at",
 ]
 CATALOGUE_MAX_AGE = timedelta(hours=24)
+# Account numbers by the Russian chart of accounts: 455… loans to individuals, 423… deposits of
+# individuals; a 408… current account's balance is money the client has, never a debt (§7.3).
+_BALANCE_ACCOUNT_PREFIXES = {"loan": ("455",), "credit_card": ("455",), "deposit": ("423",)}
+_BALANCE_ACCOUNT_TYPES = {
+    "loan": DEBT_ACCOUNT_TYPES,
+    "credit_card": DEBT_ACCOUNT_TYPES,
+    "deposit": frozenset({AccountType.DEPOSIT, AccountType.SAVINGS}),
+}
 _RATE_IN_NAME = re.compile(r"(\d{1,3}(?:[.,]\d{1,3})?)\s*%")
 
 
@@ -201,10 +217,29 @@ def term_months_of(agreement: BankAgreement) -> int | None:
     return max(round(days / 30), 0)
 
 
+def _balance_account(
+    product_type: str, account_number: str, linked: Account | None
+) -> tuple[bool, Account | None]:
+    """(whether the agreement's account balance is its own balance, the account that shows it).
+
+    Only a loan account shows a loan's outstanding (a deposit account the invested sum); when
+    `account_number` is the client's checking account the bank reports the checking balance,
+    which is money the client has, not debt (SPEC §7.3, §17)."""
+    if not account_number:
+        return False, None
+    if linked is not None:
+        own = linked.account_type in _BALANCE_ACCOUNT_TYPES.get(product_type, ())
+        return own, linked if own else None
+    return account_number.startswith(_BALANCE_ACCOUNT_PREFIXES.get(product_type, ("455",))), None
+
+
 def agreements_sync(
     *, client, connection, accounts: list[Account], client_id: str, product_consent_id: str
 ) -> int:
-    """Upsert the user's agreements; remaining balance from the linked account (SPEC §7.3)."""
+    """Upsert the user's agreements; remaining balance only from a loan (or deposit) account.
+
+    A live credit card comes typed `card` (SPEC §17): it is stored typed `credit_card`, the
+    bank's own type staying in `raw_json`."""
     bank_agreements = client.list_agreements(
         client_id=client_id, product_consent_id=product_consent_id
     )
@@ -224,8 +259,14 @@ def agreements_sync(
     }
     rows = []
     for agreement in {a.agreement_id: a for a in bank_agreements}.values():
+        product_type = agreement_type_of(
+            agreement.agreement_id, agreement.product_type, agreement.product_name
+        )
         linked = by_number.get(agreement.account_number or "")
-        remaining = linked.current_balance if linked is not None else None
+        own_balance, balance_account = _balance_account(
+            product_type, agreement.account_number or "", linked
+        )
+        remaining = balance_account.current_balance if balance_account is not None else None
         rate = (
             agreement.interest_rate
             or catalogue_rates.get(agreement.product_id)
@@ -236,15 +277,17 @@ def agreements_sync(
         if rate is None and known is not None and known[0] == agreement.raw:
             rate = known[1]
         is_active = (agreement.status or "active") == "active"
-        if is_active and ((remaining is None and agreement.account_number) or not rate_known):
+        if is_active and ((remaining is None and own_balance) or not rate_known):
             # The list lacks what we need; the detail call carries balance and rate (SPEC §7.2).
+            # Its `account_balance` is the linked account's: kept only for a loan/deposit one.
             detail = client.get_agreement(
                 client_id=client_id,
                 agreement_id=agreement.agreement_id,
                 product_consent_id=product_consent_id,
             )
-            remaining = remaining if remaining is not None else detail.account_balance
-            rate = rate if rate is not None else detail.interest_rate
+            if remaining is None and own_balance:
+                remaining = detail.account_balance
+            rate = detail.interest_rate if detail.interest_rate is not None else rate
         rows.append(
             ProductAgreement(
                 user_id=connection.user_id,
@@ -252,7 +295,7 @@ def agreements_sync(
                 bank_code=connection.bank_code,
                 agreement_id=agreement.agreement_id,
                 product_id=(agreement.product_id or "")[:64],
-                product_type=(agreement.product_type or "")[:32],
+                product_type=product_type[:32],
                 product_name=(agreement.product_name or "")[:255],
                 principal=agreement.amount,
                 currency=linked.currency if linked is not None else "RUB",
