@@ -45,6 +45,7 @@ def dashboard_get(*, user, today: date | None = None) -> dict:
                 "sts": None,
                 "health": None,
                 "debt": None,
+                "savings": None,
                 "totals": [],
                 "accounts": [],
                 "banks": banks,
@@ -67,11 +68,43 @@ def dashboard_get(*, user, today: date | None = None) -> dict:
         "sts": summary.get("sts"),
         "health": summary.get("health"),
         "debt": summary.get("debt"),
+        "savings": summary.get("savings"),
         "totals": summary.get("totals", []),
         "accounts": summary.get("accounts", []),
         "banks": jsonable(banks),
         "recent_transactions": summary.get("recent_transactions", []),
         "top_categories": summary.get("top_categories", []),
+    }
+
+
+def next_payment_get(*, user, today: date | None = None) -> dict:
+    """{"next_payment": …} from the latest snapshot: the same answer the dashboard and
+    /api/analytics give. Computed once when data exists but no snapshot yet."""
+    stored = selectors.snapshot_next_payment(user=user)
+    if stored is None and (
+        selectors.account_exists(user=user) or selectors.agreement_exists(user=user)
+    ):
+        services.analytics_recompute(user=user, today=today)
+        stored = selectors.snapshot_next_payment(user=user)
+    payment = (stored or {}).get("next_payment")
+    if not payment:
+        return {"next_payment": None}
+    return {
+        "next_payment": {
+            # The one-line fields earlier clients read …
+            "debt_id": payment.get("debt_id"),
+            "bank": payment.get("bank_code", ""),
+            "agreement_id": payment.get("agreement_id", ""),
+            "product_name": payment.get("name", ""),
+            "currency": "RUB",
+            "date": payment["date"],
+            "amount": payment["amount"],
+            "source": payment.get("source", ""),
+            # … and what is behind the amount.
+            "due_in_7_days": payment.get("due_in_7_days"),
+            "due_in_7_days_until": payment.get("due_in_7_days_until"),
+            "items": payment.get("items", []),
+        }
     }
 
 

@@ -1,5 +1,6 @@
-"""Health score 0-100 on the Financial Health Network's eight indicators, as far as bank data
-shows them. Each indicator scores 0-100 in tiers; indicators without data are excluded and the
+"""Health score 0-100 on the Financial Health Network's eight indicators plus a debt-load one
+(debt stock against annual income and liquid assets), as far as bank data shows them. Each
+indicator scores 0-100 in tiers; indicators without data are excluded and the
 weights of the rest renormalised. Bands: healthy 80-100, coping 40-79, vulnerable below 40.
 """
 
@@ -7,7 +8,7 @@ from decimal import ROUND_DOWN, Decimal
 
 HEALTHY_MIN = 80
 COPING_MIN = 40
-# Equal weights, as the FHN score weighs its eight indicators.
+# Equal weights, as the FHN score weighs its eight indicators (renormalised over those with data).
 WEIGHT = 12.5
 # Bank of Russia ПДН bands: below 30 %, 30-50 %, 50-80 %, above 80 %.
 # A score from one or two indicators would say more than the data does.
@@ -92,7 +93,8 @@ def indicator_bills_on_time(*, expected: int, on_time: int) -> dict:
 
 
 def indicator_liquid_buffer(*, liquid: Decimal, essential_monthly: Decimal) -> dict:
-    """Spendable plus savings balances in months of essential spending."""
+    """Spendable balances plus savings (deposits at their invested sum) in months of essential
+    spending."""
     code = "liquid_buffer"
     if essential_monthly <= 0:
         return _no_data(code, "No essential spending seen yet to measure a buffer against.")
@@ -265,3 +267,42 @@ def health_score(indicators: list[dict]) -> dict:
         return {"score": None, "band": "no_data", "indicators": indicators, "used": len(used)}
     score = round(sum(i["score"] * i["weight"] for i in used) / total_weight)
     return {"score": score, "band": band_of(score), "indicators": indicators, "used": len(used)}
+
+
+def indicator_debt_load(
+    *, total_debt: Decimal, annual_income: Decimal, liquid_assets: Decimal
+) -> dict:
+    """Debt stock against a year's income, after what liquid assets (spendable money, savings
+    and deposits) could repay: (debt - liquid) / annual income (lower is better)."""
+    code = "debt_load"
+    debt = max(total_debt, Decimal("0"))
+    liquid = max(liquid_assets, Decimal("0"))
+    extra = {"total_debt": debt, "annual_income": annual_income, "liquid_assets": liquid}
+    if debt == 0:
+        return _indicator(code, Decimal("0"), 100, "No debt.", "Keep it up.", **extra)
+    net = max(Decimal("0"), debt - liquid)
+    if net == 0:
+        return _indicator(
+            code,
+            Decimal("0"),
+            100,
+            f"Liquid assets of {liquid} cover the whole debt of {debt}.",
+            "Keep it up.",
+            net_debt=net,
+            **extra,
+        )
+    if annual_income <= 0:
+        return _no_data(code, "Debt is known but no income is seen to compare it to.")
+    ratio = _ratio(net, annual_income)
+    tiers = ((Decimal("0.25"), 100), (Decimal("0.5"), 75), (Decimal("1"), 50), (Decimal("2"), 25))
+    score = next((s for limit, s in tiers if ratio < limit), 0)
+    return _indicator(
+        code,
+        _shown(ratio),
+        score,
+        f"Debt of {debt} less liquid assets of {liquid} is {_shown(ratio, '0.01')} years of "
+        f"income ({annual_income} a year).",
+        "Keep it up." if score >= 75 else "Repay the costliest debt first; avoid new credit.",
+        net_debt=net,
+        **extra,
+    )

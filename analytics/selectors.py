@@ -23,23 +23,25 @@ DEBT_PRODUCT_TYPES = ("loan", "credit_card")
 CENT = Decimal("0.01")
 
 
-def _day_start(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())
+def _day_start(day: date, zone=None) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=zone or timezone.get_current_timezone())
 
 
-def transaction_window_list(*, user, since: date, until: date) -> list[dict]:
-    """The user's money-moving transactions booked in [since, until], oldest first."""
+def transaction_window_list(*, user, since: date, until: date, zone=None) -> list[dict]:
+    """The user's money-moving transactions booked in local days [since, until], oldest first
+    (`zone`: the user's time zone; the server's when not given)."""
     return list(
         Transaction.objects.filter(
             user=user,
-            booking_date__gte=_day_start(since),
-            booking_date__lt=_day_start(until + timedelta(days=1)),
+            booking_date__gte=_day_start(since, zone),
+            booking_date__lt=_day_start(until + timedelta(days=1), zone),
             status__in=_MONEY_STATUSES,
         )
         .order_by("booking_date", "id")
         .values(
             "id",
             "account_id",
+            "bank_code",
             "amount",
             "currency",
             "booking_date",
@@ -49,6 +51,16 @@ def transaction_window_list(*, user, since: date, until: date) -> list[dict]:
             "is_own_transfer",
             "category__code",
         )
+    )
+
+
+def transaction_newest_at(*, user) -> datetime | None:
+    """When the user's newest stored transaction was booked (any status, any account)."""
+    return (
+        Transaction.objects.filter(user=user)
+        .order_by("-booking_date")
+        .values_list("booking_date", flat=True)
+        .first()
     )
 
 
@@ -75,6 +87,35 @@ def agreement_debt_list(*, user) -> list[ProductAgreement]:
         .select_related("linked_account")
         .order_by("next_payment_date", "id")
     )
+
+
+def agreement_deposit_list(*, user) -> list[ProductAgreement]:
+    """The user's active deposits: savings, never spendable money."""
+    return list(
+        ProductAgreement.objects.filter(user=user, status="active", product_type="deposit")
+        .select_related("linked_account")
+        .order_by("bank_code", "agreement_id")
+    )
+
+
+def agreement_exists(*, user) -> bool:
+    """Whether any sync has stored a product agreement for the user."""
+    return ProductAgreement.objects.filter(user=user).exists()
+
+
+def snapshot_next_payment(*, user) -> dict | None:
+    """The next payment stored with the user's newest snapshot (None: no snapshot yet).
+
+    Returns {"next_payment": …} so a snapshot with no payment due is told apart from none."""
+    row = (
+        AnalyticsSnapshot.objects.filter(user=user)
+        .order_by("-created_at", "-id")
+        .values("summary")
+        .first()
+    )
+    if row is None:
+        return None
+    return {"next_payment": ((row["summary"] or {}).get("debt") or {}).get("next_payment")}
 
 
 def connection_list(*, user) -> list[BankConnection]:

@@ -5,14 +5,22 @@ from rest_framework import serializers
 MONEY = {"max_digits": 18, "decimal_places": 2, "coerce_to_string": True}
 
 
+class ReasonSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="income_overdue | no_recent_rows | …")
+    message = serializers.CharField()
+
+
 class StsSummarySerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["ok", "shortfall", "no_income"])
-    period = serializers.DecimalField(**MONEY, help_text="STS for the period (may be negative).")
-    daily = serializers.DecimalField(**MONEY, help_text="max(0, STS period) / days left.")
-    shortfall = serializers.DecimalField(**MONEY)
-    horizon_days = serializers.IntegerField()
+    period = serializers.DecimalField(
+        **MONEY, help_text="max(0, low point − reserve) over the horizon."
+    )
+    daily = serializers.DecimalField(**MONEY, help_text="STS period / horizon days.")
+    shortfall = serializers.DecimalField(**MONEY, help_text="reserve − low point when above 0.")
+    horizon_days = serializers.IntegerField(help_text="Days to the next main income (1–31).")
     next_income_date = serializers.DateField(allow_null=True)
     confidence = serializers.ChoiceField(choices=["high", "medium", "low"])
+    reasons = ReasonSerializer(many=True, required=False, help_text="Why it is less sure.")
 
 
 class IndicatorSummarySerializer(serializers.Serializer):
@@ -30,14 +38,57 @@ class HealthSummarySerializer(serializers.Serializer):
     indicators = IndicatorSummarySerializer(many=True)
 
 
-class NextPaymentSerializer(serializers.Serializer):
-    date = serializers.DateField()
+class NextPaymentItemSerializer(serializers.Serializer):
+    label = serializers.CharField()
     amount = serializers.DecimalField(**MONEY)
+    date = serializers.DateField()
+    kind = serializers.ChoiceField(choices=["loan_instalment", "bill"])
+    source = serializers.ChoiceField(
+        choices=["agreement", "history", "recurring"],
+        help_text="agreement: the loan's schedule; history: instalments seen in the history "
+        "(a part in progress, a loan whose agreement the bank does not serve); recurring: a bill.",
+    )
+    schedule_source = serializers.CharField(help_text="The agreement's schedule basis.")
+    bank_code = serializers.CharField()
     agreement_id = serializers.CharField()
+    debt_id = serializers.IntegerField(allow_null=True)
+
+
+class NextPaymentSerializer(serializers.Serializer):
+    date = serializers.DateField(help_text="The nearest due date on or after today.")
+    amount = serializers.DecimalField(**MONEY, help_text="Everything due that day.")
+    due_in_7_days = serializers.DecimalField(**MONEY, help_text="Due today … today + 6.")
+    due_in_7_days_until = serializers.DateField()
+    items = NextPaymentItemSerializer(many=True)
+    agreement_id = serializers.CharField()
+    debt_id = serializers.IntegerField(allow_null=True)
     name = serializers.CharField()
     bank_code = serializers.CharField()
     overdue = serializers.BooleanField()
     source = serializers.CharField()
+
+
+class NextPaymentEnvelopeSerializer(serializers.Serializer):
+    """GET /api/debts/next-payment: the snapshot's next payment, as the dashboard shows it."""
+
+    next_payment = serializers.JSONField(
+        allow_null=True,
+        help_text="date, amount (all due that day), due_in_7_days, items, and for one-line "
+        "screens debt_id, bank, agreement_id, product_name, currency, source.",
+    )
+
+
+class SavingsItemSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["deposit", "savings_account"])
+    bank_code = serializers.CharField()
+    agreement_id = serializers.CharField()
+    name = serializers.CharField()
+    amount = serializers.DecimalField(**MONEY)
+
+
+class SavingsSerializer(serializers.Serializer):
+    total = serializers.DecimalField(**MONEY, help_text="Deposits and savings, each once.")
+    items = SavingsItemSerializer(many=True)
 
 
 class DebtSummarySerializer(serializers.Serializer):
@@ -109,6 +160,9 @@ class DashboardSerializer(serializers.Serializer):
     sts = StsSummarySerializer(allow_null=True)
     health = HealthSummarySerializer(allow_null=True)
     debt = DebtSummarySerializer(allow_null=True)
+    savings = SavingsSerializer(
+        allow_null=True, help_text="Deposits and savings, apart from spendable money."
+    )
     totals = TotalsSerializer(many=True, help_text="As of the snapshot.")
     accounts = DashboardAccountSerializer(many=True, help_text="As of the snapshot.")
     banks = DashboardBankSerializer(many=True, help_text="Live statuses.")

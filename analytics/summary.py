@@ -50,10 +50,42 @@ def _totals_from_accounts(accounts: list[dict]) -> list[dict]:
     return [totals[c] for c in sorted(totals)]
 
 
-def summary_build(*, user, today: date, sts: dict, health: dict, debt: dict) -> dict:
-    """What the dashboard shows, computed with the snapshot so serving it costs one read."""
+def _totals_with_savings(totals: list[dict], savings: dict | None) -> list[dict]:
+    """The base-currency row's savings total = deposits (invested sums) and savings accounts,
+    each once; spendable money is left as it is."""
+    if savings is None:
+        return totals
+    rows = [dict(t) for t in totals]
+    row = next((t for t in rows if t["currency"] == "RUB"), None)
+    if row is None:
+        zero = Decimal("0")
+        row = {
+            "currency": "RUB",
+            "spendable_total": zero,
+            "savings_total": zero,
+            "debt_total": zero,
+            "updated_at": None,
+        }
+        rows.append(row)
+    row["savings_total"] = savings["total"]
+    return sorted(rows, key=lambda t: t["currency"])
+
+
+def summary_build(
+    *,
+    user,
+    today: date,
+    sts: dict,
+    health: dict,
+    debt: dict,
+    next_payment: dict | None = None,
+    savings: dict | None = None,
+) -> dict:
+    """What the dashboard shows, computed with the snapshot so serving it costs one read. The
+    next payment is THE one analytics computed from the obligations (same on every endpoint)."""
     accounts = selectors.dashboard_accounts(user=user)
     next_income = sts["next_income"]
+    totals = selectors.dashboard_summaries(user=user) or _totals_from_accounts(accounts)
     return jsonable(
         {
             "sts": {
@@ -62,8 +94,13 @@ def summary_build(*, user, today: date, sts: dict, health: dict, debt: dict) -> 
                 "daily": sts["sts_daily"],
                 "shortfall": sts["shortfall"],
                 "horizon_days": sts["horizon_days"],
-                "next_income_date": next_income["date"] if next_income else None,
+                "next_income_date": next_income["date"]
+                if next_income and sts.get("income_assumed", True)
+                else None,
                 "confidence": sts["confidence"]["level"],
+                "reasons": [
+                    {"code": r["code"], "message": r["message"]} for r in sts.get("reasons", [])
+                ],
             },
             "health": {
                 "score": health["score"],
@@ -73,9 +110,10 @@ def summary_build(*, user, today: date, sts: dict, health: dict, debt: dict) -> 
             "debt": {
                 "total": debt["total_debt"],
                 "monthly_service": debt["monthly_debt_service"],
-                "next_payment": debt["next_payment"],
+                "next_payment": next_payment,
             },
-            "totals": selectors.dashboard_summaries(user=user) or _totals_from_accounts(accounts),
+            "savings": savings,
+            "totals": _totals_with_savings(totals, savings),
             "accounts": accounts,
             "recent_transactions": selectors.dashboard_recent_transactions(
                 user=user, limit=RECENT_TRANSACTIONS

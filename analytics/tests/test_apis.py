@@ -52,10 +52,13 @@ def test_dashboard_serves_the_snapshot_without_recomputing(auth_client):
     assert body["state"] == "ready"
     assert body["sts"]["period"] == "24500.00"
     assert body["sts"]["daily"] == "1633.33"
-    assert (body["health"]["score"], body["health"]["band"]) == (93, "healthy")
-    assert len(body["health"]["indicators"]) == 8
+    # eight indicators with data incl. debt load (see test_services): 93.75 -> 94
+    assert (body["health"]["score"], body["health"]["band"]) == (94, "healthy")
+    assert len(body["health"]["indicators"]) == 9
     assert body["debt"]["total"] == "200000.00"
-    assert body["debt"]["next_payment"]["date"] == "2026-07-01"
+    # the one next payment: rent 20000 on Jun 15, before the loan's Jul 1 (see test_services)
+    assert body["debt"]["next_payment"]["date"] == "2026-06-15"
+    assert body["debt"]["next_payment"]["amount"] == "20000.00"
     assert [(a["account_type"], a["current_balance"]) for a in body["accounts"]] == [
         ("checking", "50000.00"),
         ("savings", "100000.00"),

@@ -43,17 +43,20 @@ def test_five_debits_on_days_1_to_5_are_one_monthly_instalment():
     assert (flow.expected_count, flow.on_time_count) == (6, 6)
 
 
-def test_instalment_in_progress_leaves_the_rest_due_today():
+def test_instalment_in_progress_leaves_its_remaining_parts_on_their_days():
     # Jan..May complete, June only days 1-3 paid so far: 3 x 3000 = 9000 of 15000
     txs = _instalments([(2026, m) for m in range(1, 6)]) + _instalments([(2026, 6)], last_day=3)
     [flow] = recurring_detect(transactions=txs, today=date(2026, 6, 3))
     assert flow.typical_amount == D("15000.00")  # median over the complete months only
     assert flow.pending_amount == D("6000.00")  # 15000 - 9000
     assert flow.next_expected_date == date(2026, 7, 1)
+    # 5 parts of 3000 a month, 3 paid (days 1-3): parts 4 and 5 on Jun 4 and Jun 5, then July's
+    # five parts on days 1..5
+    assert flow.parts == 5
     assert flow.events(start=date(2026, 6, 3), end=date(2026, 7, 5)) == [
-        (date(2026, 6, 3), D("6000.00")),
-        (date(2026, 7, 1), D("15000.00")),
-    ]
+        (date(2026, 6, 4), D("3000.00")),
+        (date(2026, 6, 5), D("3000.00")),
+    ] + [(date(2026, 7, d), D("3000.00")) for d in range(1, 6)]
 
 
 def test_single_month_of_instalments_is_still_a_monthly_loan():

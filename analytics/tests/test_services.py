@@ -43,8 +43,9 @@ def test_recompute_stores_every_figure_hand_computed(user):
     # Health: spend 65000 / income 100000 = 0.65 -> 100; bills 11/11 on time -> 100;
     # buffer (50000 + 100000) / 55000 = 2.72 months -> 50; savings 70000 -> 100000 in 90 days
     # (+42.9 %) -> 100; ПДН 15000 / 100000 = 15 % -> 100; no credit card -> no data;
-    # income steady over 5 months -> 100; saved in 5 of 6 months -> 100.
-    # score = (100 + 100 + 50 + 100 + 100 + 100 + 100) / 7 = 92.86 -> 93
+    # income steady over 5 months -> 100; saved in 5 of 6 months -> 100;
+    # debt load: (200000 debt - 150000 liquid) / (12 x 100000) = 0.04 years of income -> 100.
+    # score = (100 + 100 + 50 + 100 + 100 + 100 + 100 + 100) / 8 = 93.75 -> 94
     scores = {i["code"]: i["score"] for i in snapshot.breakdown["health"]["indicators"]}
     assert scores == {
         "spend_vs_income": 100,
@@ -55,26 +56,29 @@ def test_recompute_stores_every_figure_hand_computed(user):
         "credit_utilisation": None,
         "income_regularity": 100,
         "regular_saving": 100,
+        "debt_load": 100,
     }
-    assert (snapshot.health_score, snapshot.health_band) == (93, "healthy")
+    assert (snapshot.health_score, snapshot.health_band) == (94, "healthy")
     # Debt: the loan account's balance (200000) is the outstanding amount.
     assert snapshot.total_debt == D("200000.00")
     assert snapshot.monthly_debt_service == D("15000.00")
+    # The one next payment: the nearest obligation, rent 20000 on Jun 15 (the loan is Jul 1).
     assert (snapshot.next_payment_date, snapshot.next_payment_amount) == (
-        date(2026, 7, 1),
-        D("15000.00"),
+        date(2026, 6, 15),
+        D("20000.00"),
     )
     assert snapshot.summary["sts"]["daily"] == "1633.33"
 
 
-def test_instalment_being_debited_leaves_its_rest_due_today(user):
+def test_instalment_being_debited_leaves_its_remaining_parts_on_their_days(user):
     build_household(user)
     # Jun 3: the loan's days 1-3 are debited (3 x 3000 = 9000); the agreement's next payment
-    # is Jul 1 (whole months), so the rest 15000 - 9000 = 6000 is due today, then rent Jun 15.
+    # is Jul 1 (whole months), so parts 4 and 5 (3000 each) fall on Jun 4 and 5, then rent Jun 15.
     snapshot = services.analytics_recompute(user=user, today=date(2026, 6, 3))
     sts = snapshot.breakdown["sts"]
     assert [(o["date"], o["amount"]) for o in sts["obligations"]] == [
-        ("2026-06-03", "6000.00"),
+        ("2026-06-04", "3000.00"),
+        ("2026-06-05", "3000.00"),
         ("2026-06-15", "20000.00"),
     ]
     # low = 50000 - 6000 - 20000 = 24000; reserve 5500; STS = 18500; H = Jun 25 - Jun 3 = 22
@@ -102,10 +106,10 @@ def test_forecast_has_30_days_with_events_and_assumptions(user):
         ("2026-06-25", "income", "100000.00"),
         ("2026-07-01", "obligation", "-15000.00"),
     ]
-    # everyday spending: last 90 days' aggregates (Mar 12..Jun 10): Mar 15, 25 and all of
-    # Apr, May = 20000 + 2 x 65000 = 150000; less recurring 3 x (20000 + 15000) = 105000
-    # -> 45000 / 90 = 500.00 per day
-    assert forecast["daily_variable_spending"] == "500.00"
+    # everyday spending = STS's estimate: every debit of the household is rent, the loan or
+    # an own transfer, so none is everyday spending -> 0.00 per day
+    assert forecast["daily_variable_spending"] == "0.00"
+    assert set(forecast["paths"]) == {"income_continues", "no_income"}
     assert forecast["assumptions"]
 
 

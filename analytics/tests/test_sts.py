@@ -43,13 +43,14 @@ def test_income_after_loan_payment_subtracts_the_payment():
     assert result["status"] == "ok"
     assert result["obligations_total"] == D("15000.00")
     assert [o["date"] for o in result["obligations"]] == [date(2026, 6, 15)]
-    # the salary is added on its date only: the last day of the path
-    assert result["path"][-1] == {
-        "date": date(2026, 6, 25),
-        "outflow": D("0"),
-        "inflow": D("100000.00"),
-        "balance": D("135000.00"),  # 35000 + 100000
-    }
+    # the salary is added on its date only: the last day of the path (not in the low point)
+    last = result["path"][-1]
+    assert (last["date"], last["outflow"], last["inflow"], last["balance"]) == (
+        date(2026, 6, 25),
+        D("0"),
+        D("100000.00"),
+        D("135000.00"),  # 35000 + 100000
+    )
     assert result["confidence"]["level"] == "high"
 
 
@@ -79,9 +80,10 @@ def test_negative_sts_reports_the_shortfall():
         reserve=FLOOR_RESERVE,
         stale_hours=1,
     )
-    # low = 10000 - 15000 = -5000 on Jun 15; STS = -5000 - 5000 = -10000; per day max(0, ...) = 0
+    # low = 10000 - 15000 = -5000 on Jun 15; low - reserve = -5000 - 5000 = -10000:
+    # STS = max(0, -10000) = 0, the shortfall 10000 said apart; per day 0
     assert result["low_point"] == {"amount": D("-5000.00"), "date": date(2026, 6, 15)}
-    assert result["sts_period"] == D("-10000.00")
+    assert result["sts_period"] == D("0")
     assert result["shortfall"] == D("10000.00")
     assert result["sts_daily"] == D("0.00")
     assert result["status"] == "shortfall"
@@ -112,7 +114,7 @@ def test_no_income_detected_uses_the_31_day_cap_and_says_so():
     assert result["sts_daily"] == D("774.19")
     assert result["status"] == "no_income"
     assert result["confidence"]["value"] == 0.5  # x 0.5 for no income
-    assert "No regular income" in result["explanation"]
+    assert "No main income" in result["explanation"]
 
 
 def test_overdue_obligation_is_due_today_and_stale_data_lowers_confidence():

@@ -1,16 +1,23 @@
 """Debts API: loans and credit cards with their schedules, and the nearest payment."""
 
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from banking.selectors.debts import debt_list, debt_next_payment, debt_totals
-from banking.serializers.debts import DebtListOutputSerializer, NextPaymentEnvelopeOutputSerializer
+from analytics.dashboard import next_payment_get
+from analytics.serializers import NextPaymentEnvelopeSerializer
+from banking.selectors.debts import debt_list, debt_totals
+from banking.serializers.debts import DebtListOutputSerializer
 
 SOURCE_NOTE = (
     "The banks send no schedule: 'history' means derived from your instalment debits "
     "('Платеж по кредиту №…'), 'estimate' an annuity on principal, rate and term."
+)
+LIST_NOTE = (
+    "`remaining` is a loan account's balance (`source` loan_account), an estimate from the "
+    "principal, rate, start and the instalments seen (`source` estimate, `remaining_basis` says "
+    "on what), or null (`source` unknown: a credit card's balance is not reported). The schedule "
+    "lists each upcoming debit on its own day. " + SOURCE_NOTE
 )
 
 
@@ -19,7 +26,7 @@ class DebtListApi(APIView):
         operation_id="debts_list",
         responses={200: DebtListOutputSerializer},
         summary="Your active loans and credit cards, with schedules and totals per currency",
-        description=SOURCE_NOTE,
+        description=LIST_NOTE,
         tags=["debts"],
     )
     def get(self, request):
@@ -32,12 +39,13 @@ class DebtListApi(APIView):
 class DebtNextPaymentApi(APIView):
     @extend_schema(
         operation_id="debts_next_payment",
-        responses={200: NextPaymentEnvelopeOutputSerializer},
-        summary="The nearest payment across all your debts (next_payment is null when none)",
-        description=SOURCE_NOTE,
+        responses={200: NextPaymentEnvelopeSerializer},
+        summary="The next payment: nearest due date, all due that day, the next 7 days, items",
+        description="The one next payment analytics computes from every obligation (loan "
+        "instalment parts, instalments of loans the bank does not serve, recurring bills), read "
+        "from the latest snapshot: the same answer as the dashboard and /api/analytics. "
+        "next_payment is null when nothing is due. " + SOURCE_NOTE,
         tags=["debts"],
     )
     def get(self, request):
-        today = timezone.now().date()
-        agreement = debt_next_payment(user=request.user, today=today)
-        return Response(NextPaymentEnvelopeOutputSerializer({"next_payment": agreement}).data)
+        return Response(next_payment_get(user=request.user))
