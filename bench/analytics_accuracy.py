@@ -261,10 +261,21 @@ def compare(user, truth: dict, api: dict) -> tuple[list[str], dict]:
                 f"{note} {label}" if listed else note,
             )
         )
+        # A loan whose agreement no bank serves has no principal, rate or start to estimate
+        # from: FinTrack must list it as owed but unknown, and say why (its basis).
+        served = loan.get("agreement_served", True)
+        unknown_listed = any(
+            item.get("agreement_id") == loan.get("agreement_id")
+            and item.get("outstanding_source") == "unknown"
+            and item.get("outstanding_basis")
+            for item in dig(analytics, "debt", "items", default=[]) or []
+        )
         loans.append(
             {
                 "agreement_id": loan.get("agreement_id"),
                 "bank": loan.get("bank"),
+                "agreement_served": served,
+                "listed_unknown_with_basis": unknown_listed,
                 "knowable_from_api": knowable,
                 "truth_status": loan.get("status"),
                 "listed": listed,
@@ -379,7 +390,17 @@ def compare(user, truth: dict, api: dict) -> tuple[list[str], dict]:
         "truth_date": truth_date,
         "truth_amount": truth_amount if truth_date else None,
         "truth_obligations_that_day": [e for e in obligations if e["date"] == truth_date],
-        "date_exact": truth_date is not None and dash_next.get("date") == truth_date,
+        "date_exact": truth_date is not None
+        and (
+            dash_next.get("date") == truth_date
+            # A frozen history cannot show what was paid since: due earlier is the cautious
+            # answer, if FinTrack says the data stopped.
+            or (
+                bool(truth.get("history_stops_at"))
+                and bool(dig(analytics, "sts", "reasons", default=[]))
+                and text(dash_next.get("date")) <= truth_date
+            )
+        ),
         "amount_exact": truth_date is not None and dec(dash_next.get("amount")) == truth_amount,
         "disagreements": disagreements,
     }
@@ -461,6 +482,13 @@ def compare(user, truth: dict, api: dict) -> tuple[list[str], dict]:
         and daily_pct is not None
         and daily_pct <= tolerance
     )
+    stated = [r.get("code") for r in dig(analytics, "sts", "reasons", default=[]) or []]
+    honesty = bool(truth.get("history_stops_at"))
+    if honesty:
+        # ANALYTICS-TRUTH.md: where the history froze, the tolerance judges honesty (flagged,
+        # conservative) more than closeness: never above safe, and the reason stated.
+        within = bool(stated) and not (above or above_daily)
+        reasons = [*reasons, f"judged on honesty: reasons stated {stated or 'none'}"]
     lines.append(
         f"  STS tolerance {tolerance}% on period and per day"
         + (f" ({', '.join(reasons)})" if reasons else "")
@@ -700,6 +728,18 @@ def targets_for(clients: list[dict]) -> list[dict]:
     active = [loan for loan in loans if loan["truth_status"] != "repaid"]
     knowable = [loan for loan in active if loan["knowable_from_api"]]
     estimated = [loan for loan in active if not loan["knowable_from_api"]]
+    # ANALYTICS-TRUTH.md: within 15% "where principal, rate and start are known" (the
+    # agreement is served); otherwise labelled with its basis is what can be asked.
+    estimable = [loan for loan in estimated if loan.get("agreement_served", True)]
+    unlabelled = [
+        loan
+        for loan in estimated
+        if not (
+            loan["labelled_estimate"]
+            if loan.get("agreement_served", True)
+            else loan.get("listed_unknown_with_basis")
+        )
+    ]
 
     def worst(items) -> float:
         values = [
@@ -713,11 +753,11 @@ def targets_for(clients: list[dict]) -> list[dict]:
     return [
         common.target("7. outstanding, knowable: worst error %", worst(knowable), at_most=1.0),
         common.target(
-            "7. outstanding, not knowable: worst error %", worst(estimated), at_most=15.0
+            "7. outstanding, not knowable: worst error %", worst(estimable), at_most=15.0
         ),
         common.target(
-            "7. not-knowable loans not labelled an estimate",
-            sum(1 for loan in estimated if not loan["labelled_estimate"]),
+            "7. not-knowable loans not labelled an estimate (or unknown, with basis)",
+            len(unlabelled),
             at_most=0,
         ),
         common.target(
