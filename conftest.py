@@ -2,6 +2,8 @@
 
 # FINTRACK_TESTING and CELERY_TASK_ALWAYS_EAGER are set by pytest-env (pyproject.toml), before
 # pytest-django loads the settings; setting them here would be too late.
+import os
+
 import pytest
 
 
@@ -110,3 +112,60 @@ def bank_client_tokens(monkeypatch):
 
     monkeypatch.setattr(BankClient, "_client_login", recording_login)
     return issued
+
+
+# --- Browser tests (marker `browser`): headless Chromium from Debian, driven by Playwright ------
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def screenshots_dir():
+    """Where browser tests save their screenshots (SCREENSHOTS_DIR, default var/screenshots)."""
+    from pathlib import Path
+
+    path = Path(os.environ.get("SCREENSHOTS_DIR") or Path(__file__).parent / "var" / "screenshots")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """One headless Chromium for the session; the test is skipped only where none is installed
+    (CI installs Debian's chromium, so there it always runs)."""
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI"):
+            pytest.fail(f"no Chromium at {CHROMIUM}: .ci/run installs Debian's chromium")
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def staff_page(chromium, live_server, make_user):
+    """A 1400×900 browser page logged into the Django admin as a staff superuser."""
+    admin = make_user(email="judge@example.com", password="Judge-pass-2026", is_staff=True,
+                      is_superuser=True)  # fmt: skip
+    context = chromium.new_context(viewport={"width": 1400, "height": 900}, locale="ru-RU")
+    page = context.new_page()
+    page.goto(f"{live_server.url}/admin/login/")
+    page.fill("#id_username", admin.email)
+    page.fill("#id_password", "Judge-pass-2026")
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{live_server.url}/admin/")
+    page.base_url = live_server.url
+    yield page
+    context.close()
