@@ -57,6 +57,12 @@ MAX_OUTFLOW_AMOUNT_VARIATION = 0.2  # rent and utilities (bills by name or categ
 # merchant where one shops about monthly for similar sums (a marketplace, a café) is not one.
 MAX_SUBSCRIPTION_AMOUNT_VARIATION = 0.02
 MIN_REGULARITY = 0.6
+# A subscription is one merchant charging one amount on one cadence: nearly every interval on
+# the cadence, and its amount band nearly all of the merchant's debits over the months it spans.
+# A café visited weekly for varying sums has bands of similar sums too, and a few of them can
+# fall a month apart by chance; that is not a subscription.
+SUBSCRIPTION_MIN_REGULARITY = 0.8
+SUBSCRIPTION_MIN_SHARE_OF_MERCHANT = 0.8
 _DIGITS_RE = re.compile(r"\d+")
 _SPACES_RE = re.compile(r"\s+")
 
@@ -478,6 +484,19 @@ def _count_on_time(flow: RecurringFlow, *, today: date, tolerance: int) -> None:
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
 
 
+def _stable_subscription(
+    flow: RecurringFlow, *, band: list[TxRecord], merchant_debits: list[TxRecord]
+) -> bool:
+    """Merchant, amount and cadence all stable: the band's amounts already vary at most
+    MAX_SUBSCRIPTION_AMOUNT_VARIATION; its intervals must also keep to the cadence, and the band
+    must be nearly all of the merchant's debits between its first and last occurrence."""
+    if flow.regularity < SUBSCRIPTION_MIN_REGULARITY:
+        return False
+    spanned = sum(1 for tx in merchant_debits if flow.first_date <= tx.day <= flow.last_date)
+    in_band = sum(1 for tx in band if flow.first_date <= tx.day <= flow.last_date)
+    return in_band >= SUBSCRIPTION_MIN_SHARE_OF_MERCHANT * spanned
+
+
 def recurring_detect(*, transactions: list[TxRecord], today: date) -> list[RecurringFlow]:
     """Recurring incomes and outflows among the given (own-transfer-free) transactions."""
     groups: dict[tuple[str, str, str], list[TxRecord]] = {}
@@ -502,7 +521,12 @@ def recurring_detect(*, transactions: list[TxRecord], today: date) -> list[Recur
         for index, band in enumerate(bands):
             key = base_key + (f"#{index}" if len(bands) > 1 else "")
             flow = _flow_from(key, agreement_id, band, today=today)
-            if flow is not None:
-                flows.append(flow)
+            if flow is None:
+                continue
+            if flow.kind == "subscription" and not _stable_subscription(
+                flow, band=band, merchant_debits=txs
+            ):
+                continue
+            flows.append(flow)
     flows.sort(key=lambda f: (f.direction, f.next_expected_date, -f.typical_amount))
     return flows

@@ -1,11 +1,19 @@
-"""The seeded transaction categories: code, English and Russian names, kind, essential flag."""
+"""The seeded transaction categories: code, English and Russian names, kind, essential flag.
+
+A new row here also needs a data migration that calls `categories_seed` (like banking 0013), so
+existing databases get it; the seed only adds missing codes.
+"""
 
 CATEGORIES = [
     ("salary", "Salary", "Зарплата", "income", False),
+    ("business_income", "Business income", "Доход от бизнеса", "income", False),
+    ("interest", "Interest", "Проценты", "income", False),
+    ("refunds", "Refunds", "Возвраты", "income", False),
     ("other_income", "Other income", "Прочие доходы", "income", False),
     ("groceries", "Groceries", "Продукты", "expense", True),
     ("restaurants", "Restaurants and cafés", "Рестораны и кафе", "expense", False),
     ("transport", "Transport", "Транспорт", "expense", True),
+    ("travel", "Travel", "Путешествия", "expense", False),
     ("utilities", "Utilities and rent", "ЖКХ и аренда", "expense", True),
     ("shopping", "Shopping", "Покупки", "expense", False),
     ("entertainment", "Entertainment", "Развлечения", "expense", False),

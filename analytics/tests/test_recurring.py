@@ -1,7 +1,9 @@
 """Recurring detection on the sandbox's patterns: instalments on days 1-5, salary, bills."""
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal as D
+
+import pytest
 
 from analytics.recurring import TxRecord, recurring_detect
 
@@ -115,3 +117,120 @@ def test_two_irregular_outflows_are_not_recurring():
     ]
     # outflows need three occurrences
     assert recurring_detect(transactions=txs, today=date(2026, 3, 1)) == []
+
+
+def _weekly_restaurant(amounts: list[str], first=date(2026, 1, 3)):
+    """A café visited every Saturday, one visit per amount."""
+    return [
+        TxRecord(
+            day=first + timedelta(weeks=week),
+            amount=-D(amount),
+            description="Тануки - Москва",
+            merchant_name="Тануки",
+            category_code="restaurants",
+        )
+        for week, amount in enumerate(amounts)
+    ]
+
+
+def _subscription(days: list[date], amount="299.00"):
+    return [
+        TxRecord(
+            day=day,
+            amount=-D(amount),
+            description="Яндекс Плюс - Москва",
+            merchant_name="Яндекс Плюс",
+            category_code="entertainment",
+        )
+        for day in days
+    ]
+
+
+def test_a_weekly_restaurant_whose_every_fourth_bill_is_alike_is_not_a_subscription():
+    # Weeks 0, 4, 8, 12 cost 2000-2010 (variation 0.2 %, 28 days apart: monthly, regular), the
+    # other visits 1200-1500 or 2700-4500, so those four are an amount band of their own: the
+    # merchant's amount is not stable (4 of the 13 visits in that span), so no subscription.
+    others = iter(["1200", "4500", "1500", "2700", "3900", "1350", "3300", "4100", "1450"] * 3)
+    alike = iter(["2000", "2010", "2005", "2008"])
+    amounts = [next(alike) if week in (0, 4, 8, 12) else next(others) for week in range(26)]
+    txs = _weekly_restaurant(amounts)
+    assert recurring_detect(transactions=txs, today=date(2026, 7, 10)) == []
+
+
+def test_a_weekly_restaurant_with_varying_amounts_is_never_a_subscription():
+    import random
+
+    for seed in range(200):
+        rng = random.Random(seed)
+        amounts = [f"{rng.randrange(1200_00, 4500_00) / 100:.2f}" for _ in range(52)]
+        flows = recurring_detect(transactions=_weekly_restaurant(amounts), today=date(2027, 1, 5))
+        assert [f.kind for f in flows if f.kind == "subscription"] == [], seed
+
+
+def test_a_stable_merchant_amount_and_cadence_is_a_subscription():
+    txs = _subscription([date(2026, month, 15) for month in range(1, 7)])
+    [flow] = recurring_detect(transactions=txs, today=date(2026, 7, 1))
+    assert (flow.kind, flow.cadence, flow.typical_amount, flow.next_expected_date) == (
+        "subscription",
+        "monthly",
+        D("299.00"),
+        date(2026, 7, 15),
+    )
+
+
+def test_a_same_amount_on_an_unsteady_cadence_is_not_a_subscription():
+    # Intervals 31, 28, 45, 30, 20 days: median 30 (monthly), three of five within 30 +- 5
+    # (regularity 0.6): enough for a bill, not for a subscription.
+    days = [date(2026, 1, 1)]
+    for gap in (31, 28, 45, 30, 20):
+        days.append(days[-1] + timedelta(days=gap))
+    assert recurring_detect(transactions=_subscription(days), today=date(2026, 7, 20)) == []
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("number", [1, 3, 10])
+def test_on_live_style_data_the_only_subscriptions_are_the_personas_subscriptions(
+    sandbox_banks, make_user, number
+):
+    """What analytics finds after a sync: every subscription is one the persona pays (KION,
+    Яндекс Плюс), never its café (client 3's Шоколадница was one on 2026-12-01: four visits
+    a month apart within 1.7% of each other, among many others)."""
+    from analytics import services
+    from banking.services.connections import connection_get_or_create
+    from consents import services as consent_services
+    from consents.models import ConsentKind, ConsentStatus
+    from sandbox import catalog, clock
+    from sandbox.live import persona_of
+    from sandbox.volume import data_key
+    from sync.models import SyncRun, SyncStatus, SyncTrigger
+    from sync.services import sync_run_execute
+
+    client_id = f"team260-{number}"
+    who = persona_of(data_key(client_id, clock.state().anchor))
+    user = make_user()
+    user.external_client_id = client_id
+    user.time_zone = who.timezone  # local days, as the client would set them
+    user.save()
+    for bank_code in who.banks:
+        consent = consent_services.consent_ensure(
+            user=user, bank_code=bank_code, kind=ConsentKind.ACCOUNTS
+        )
+        if consent.status == ConsentStatus.PENDING:
+            consent = consent_services.consent_approve_demo(consent=consent)
+        connection = connection_get_or_create(user=user, bank_code=bank_code)
+        run = SyncRun.objects.create(
+            connection=connection, user_id=user.pk, trigger=SyncTrigger.USER
+        )
+        sync_run_execute(sync_run_id=run.pk)
+        run.refresh_from_db()
+        assert run.status == SyncStatus.SUCCEEDED, (bank_code, run.error)
+    snapshot = services.analytics_recompute(user=user)
+    subscriptions = {
+        flow["label"] for flow in snapshot.breakdown["recurring"] if flow["kind"] == "subscription"
+    }
+    meant = {
+        f"{catalog.LIVE_MERCHANTS[bill.merchant][1]} - {who.city}"
+        for bill in who.bills
+        if bill.kind == "subscription" and bill.merchant >= 0
+    }
+    assert subscriptions == meant
