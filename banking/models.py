@@ -214,6 +214,45 @@ def loan_payment_description_q() -> models.Q:
     return condition
 
 
+class CategorySource(models.TextChoices):
+    """What decided a transaction's category; a user's correction outlives later syncs."""
+
+    BANK_RULE = "bank_rule", "Built-in rule"
+    USER = "user", "Set by the user"
+    USER_RULE = "user_rule", "One of the user's rules"
+
+
+class CategoryMatch(models.TextChoices):
+    MERCHANT = "merchant", "Merchant name"
+    DESCRIPTION = "description", "Description"
+
+
+class CategoryRule(TimeStampedModel):
+    """A user's own rule: rows whose merchant or description contains `pattern` get `category`."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="category_rules"
+    )
+    match_kind = models.CharField(max_length=16, choices=CategoryMatch.choices)
+    pattern = models.CharField(max_length=255, help_text="As the user typed it.")
+    pattern_folded = models.CharField(
+        max_length=255, help_text="banking.textfold.fold(pattern): what rows are matched against."
+    )
+    category = models.ForeignKey(TransactionCategory, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        db_table = "category_rules"
+        ordering = ["user_id", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "match_kind", "pattern_folded"], name="category_rule_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.match_kind}~{self.pattern_folded} → {self.category_id}"
+
+
 class TransactionStatus(models.TextChoices):
     BOOKED = "booked", "Booked"
     PENDING = "pending", "Pending"
@@ -270,6 +309,14 @@ class Transaction(TimeStampedModel):
         related_name="+",
         db_index=False,
     )
+    # db_default too: a row COPYed or inserted without these columns still gets them.
+    category_source = models.CharField(
+        max_length=16,
+        choices=CategorySource.choices,
+        default=CategorySource.BANK_RULE,
+        db_default=CategorySource.BANK_RULE,
+    )
+    note = models.TextField(blank=True, default="", db_default="")
     is_own_transfer = models.BooleanField(default=False)
     # Indexed by tx_transfer_pair (partial: only paired rows), for the SET NULL of a deleted twin.
     transfer_pair = models.ForeignKey(

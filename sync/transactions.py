@@ -32,7 +32,8 @@ from django.utils import timezone
 
 from banking.categorization import category_id_for
 from banking.clients.types import BankTransaction, TransactionPage
-from banking.models import Account, Transaction, TransactionStatus
+from banking.models import Account, CategorySource, Transaction, TransactionStatus
+from banking.selectors.category_rules import category_rule_matcher
 from fintrack.core.db import commit_without_wal_wait, copy_rows
 
 logger = logging.getLogger(__name__)
@@ -52,7 +53,8 @@ COMPARED_FIELDS = (
     "counterparty",
     "bank_transaction_code",
 )
-UPDATE_FIELDS = [*COMPARED_FIELDS, "category", "raw_json", "updated_at"]
+# Not `note`: the user's, never the bank's. A row the user categorised keeps its category (below).
+UPDATE_FIELDS = [*COMPARED_FIELDS, "category", "category_source", "raw_json", "updated_at"]
 MAX_PAGES_PER_ACCOUNT = 100_000  # a bank that always says "has next" must not loop forever
 SKIPPED_SAMPLES_KEPT = 20
 
@@ -139,6 +141,34 @@ def _bank_values(bank_tx: BankTransaction) -> tuple:
         (bank_tx.counterparty or "")[:255],
         (bank_tx.bank_transaction_code or "")[:64],
     )
+
+
+# A row's (category id, category source) from its `_bank_values`; one per account and run.
+Categoriser = Callable[[tuple], tuple[int | None, str]]
+# Plain strings: COPY writes them as they are.
+BY_BANK_RULE = CategorySource.BANK_RULE.value
+BY_USER_RULE = CategorySource.USER_RULE.value
+
+
+def builtin_categoriser(values: tuple) -> tuple[int | None, str]:
+    """The built-in rules only (a user with no rules of their own)."""
+    return _category_id(values), BY_BANK_RULE
+
+
+def categoriser_for(*, user_id: int) -> Categoriser:
+    """The user's own rules (read here, once) before the built-in ones."""
+    matcher = category_rule_matcher(user_id=user_id)
+    if not matcher:
+        return builtin_categoriser
+
+    def categorise(values: tuple) -> tuple[int | None, str]:
+        # COMPARED_FIELDS order: description is values[5], merchant_name values[6].
+        rule = matcher.match(merchant_name=values[6], description=values[5])
+        if rule is not None:
+            return rule.category_id, BY_USER_RULE
+        return builtin_categoriser(values)
+
+    return categorise
 
 
 def prefetch_allowed() -> bool:
@@ -462,6 +492,7 @@ def account_transactions_sync(
         fresh_ids=fresh_ids,
         limit=settings.SYNC_WRITE_BATCH_ROWS,
         after_write=after_write,
+        categoriser=categoriser_for(user_id=account.user_id),
     )
 
     def add_rows(rows: list[BankTransaction], booked: list[datetime]) -> None:
@@ -654,12 +685,14 @@ class _PendingRows:
         fresh_ids: set[str] | None,
         limit: int,
         after_write: Callable[[], None] | None = None,
+        categoriser: Categoriser | None = None,
     ):
         self.account = account
         self.counts = counts
         self.fresh_ids = fresh_ids
         self.limit = max(1, limit)
         self.after_write = after_write
+        self.categoriser = categoriser or builtin_categoriser
         self.by_id: dict[str, BankTransaction] = {}
 
     def add(self, bank_transactions: list[BankTransaction]) -> None:
@@ -672,7 +705,11 @@ class _PendingRows:
         by_id, self.by_id = self.by_id, {}  # taken first: a failed write is not retried here
         if by_id:
             _write_rows(
-                account=self.account, by_id=by_id, counts=self.counts, fresh_ids=self.fresh_ids
+                account=self.account,
+                by_id=by_id,
+                counts=self.counts,
+                fresh_ids=self.fresh_ids,
+                categoriser=self.categoriser,
             )
         if self.after_write is not None:
             self.after_write()
@@ -695,32 +732,41 @@ def _write_rows(
     by_id: dict[str, BankTransaction],
     counts: TransactionCounts,
     fresh_ids: set[str] | None = None,
+    categoriser: Categoriser | None = None,
 ) -> None:
     """Upsert a batch: new and changed rows in one INSERT … ON CONFLICT, identical ones skipped."""
+    categoriser = categoriser or builtin_categoriser
     if fresh_ids is not None and fresh_ids.isdisjoint(by_id):
         fresh_ids.update(by_id)
-        if _insert_new(account=account, by_id=by_id, counts=counts):
+        if _insert_new(account=account, by_id=by_id, counts=counts, categoriser=categoriser):
             return
+    # The stored category and its source ride along: a row the user categorised keeps both.
     existing = {
         row[0]: row[1:]
         for row in Transaction.objects.filter(
             account=account, bank_transaction_id__in=list(by_id)
-        ).values_list("bank_transaction_id", *COMPARED_FIELDS)
+        ).values_list("bank_transaction_id", *COMPARED_FIELDS, "category_id", "category_source")
     }
+    compared = len(COMPARED_FIELDS)
     rows: list[Transaction] = []
     for transaction_id, bank_tx in by_id.items():
         values = _bank_values(bank_tx)
         stored = existing.get(transaction_id)
         if stored is None:
             counts.added += 1
-        elif _same(stored, values):
+        elif _same(stored[:compared], values):
             counts.unchanged += 1
             continue
         else:
             counts.updated += 1
             counts.note_changed(stored[2])  # the old booking time leaves its day too
         counts.note_changed(bank_tx.booking_date)
-        rows.append(_row(account=account, bank_tx=bank_tx, values=values))
+        row = _row(account=account, bank_tx=bank_tx, values=values, categoriser=categoriser)
+        # A correction landing between this SELECT and the upsert below is overwritten: the
+        # window is one batch's write, and the user sees the bank's change and can correct again.
+        if stored is not None and stored[compared + 1] == CategorySource.USER:
+            row.category_id, row.category_source = stored[compared], CategorySource.USER
+        rows.append(row)
     if rows:
         # The upsert is also the guard against a concurrent run inserting the same rows.
         with transaction.atomic():
@@ -751,6 +797,8 @@ COPY_COLUMNS = (
     "bank_transaction_id",
     *COMPARED_FIELDS,
     "category_id",
+    "category_source",
+    "note",
     "is_own_transfer",
     "transfer_pair_id",
     "raw_json",
@@ -759,7 +807,13 @@ COPY_COLUMNS = (
 )
 
 
-def _insert_new(*, account: Account, by_id: dict[str, BankTransaction], counts) -> bool:
+def _insert_new(
+    *,
+    account: Account,
+    by_id: dict[str, BankTransaction],
+    counts,
+    categoriser: Categoriser | None = None,
+) -> bool:
     """Insert a batch known to be all new; False (nothing written, nothing counted) on a conflict.
 
     PostgreSQL gets a COPY of plain tuples: no model instances, no INSERT compiled per batch (the
@@ -768,7 +822,12 @@ def _insert_new(*, account: Account, by_id: dict[str, BankTransaction], counts) 
     """
     if db_connection.vendor != "postgresql":
         rows = [
-            _row(account=account, bank_tx=bank_tx, values=_bank_values(bank_tx))
+            _row(
+                account=account,
+                bank_tx=bank_tx,
+                values=_bank_values(bank_tx),
+                categoriser=categoriser,
+            )
             for bank_tx in by_id.values()
         ]
         with transaction.atomic():
@@ -777,7 +836,9 @@ def _insert_new(*, account: Account, by_id: dict[str, BankTransaction], counts) 
         try:
             with transaction.atomic():
                 commit_without_wal_wait()  # safe for the reason given in _write_rows
-                _copy_rows(account=account, bank_transactions=by_id.values())
+                _copy_rows(
+                    account=account, bank_transactions=by_id.values(), categoriser=categoriser
+                )
         except IntegrityError:
             logger.info("account %s: batch already partly stored, upserting it", account.pk)
             return False
@@ -787,16 +848,25 @@ def _insert_new(*, account: Account, by_id: dict[str, BankTransaction], counts) 
     return True
 
 
-def copy_values(*, account: Account, bank_tx: BankTransaction, now: datetime) -> tuple:
+def copy_values(
+    *,
+    account: Account,
+    bank_tx: BankTransaction,
+    now: datetime,
+    categoriser: Categoriser | None = None,
+) -> tuple:
     """One COPY row (COPY_COLUMNS order): the very values `_row` gives the ORM."""
     values = _bank_values(bank_tx)
+    category_id, category_source = (categoriser or builtin_categoriser)(values)
     return (
         account.user_id,
         account.pk,
         account.bank_code,
         bank_tx.transaction_id,
         *values,
-        _category_id(values),
+        category_id,
+        category_source,
+        "",  # note
         False,
         None,
         # The item as the bank sent it, serialised by orjson (~20× json.dumps on a page); raw_json
@@ -807,12 +877,17 @@ def copy_values(*, account: Account, bank_tx: BankTransaction, now: datetime) ->
     )
 
 
-def _copy_rows(*, account: Account, bank_transactions) -> None:
+def _copy_rows(
+    *, account: Account, bank_transactions, categoriser: Categoriser | None = None
+) -> None:
     """COPY new rows of one account into the transactions table (PostgreSQL)."""
     now = timezone.now()
     # Built before the COPY starts: categorising may query the database (its cache's first
     # fill), and this connection accepts no other statement until the COPY ends.
-    rows = [copy_values(account=account, bank_tx=bank_tx, now=now) for bank_tx in bank_transactions]
+    rows = [
+        copy_values(account=account, bank_tx=bank_tx, now=now, categoriser=categoriser)
+        for bank_tx in bank_transactions
+    ]
     copy_rows(Transaction, COPY_COLUMNS, rows)
 
 
@@ -831,13 +906,21 @@ def _category_id(values: tuple) -> int | None:
     )
 
 
-def _row(*, account: Account, bank_tx: BankTransaction, values: tuple) -> Transaction:
+def _row(
+    *,
+    account: Account,
+    bank_tx: BankTransaction,
+    values: tuple,
+    categoriser: Categoriser | None = None,
+) -> Transaction:
+    category_id, category_source = (categoriser or builtin_categoriser)(values)
     return Transaction(
         user_id=account.user_id,
         account=account,
         bank_code=account.bank_code,
         bank_transaction_id=bank_tx.transaction_id,
-        category_id=_category_id(values),
+        category_id=category_id,
+        category_source=category_source,
         raw_json=bank_tx.raw,
         **dict(zip(COMPARED_FIELDS, values, strict=True)),
     )

@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from audit.models import AuditEvent
+from banking.models import CategoryRule
 from banking.tests.factories import make_account, make_agreement, make_connection, make_transaction
 from consents.models import Consent, ConsentKind, ConsentStatus
 from sync.models import SyncRun, SyncStatus
@@ -27,7 +28,7 @@ PUBLIC = {
 }
 STAFF_ONLY = {("GET", "/api/admin/raw-logs")}
 # Path parameters that name a per-user object (the matrix checks each for ownership)…
-OBJECT_PARAMS = {"account_id", "transaction_id", "consent_id", "sync_run_id"}
+OBJECT_PARAMS = {"account_id", "transaction_id", "consent_id", "sync_run_id", "rule_id"}
 # …and those that do not (a bank code selects the caller's own connection).
 NON_OBJECT_PARAMS = {"bank_code": "vbank"}
 VICTIM_MARKER = "VICTIM-7f3a"
@@ -220,11 +221,19 @@ def _victim_objects(victim) -> dict[str, object]:
         error=f"failed {VICTIM_MARKER}",
     )
     make_agreement(user=victim, agreement_id=f"agr-{VICTIM_MARKER}", linked_account=account)
+    rule = CategoryRule.objects.create(
+        user=victim,
+        match_kind="description",
+        pattern=VICTIM_MARKER,
+        pattern_folded=VICTIM_MARKER.lower(),
+        category=transaction.category,
+    )
     return {
         "account_id": account,
         "transaction_id": transaction,
         "consent_id": consent,
         "sync_run_id": run,
+        "rule_id": rule,
     }
 
 
@@ -286,7 +295,8 @@ def test_no_read_shows_another_users_data(op, make_user):
     response = client.get(op.url(**dict.fromkeys(OBJECT_PARAMS, 1)))
 
     assert response.status_code < 500
-    text = response.content.decode()
+    body = b"".join(response.streaming_content) if response.streaming else response.content
+    text = body.decode()
     assert VICTIM_MARKER not in text
     assert "victim@example.com" not in text
 
