@@ -2,6 +2,7 @@ from django.urls import path
 
 from banking.apis import accounts as accounts_apis
 from banking.apis import banks as banks_apis
+from banking.apis import categories as categories_apis
 from banking.apis import debts as debts_apis
 from banking.apis import products as products_apis
 from banking.apis import transactions as transactions_apis
@@ -27,6 +28,11 @@ urlpatterns: list = [
         name="transaction-summary",
     ),
     path(
+        "transactions/export.csv",
+        transactions_apis.TransactionExportApi.as_view(),
+        name="transaction-export-csv",
+    ),
+    path(
         "transactions/<int:transaction_id>",
         transactions_apis.TransactionDetailApi.as_view(),
         name="transaction-detail",
@@ -34,4 +40,13 @@ urlpatterns: list = [
     path("products", products_apis.ProductListApi.as_view(), name="product-list"),
     path("debts", debts_apis.DebtListApi.as_view(), name="debt-list"),
     path("debts/next-payment", debts_apis.DebtNextPaymentApi.as_view(), name="debt-next-payment"),
+    # The user's own category rules (issue 17); PATCH /transactions/<id> is on transaction-detail.
+    path(
+        "categories/rules", categories_apis.CategoryRuleListApi.as_view(), name="category-rule-list"
+    ),
+    path(
+        "categories/rules/<int:rule_id>",
+        categories_apis.CategoryRuleDetailApi.as_view(),
+        name="category-rule-detail",
+    ),
 ]

@@ -11,6 +11,8 @@ ORDER = (
     "analytics",
     "transactions_list",
     "analytics_accuracy",
+    "categories",
+    "transactions_export",
 )
 
 

@@ -1,24 +1,29 @@
-"""Transactions API: the keyset-paginated feed, one transaction, and summaries."""
+"""Transactions API: the keyset-paginated feed, its CSV export, one transaction, and summaries."""
 
+from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from banking.apis.categories import TRANSACTION_PATCH_SCHEMA, transaction_patch
 from banking.filters import TransactionFilters, cursor_decode
 from banking.models import Account, TransactionCategory
 from banking.selectors.transactions import (
+    transaction_export_rows,
     transaction_feed,
     transaction_get,
     transaction_summary,
 )
 from banking.serializers.common import MAX_ID, ErrorOutputSerializer
 from banking.serializers.transactions import (
+    TransactionExportParamsSerializer,
     TransactionListParamsSerializer,
     TransactionOutputSerializer,
     TransactionPageOutputSerializer,
     TransactionSummaryOutputSerializer,
     TransactionSummaryParamsSerializer,
+    transaction_csv_chunks,
 )
 from fintrack.core.exceptions import NotFound, ValidationFailed
 from fintrack.core.localtime import user_today, user_zone, user_zone_name
@@ -36,14 +41,41 @@ def _query_param(name: str, type_, description: str, **extra) -> OpenApiParamete
     )
 
 
-FEED_PARAMETERS = [
+FILTER_PARAMETERS = [
     _query_param("from", OpenApiTypes.DATE, "First booking day, inclusive (your local day)."),
     _query_param("to", OpenApiTypes.DATE, "Last booking day, inclusive (your local day)."),
     _query_param("account_id", OpenApiTypes.INT, "One of your accounts."),
     _query_param("bank", OpenApiTypes.STR, "Bank code.", enum=["vbank", "abank", "sbank"]),
     _query_param("category", OpenApiTypes.STR, "Category code(s), comma-separated."),
-    _query_param("search", OpenApiTypes.STR, "Text in description, merchant or counterparty."),
-    _query_param("cursor", OpenApiTypes.STR, "next_cursor of the previous page."),
+    _query_param(
+        "search",
+        OpenApiTypes.STR,
+        "Text in description, merchant or counterparty; any case, ё and е alike.",
+    ),
+    _query_param("amount_min", OpenApiTypes.DECIMAL, "Smallest |amount|, inclusive, e.g. 100.50."),
+    _query_param("amount_max", OpenApiTypes.DECIMAL, "Largest |amount|, inclusive."),
+    _query_param(
+        "direction",
+        OpenApiTypes.STR,
+        "in: money in (amount > 0); out: money out (amount < 0).",
+        enum=["in", "out"],
+    ),
+    _query_param(
+        "merchant",
+        OpenApiTypes.STR,
+        "One merchant by name, any case, ё and е alike (the name without the city).",
+    ),
+    _query_param(
+        "ordering",
+        OpenApiTypes.STR,
+        "-date (default, newest first), date, -amount (largest |amount| first) or amount; "
+        "ties in id order.",
+        enum=["-date", "date", "-amount", "amount"],
+    ),
+]
+FEED_PARAMETERS = [
+    *FILTER_PARAMETERS,
+    _query_param("cursor", OpenApiTypes.STR, "next_cursor of the previous page, same ordering."),
     _query_param("page_size", OpenApiTypes.INT, "1–200, default 50."),
 ]
 
@@ -76,6 +108,10 @@ def _feed_filters(*, user, params: dict) -> TransactionFilters:
         category_codes=codes,
         search=params.get("search", ""),
         time_zone=user_zone_name(user),
+        amount_min=params.get("amount_min"),
+        amount_max=params.get("amount_max"),
+        direction=params.get("direction"),
+        merchant=params.get("merchant", ""),
     )
 
 
@@ -86,9 +122,10 @@ class TransactionListApi(APIView):
         responses={200: TransactionPageOutputSerializer, 400: BAD_INPUT},
         summary="Your transactions, newest first, with cursor pagination",
         description=(
-            "Keyset pagination on (booking_date, id) descending: each row appears once, and a "
-            "deep page costs what the first one does. Pass next_cursor as ?cursor= with the same "
-            "filters."
+            "Keyset pagination on (booking_date, id), or (|amount|, id) with ordering=±amount: "
+            "each row appears once, and a deep page of the date orderings costs what the first "
+            "one does. Pass next_cursor as ?cursor= with the same filters and ordering. Text "
+            "filters ignore case and treat ё as е."
         ),
         tags=["transactions"],
     )
@@ -97,9 +134,16 @@ class TransactionListApi(APIView):
         params_serializer.is_valid(raise_exception=True)
         params = params_serializer.validated_data
         filters = _feed_filters(user=request.user, params=params)
-        cursor = cursor_decode(params["cursor"]) if params.get("cursor") else None
+        ordering = params["ordering"]
+        cursor = (
+            cursor_decode(params["cursor"], ordering=ordering) if params.get("cursor") else None
+        )
         page = transaction_feed(
-            user=request.user, filters=filters, cursor=cursor, page_size=params["page_size"]
+            user=request.user,
+            filters=filters,
+            cursor=cursor,
+            page_size=params["page_size"],
+            ordering=ordering,
         )
         data = {
             "results": page.results,
@@ -108,6 +152,51 @@ class TransactionListApi(APIView):
         }
         context = {"zone": user_zone(request.user)}
         return Response(TransactionPageOutputSerializer(data, context=context).data)
+
+
+class TransactionExportApi(APIView):
+    @extend_schema(
+        operation_id="transactions_export_csv",
+        parameters=FILTER_PARAMETERS,
+        responses={
+            (200, "text/csv"): OpenApiResponse(
+                OpenApiTypes.STR,
+                description=(
+                    "UTF-8 with a BOM; one header row: id, date, time, amount, currency, "
+                    "description, merchant, category, category_name, counterparty, bank, "
+                    "account, status."
+                ),
+            ),
+            400: BAD_INPUT,
+        },
+        summary="Your transactions as a CSV file, with the feed's filters and ordering",
+        description=(
+            "Every matching row, streamed (no paging). date and time are your local ones "
+            "(profile time_zone); amount is signed, a decimal with a dot. Text cells a "
+            "spreadsheet would run as a formula (starting with = + - @) get a leading '."
+        ),
+        tags=["transactions"],
+    )
+    def get(self, request):
+        params_serializer = TransactionExportParamsSerializer(data=request.query_params)
+        params_serializer.is_valid(raise_exception=True)
+        params = params_serializer.validated_data
+        filters = _feed_filters(user=request.user, params=params)
+        rows = transaction_export_rows(
+            user=request.user, filters=filters, ordering=params["ordering"]
+        )
+        response = StreamingHttpResponse(
+            transaction_csv_chunks(rows, zone=user_zone(request.user)),
+            content_type="text/csv; charset=utf-8",
+        )
+        response["Content-Disposition"] = 'attachment; filename="transactions.csv"'
+        response["Cache-Control"] = "private, no-store"
+        return response
+
+    def perform_content_negotiation(self, request, force=False):
+        # The file is not a DRF rendering: a client asking for text/csv only must still get its
+        # errors (as JSON, the one error shape) instead of a 406.
+        return super().perform_content_negotiation(request, force=True)
 
 
 class TransactionSummaryApi(APIView):
@@ -173,3 +262,8 @@ class TransactionDetailApi(APIView):
         transaction = transaction_get(user=request.user, transaction_id=transaction_id)
         context = {"zone": user_zone(request.user)}
         return Response(TransactionOutputSerializer(transaction, context=context).data)
+
+    @TRANSACTION_PATCH_SCHEMA
+    def patch(self, request, transaction_id: int):
+        # Category corrections live in banking.apis.categories (issue 17).
+        return transaction_patch(request, transaction_id)

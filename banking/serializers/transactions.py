@@ -1,12 +1,20 @@
-"""Serializers of the transactions API: query parameters in, feed items and summaries out."""
+"""Serializers of the transactions API: query parameters in, feed items, CSV rows and summaries
+out."""
 
+import csv
+import io
+from collections.abc import Iterable, Iterator
 from datetime import date, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 from rest_framework import serializers
 
+from banking.filters import DEFAULT_ORDERING, ORDERINGS
 from banking.models import BankCode, Transaction
 from banking.serializers.common import MAX_ID
+from banking.textfold import merchant_display_name
 from fintrack.core.localtime import local_date
 
 MAX_SUMMARY_DAYS = 3660
@@ -20,6 +28,16 @@ def _check_range(attrs: dict) -> dict:
     return attrs
 
 
+def _amount_field(help_text: str) -> serializers.DecimalField:
+    return serializers.DecimalField(
+        required=False,
+        max_digits=18,
+        decimal_places=2,
+        min_value=Decimal("0"),
+        help_text=help_text,
+    )
+
+
 class TransactionListParamsSerializer(serializers.Serializer):
     """Query parameters of GET /api/transactions."""
 
@@ -31,6 +49,20 @@ class TransactionListParamsSerializer(serializers.Serializer):
         required=False, max_length=200, help_text="A category code, or several comma-separated."
     )
     search = serializers.CharField(required=False, max_length=100, trim_whitespace=True)
+    amount_min = _amount_field("Smallest |amount|, inclusive (a decimal with a dot).")
+    amount_max = _amount_field("Largest |amount|, inclusive.")
+    direction = serializers.ChoiceField(
+        choices=["in", "out"], required=False, help_text="in: money in; out: money out."
+    )
+    merchant = serializers.CharField(
+        required=False,
+        max_length=100,
+        trim_whitespace=True,
+        help_text="A merchant's name, any case, ё or е (Пятёрочка - Москва is Пятёрочка).",
+    )
+    ordering = serializers.ChoiceField(
+        choices=list(ORDERINGS), required=False, default=DEFAULT_ORDERING
+    )
     cursor = serializers.CharField(required=False, max_length=200)
     page_size = serializers.IntegerField(required=False, min_value=1, max_value=200, default=50)
 
@@ -51,7 +83,19 @@ class TransactionListParamsSerializer(serializers.Serializer):
             raise serializers.ValidationError(detail) from exc
 
     def validate(self, attrs):
+        amount_min, amount_max = attrs.get("amount_min"), attrs.get("amount_max")
+        if amount_min is not None and amount_max is not None and amount_min > amount_max:
+            raise serializers.ValidationError(
+                {"amount_min": ["Must not be greater than 'amount_max'."]}
+            )
         return _check_range(attrs)
+
+
+class TransactionExportParamsSerializer(TransactionListParamsSerializer):
+    """Query parameters of GET /api/transactions/export.csv: the feed's, without paging."""
+
+    cursor = None
+    page_size = None
 
 
 class TransactionSummaryParamsSerializer(TransactionListParamsSerializer):
@@ -61,6 +105,11 @@ class TransactionSummaryParamsSerializer(TransactionListParamsSerializer):
     bank = None
     category = None
     search = None
+    amount_min = None
+    amount_max = None
+    direction = None
+    merchant = None
+    ordering = None
     cursor = None
     page_size = None
     period = serializers.ChoiceField(
@@ -140,6 +189,83 @@ class TransactionPageOutputSerializer(serializers.Serializer):
         allow_null=True, help_text="Pass as ?cursor= for the next page; null on the last page."
     )
     page_size = serializers.IntegerField()
+
+
+CSV_HEADER = (
+    "id",
+    "date",
+    "time",
+    "amount",
+    "currency",
+    "description",
+    "merchant",
+    "category",
+    "category_name",
+    "counterparty",
+    "bank",
+    "account",
+    "status",
+)
+# A spreadsheet runs a cell starting with one of these as a formula ("CSV injection"); bank texts
+# are not ours to trust, so such a text cell gets a leading apostrophe. Amounts are not touched.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text_cell(value: str) -> str:
+    return f"'{value}" if value.startswith(_FORMULA_STARTS) else value
+
+
+def transaction_csv_chunks(
+    rows: Iterable[tuple], *, zone: ZoneInfo, rows_per_chunk: int = 1000
+) -> Iterator[bytes]:
+    """UTF-8 CSV of rows from transaction_export_rows: a BOM and the header first, then chunks of
+    `rows_per_chunk` rows. Days and times are local to `zone`; amounts are signed decimals with
+    a dot; lines end in CRLF (RFC 4180)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    # The BOM tells spreadsheet programs the file is UTF-8 (Excel guesses a legacy code page).
+    buffer.write("\ufeff")
+    writer.writerow(CSV_HEADER)
+    for count, (
+        row_id,
+        booking_date,
+        amount,
+        currency,
+        description,
+        merchant_name,
+        category_code,
+        category_name,
+        counterparty,
+        bank_code,
+        account_number,
+        bank_account_id,
+        status,
+    ) in enumerate(rows, start=1):
+        moment = booking_date.astimezone(zone)
+        writer.writerow(
+            (
+                row_id,
+                moment.date().isoformat(),
+                moment.strftime("%H:%M:%S"),
+                format(amount, "f"),
+                currency,
+                _text_cell(description),
+                _text_cell(
+                    merchant_display_name(merchant_name=merchant_name, description=description)
+                ),
+                category_code or "",
+                category_name or "",
+                _text_cell(counterparty),
+                bank_code,
+                account_number or bank_account_id,
+                status,
+            )
+        )
+        if count % rows_per_chunk == 0:
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue().encode()
 
 
 class SummaryCategoryOutputSerializer(serializers.Serializer):
