@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from django.utils import timezone
 from rest_framework import serializers
 
+from banking.categorization import merchant_and_city
 from banking.filters import DEFAULT_ORDERING, ORDERINGS
 from banking.models import BankCode, Transaction
 from banking.serializers.common import MAX_ID
@@ -149,7 +150,14 @@ class CategoryOutputSerializer(serializers.Serializer):
 class TransactionOutputSerializer(serializers.ModelSerializer):
     account_id = serializers.IntegerField()
     bank = serializers.CharField(source="bank_code")
-    merchant = serializers.CharField(source="merchant_name")
+    merchant = serializers.SerializerMethodField(
+        help_text="The merchant's name without the city: the bank's merchant object, or the "
+        "'<Merchant>' of a '<Merchant> - <City>' description; empty when there is none."
+    )
+    city = serializers.SerializerMethodField(
+        help_text="Where the purchase was made: the bank's location, or the '<City>' of the "
+        "description."
+    )
     category = CategoryOutputSerializer(allow_null=True)
     transfer_pair_id = serializers.IntegerField(allow_null=True)
     local_date = serializers.SerializerMethodField(
@@ -170,13 +178,23 @@ class TransactionOutputSerializer(serializers.ModelSerializer):
             "status",
             "description",
             "merchant",
+            "city",
             "merchant_category",
             "mcc",
             "category",
+            "category_source",
+            "note",
             "counterparty",
             "is_own_transfer",
             "transfer_pair_id",
         ]
+
+    def get_merchant(self, obj) -> str:
+        name, _city = merchant_and_city(obj.description or "", obj.merchant_name or "")
+        return name or obj.merchant_name or ""
+
+    def get_city(self, obj) -> str:
+        return merchant_and_city(obj.description or "", obj.merchant_name or "")[1]
 
     def get_local_date(self, obj) -> date:
         # The API passes the user's zone in the context; without one, the default zone.

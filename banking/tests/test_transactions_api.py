@@ -55,15 +55,43 @@ def test_item_has_the_normalised_fields(auth_client):
             "status": "booked",
             "description": "🏪 Продукты",
             "merchant": "Пятёрочка",
+            "city": "",
             "merchant_category": "grocery",
             "mcc": "5411",
             "category": {"code": "groceries", "name_en": "Groceries", "name_ru": "Продукты"},
+            "category_source": "bank_rule",
+            "note": "",
             "counterparty": "Пятёрочка",
             "is_own_transfer": False,
             "transfer_pair_id": None,
         }
     ]
     assert "raw_json" not in auth_client.get(f"/api/transactions/{tx.id}").json()
+
+
+def test_a_live_style_purchase_shows_its_merchant_without_the_city_and_the_city_apart(auth_client):
+    account = make_account(user=auth_client.user)
+    with_object = make_transaction(
+        account=account,
+        amount="-512.00",
+        booking_date=at("2025-11-23", hour=11),
+        description="Пятёрочка - Москва",
+        merchant_name="Пятёрочка",
+    )
+    without_object = make_transaction(
+        account=account,
+        amount="-1800.00",
+        booking_date=at("2025-11-22", hour=18),
+        description="Тануки - Новосибирск",
+    )
+
+    shown = {
+        row["id"]: (row["merchant"], row["city"])
+        for row in auth_client.get("/api/transactions").json()["results"]
+    }
+
+    assert shown[with_object.id] == ("Пятёрочка", "Москва")
+    assert shown[without_object.id] == ("Тануки", "Новосибирск")
 
 
 def test_cursor_pages_return_each_row_once_with_ties_broken_by_id(auth_client):
