@@ -138,17 +138,24 @@ def screenshots_dir():
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium():
-    """One headless Chromium for the session; the test is skipped only where none is installed
-    (CI installs Debian's chromium, so there it always runs)."""
+    """One headless Chromium per browser-test module; skipped only where none is installed (CI
+    installs Debian's chromium, so there it always runs).
+
+    Playwright's sync API keeps an event loop running in the test thread while it is started,
+    and Django refuses ORM calls from a thread with a running loop. The ORM calls of these tests
+    are plain synchronous ones (the live server answers from its own thread), so the check is
+    lifted, and only while the module's browser runs: the loop stops when it closes, so the tests
+    after it (and `check --deploy`, which rejects the variable) see neither."""
     if not os.path.exists(CHROMIUM):
         if os.environ.get("CI"):
             pytest.fail(f"no Chromium at {CHROMIUM}: .ci/run installs Debian's chromium")
         pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
+    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()

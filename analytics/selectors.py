@@ -3,13 +3,16 @@
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from django.db.models import Q, Sum
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from analytics.models import AnalyticsSnapshot
 from banking.models import (
+    SPENDABLE_ACCOUNT_TYPES,
     Account,
     AccountSummary,
+    BalanceSnapshot,
     BankConnection,
     ProductAgreement,
     Transaction,
@@ -216,5 +219,106 @@ def dashboard_top_categories(*, user, today: date, days: int = 30, limit: int = 
     )
     for row in rows:
         # SQLite sums decimals without their scale; money always has two places.
+        row["total"] = Decimal(row["total"]).quantize(CENT)
+    return rows
+
+
+def console_user_get(*, user_id: int):
+    """The user a staff console page is about (None when there is no such user)."""
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.filter(pk=user_id).first()
+
+
+def spendable_balance_history(*, user, since: date, until: date, zone) -> dict:
+    """End-of-day spendable balance (active checking and card accounts in roubles, as STS
+    counts them) of each local day in [since, until]: worked back from the accounts' current
+    balances through the money-moving transactions booked after each day; with the balance
+    readings the syncs stored over those days (the line's anchors)."""
+    accounts = list(
+        Account.objects.filter(
+            user=user,
+            is_active=True,
+            account_type__in=SPENDABLE_ACCOUNT_TYPES,
+            currency="RUB",
+            current_balance__isnull=False,
+        ).values("id", "current_balance")
+    )
+    account_ids = [a["id"] for a in accounts]
+    now_total = sum((a["current_balance"] for a in accounts), Decimal("0"))
+    rows = (
+        Transaction.objects.filter(
+            account_id__in=account_ids,
+            booking_date__gte=_day_start(since, zone),
+            status__in=_MONEY_STATUSES,
+        )
+        .annotate(day=TruncDate("booking_date", tzinfo=zone))
+        .values("day")
+        .annotate(net=Sum("amount"), count=Count("id"))
+        .order_by("day")
+    )
+    net_by_day = {r["day"]: (Decimal(r["net"]).quantize(CENT), r["count"]) for r in rows}
+    # Balance at the end of day d = today's balance - what moved on the days after d.
+    after = sum((net for day, (net, _) in net_by_day.items() if day > until), Decimal("0"))
+    days = []
+    balance = now_total - after
+    day = until
+    while day >= since:
+        net, count = net_by_day.get(day, (Decimal("0.00"), 0))
+        days.append({"date": day, "balance": balance, "net": net, "count": count})
+        balance -= net
+        day -= timedelta(days=1)
+    days.reverse()
+
+    readings = list(
+        BalanceSnapshot.objects.filter(
+            account_id__in=account_ids,
+            as_of__gte=_day_start(since, zone),
+            as_of__lt=_day_start(until + timedelta(days=1), zone),
+        )
+        .order_by("as_of", "id")
+        .values("account_id", "as_of", "available", "booked")
+    )
+    latest: dict[int, Decimal] = {}
+    by_day: dict[date, dict] = {}
+    for reading in readings:
+        amount = reading["available"] if reading["available"] is not None else reading["booked"]
+        if amount is None:
+            continue
+        latest[reading["account_id"]] = amount
+        if len(latest) == len(account_ids):
+            local_day = reading["as_of"].astimezone(zone).date()
+            by_day[local_day] = {
+                "date": local_day,
+                "balance": sum(latest.values(), Decimal("0")),
+                "as_of": reading["as_of"],
+            }
+    return {
+        "account_ids": account_ids,
+        "current_total": now_total,
+        "days": days,
+        "readings": [by_day[d] for d in sorted(by_day)],
+    }
+
+
+def category_spending_list(*, user, since: date, until: date, currency: str = "RUB") -> list[dict]:
+    """Spending per category over local days [since, until] from the daily aggregates (own
+    transfers and declined rows are not in them), largest first."""
+    rows = list(
+        TransactionAggregate.objects.filter(
+            user=user, date__gte=since, date__lte=until, currency=currency
+        )
+        .values(
+            "category_id",
+            "category__code",
+            "category__name_en",
+            "category__name_ru",
+            "category__is_essential",
+        )
+        .annotate(total=Sum("spending"))
+        .filter(total__gt=0)
+        .order_by("-total", "category__code")
+    )
+    for row in rows:
         row["total"] = Decimal(row["total"]).quantize(CENT)
     return rows

@@ -3,8 +3,10 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import Prefetch
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from analytics.console import financial_picture
 from analytics.models import AnalyticsSnapshot
 from audit.models import RawApiLog
 from banking.models import Account, BankConnection, Transaction
@@ -43,16 +45,26 @@ class UserAdmin(DjangoUserAdmin):
         "is_staff",
         "created_at",
         "last_login",
+        "picture",
     ]
     list_filter = ["is_staff", "is_active", "created_at"]
     search_fields = ["email", "phone", "external_client_id"]
     date_hierarchy = "created_at"
-    readonly_fields = ["created_at", "last_login", "latest_snapshot", "related_rows"]
+    readonly_fields = [
+        "created_at",
+        "last_login",
+        "financial_picture_link",
+        "latest_snapshot",
+        "related_rows",
+    ]
     inlines = [BankConnectionInline]
     fieldsets = (
         (None, {"fields": ("email", "phone", "password")}),
         ("Bank identity", {"fields": ("external_client_id",)}),
-        ("FinTrack data", {"fields": ("latest_snapshot", "related_rows")}),
+        (
+            "FinTrack data",
+            {"fields": ("financial_picture_link", "latest_snapshot", "related_rows")},
+        ),
         (
             "Permissions",
             {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
@@ -69,6 +81,16 @@ class UserAdmin(DjangoUserAdmin):
         ),
     )
 
+    def get_urls(self):
+        # The staff "Financial picture" page of one user (analytics/console.py).
+        picture = path(
+            "<int:user_id>/financial-picture/",
+            self.admin_site.admin_view(financial_picture),
+            {"admin_site": self.admin_site},
+            name="users_user_financial_picture",
+        )
+        return [picture, *super().get_urls()]
+
     def get_inlines(self, request, obj):
         return self.inlines if obj is not None else []
 
@@ -84,6 +106,22 @@ class UserAdmin(DjangoUserAdmin):
     def banks(self, obj: User) -> str:
         connections = sorted(obj.bank_connections.all(), key=lambda c: c.bank_code)
         return ", ".join(f"{c.bank_code} ({c.status})" for c in connections) or EMPTY
+
+    @admin.display(description="financial picture")
+    def picture(self, obj: User):
+        url = reverse("admin:users_user_financial_picture", args=[obj.pk])
+        return format_html('<a href="{}">picture</a>', url)
+
+    @admin.display(description="financial picture")
+    def financial_picture_link(self, obj: User):
+        if obj.pk is None:
+            return EMPTY
+        url = reverse("admin:users_user_financial_picture", args=[obj.pk])
+        return format_html(
+            '<a class="button" href="{}">Financial picture</a> &nbsp;what the user\'s dashboard '
+            "says, drawn, each figure linked to the rows behind it",
+            url,
+        )
 
     @admin.display(description="latest analytics snapshot")
     def latest_snapshot(self, obj: User):
