@@ -2,18 +2,27 @@
 
 from django.conf import settings
 from django.contrib import admin
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
+from audit.capture import TRUNCATED_MARKER
 from audit.models import AuditEvent, Direction, RawApiLog
 from audit.services import AuditAction
 from fintrack.core.admin import (
     EMPTY,
     BigTableAdminMixin,
+    ConsolePanelMixin,
     ReadOnlyAdminMixin,
     admin_changelist_url,
+    admin_datetime,
     admin_link,
     choices_list_filter,
     json_field,
+    json_reindent,
+    json_text,
+    pretty_json,
+    side_by_side,
+    text_line_diff,
 )
 
 
@@ -61,19 +70,17 @@ class CorrelationIdListFilter(admin.SimpleListFilter):
 BANK_FILTER = choices_list_filter(
     "bank_code", "bank", [(code, code) for code in settings.BANK_CODES]
 )
-payload_pretty = json_field("payload", "Payload (redacted, as stored)")
-headers_pretty = json_field("headers", "Headers (redacted)")
 details_pretty = json_field("details", "Details")
 
 
 @admin.register(RawApiLog)
-class RawApiLogAdmin(ReadOnlyAdminMixin, BigTableAdminMixin, admin.ModelAdmin):
+class RawApiLogAdmin(ConsolePanelMixin, ReadOnlyAdminMixin, BigTableAdminMixin, admin.ModelAdmin):
     list_display = [
         "created_at",
         "bank_code",
         "direction",
         "method",
-        "endpoint",
+        "short_endpoint",
         "status_code",
         "duration_ms",
         "user",
@@ -93,30 +100,43 @@ class RawApiLogAdmin(ReadOnlyAdminMixin, BigTableAdminMixin, admin.ModelAdmin):
     ordering = ["-created_at", "-id"]
     list_select_related = ["user"]
     changelist_defer = ("payload", "headers")
+    # Request and response, and the diff with the previous call, are the console panel.
     fields = [
         "created_at",
         "bank_code",
         "direction",
-        "method",
-        "endpoint",
-        "status_code",
-        "duration_ms",
-        "error",
         "user",
         "correlation_link",
         "exchange_id",
         "counterpart_link",
-        headers_pretty,
-        payload_pretty,
     ]
     readonly_fields = fields
+
+    def console_panel(self, request, obj: RawApiLog):
+        request_half, response_half = exchange_halves(obj)
+        exchange = side_by_side(
+            "Request",
+            _request_pane(request_half, current=obj),
+            "Response",
+            _response_pane(response_half, current=obj),
+            css="ft-exchange",
+        )
+        return format_html("{}{}", exchange, _previous_call_section(obj, response_half))
+
+    @admin.display(description="endpoint", ordering="endpoint")
+    def short_endpoint(self, obj: RawApiLog):
+        text = obj.endpoint
+        shown = (text[:70] + "…") if len(text) > 70 else text
+        return format_html('<span class="ft-break" title="{}">{}</span>', text, shown)
 
     @admin.display(description="correlation id")
     def correlation_link(self, obj: RawApiLog):
         if not obj.correlation_id:
             return EMPTY
         url = admin_changelist_url(RawApiLog, correlation_id=obj.correlation_id)
-        return format_html('<a href="{}">{}</a>', url, obj.correlation_id)
+        return format_html(
+            '<a href="{}" title="{}">{}…</a>', url, obj.correlation_id, obj.correlation_id[:8]
+        )
 
     @admin.display(description="exchange")
     def exchange_link(self, obj: RawApiLog):
@@ -125,18 +145,185 @@ class RawApiLogAdmin(ReadOnlyAdminMixin, BigTableAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="the other half of this exchange")
     def counterpart_link(self, obj: RawApiLog):
-        other_direction = (
-            Direction.RESPONSE if obj.direction == Direction.REQUEST else Direction.REQUEST
-        )
-        other = (
-            RawApiLog.objects.filter(exchange_id=obj.exchange_id, direction=other_direction)
-            .exclude(pk=obj.pk)
-            .only("id", "direction", "method", "bank_code", "endpoint", "status_code")
-            .first()
-        )
-        if other is None:
+        request_half, response_half = exchange_halves(obj)
+        other = response_half if obj.direction == Direction.REQUEST else request_half
+        if other is None or other.pk == obj.pk:
             return EMPTY
         return admin_link(other, f"{other.get_direction_display()}: {other}")
+
+
+def exchange_halves(log: RawApiLog) -> tuple[RawApiLog | None, RawApiLog | None]:
+    """(request, response) of the exchange `log` belongs to; `log` itself is one of them."""
+    cached = getattr(log, "_exchange_halves", None)
+    if cached is not None:
+        return cached
+    halves = {log.direction: log}
+    for other in RawApiLog.objects.filter(exchange_id=log.exchange_id).exclude(pk=log.pk):
+        halves.setdefault(other.direction, other)
+    log._exchange_halves = (halves.get(Direction.REQUEST), halves.get(Direction.RESPONSE))
+    return log._exchange_halves
+
+
+def previous_call(log: RawApiLog) -> RawApiLog | None:
+    """The response of the previous call of the same endpoint (method, bank, path and query) for
+    the same user, made before this exchange and in another correlation (another sync)."""
+    request_half, _response_half = exchange_halves(log)
+    started = (request_half or log).created_at
+    candidates = RawApiLog.objects.filter(
+        bank_code=log.bank_code,
+        method=log.method,
+        endpoint=log.endpoint,
+        direction=Direction.RESPONSE,
+        created_at__lt=started,
+    ).exclude(exchange_id=log.exchange_id)
+    if log.user_id is None:
+        candidates = candidates.filter(user__isnull=True)
+    else:
+        candidates = candidates.filter(user_id=log.user_id)
+    if log.correlation_id:
+        candidates = candidates.exclude(correlation_id=log.correlation_id)
+    return candidates.order_by("-created_at", "-id").first()
+
+
+def _bank_url(log: RawApiLog) -> str:
+    base = settings.BANKS.get(log.bank_code, {}).get("base_url", "")
+    return f"{base.rstrip('/')}{log.endpoint}"
+
+
+def _meta_table(rows) -> SafeString:
+    return format_html(
+        '<table class="ft-meta">{}</table>',
+        format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows),
+    )
+
+
+def _half_link(half: RawApiLog, current: RawApiLog, label: str) -> SafeString | str:
+    if half.pk == current.pk:
+        return format_html('<span class="ft-muted">this row (#{})</span>', half.pk)
+    return admin_link(half, f"{label} row #{half.pk}")
+
+
+def body_text(payload) -> tuple[str, str]:
+    """A stored body as pretty text, and a note on how it was stored: JSON indented in the
+    bank's key order; a non-JSON or big body (stored as {"_text": …}, cut at the audit limit
+    when "_truncated") as its text, a JSON one re-indented so that it still reads line by line."""
+    if not (isinstance(payload, dict) and isinstance(payload.get("_text"), str)):
+        return json_text(payload), ""
+    text = payload["_text"]
+    looks_like_json = text.lstrip()[:1] in ("{", "[")
+    if payload.get(TRUNCATED_MARKER):
+        note = (
+            f"Cut by the audit log at {len(text.encode())} of "
+            f"{payload.get('_original_bytes', '?')} bytes; shown re-indented."
+        )
+        return (json_reindent(text) if looks_like_json else text), note
+    return text, "Not JSON: stored as text."
+
+
+def _body(payload) -> SafeString:
+    if payload is None:
+        return format_html('<p class="ft-muted">{}</p>', "No body.")
+    text, note = body_text(payload)
+    if not note:
+        return pretty_json(payload)
+    return format_html('<p class="ft-legend">{}</p><pre class="ft-body">{}</pre>', note, text)
+
+
+def _request_pane(half: RawApiLog | None, *, current: RawApiLog) -> SafeString:
+    if half is None:
+        return format_html('<p class="ft-muted">{}</p>', "No request row was recorded.")
+    return format_html(
+        "{}<h3>Headers (redacted)</h3>{}<h3>Body</h3>{}",
+        _meta_table(
+            [
+                ("Method", half.method),
+                ("URL", format_html("<code>{}</code>", _bank_url(half))),
+                ("Sent at", admin_datetime(half.created_at)),
+                ("Row", _half_link(half, current, "request")),
+            ]
+        ),
+        pretty_json(half.headers or {}),
+        _body(half.payload),
+    )
+
+
+def _response_pane(half: RawApiLog | None, *, current: RawApiLog) -> SafeString:
+    if half is None:
+        return format_html(
+            '<p class="ft-muted">{}</p>',
+            "No response was recorded: the call failed before the bank answered"
+            + (f" ({current.error})." if current.error else "."),
+        )
+    status = half.status_code
+    css = "ft-status-ok" if status and status < 400 else "ft-status-bad"
+    return format_html(
+        "{}<h3>Headers</h3>{}<h3>Body</h3>{}",
+        _meta_table(
+            [
+                ("Status", format_html('<span class="{}">{}</span>', css, status or EMPTY)),
+                ("Duration", f"{half.duration_ms} ms" if half.duration_ms is not None else EMPTY),
+                ("Received at", admin_datetime(half.created_at)),
+                ("Error", half.error or EMPTY),
+                ("Row", _half_link(half, current, "response")),
+            ]
+        ),
+        pretty_json(half.headers or {}),
+        _body(half.payload),
+    )
+
+
+def _previous_call_section(log: RawApiLog, response_half: RawApiLog | None) -> SafeString:
+    heading = "Compare with the previous call of this endpoint for this user"
+    previous = previous_call(log)
+    if previous is None:
+        return format_html(
+            '<section class="ft-compare" id="ft-compare"><h2>{}</h2><p class="ft-muted">'
+            "No earlier call of <code>{} {}</code> ({}) for this user in another sync.</p>"
+            "</section>",
+            heading,
+            log.method,
+            log.endpoint,
+            log.bank_code,
+        )
+    this_label = f"this call #{response_half.pk}" if response_half else "this call (no response)"
+    this_label += f" {admin_datetime((response_half or log).created_at)}"
+    previous_label = f"previous call #{previous.pk} {admin_datetime(previous.created_at)}"
+    diff, added, removed = text_line_diff(
+        body_text(previous.payload)[0],
+        body_text(response_half.payload if response_half else None)[0],
+        old_label=previous_label,
+        new_label=this_label,
+    )
+    if added or removed:
+        summary = format_html(
+            '<span class="ft-diff-add">+{} lines</span> <span class="ft-diff-del">−{} lines</span>'
+            " in the response body",
+            added,
+            removed,
+        )
+    else:
+        summary = format_html("{}", "The two response bodies are identical.")
+    correlation = (
+        format_html(
+            ' in correlation <a href="{}">{}</a>',
+            admin_changelist_url(RawApiLog, correlation_id=previous.correlation_id),
+            previous.correlation_id,
+        )
+        if previous.correlation_id
+        else ""
+    )
+    return format_html(
+        '<section class="ft-compare" id="ft-compare"><h2>{}</h2>'
+        "<p>Previous call: {} (status {}){}, {} → this call: {}.</p><p>{}</p>{}</section>",
+        heading,
+        admin_link(previous, f"response #{previous.pk}"),
+        previous.status_code or EMPTY,
+        correlation,
+        admin_datetime(previous.created_at),
+        admin_datetime((response_half or log).created_at),
+        summary,
+        diff,
+    )
 
 
 @admin.register(AuditEvent)

@@ -5,10 +5,21 @@ overwritten by the next run (or leave aggregates and summaries disagreeing with 
 """
 
 from django.contrib import admin
+from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from banking.categorization import (
+    RULE_DEFAULT,
+    RULE_DESCRIPTION,
+    RULE_KNOWN_MERCHANT,
+    RULE_MCC,
+    RULE_MERCHANT_CATEGORY,
+    RULE_MERCHANT_CREDIT,
+    category_decision_for,
+    income_kind_of,
+)
 from banking.models import (
     Account,
     AccountSummary,
@@ -16,22 +27,34 @@ from banking.models import (
     BankConnection,
     BankProduct,
     BankToken,
+    CategoryRule,
+    CategorySource,
     ProductAgreement,
     Transaction,
     TransactionAggregate,
     TransactionCategory,
 )
+from banking.textfold import merchant_display_name
 from fintrack.core.admin import (
     EMPTY,
     BigTableAdminMixin,
     ChangelistDeferMixin,
+    ConsolePanelMixin,
+    DerivedField,
+    JsonPath,
     ReadOnlyAdminMixin,
     ServiceActionMixin,
     admin_changelist_url,
+    admin_datetime,
     admin_link,
+    derived_fields_table,
+    highlighted_json,
     json_field,
     raw_beside_normalised,
+    side_by_side,
+    used_json_paths,
 )
+from fintrack.core.localtime import local_date, user_zone
 from sync.models import SyncRun, SyncTrigger
 from sync.services import connection_sync_start
 
@@ -78,6 +101,7 @@ class BankConnectionAdmin(ServiceActionMixin, ReadOnlyAdminMixin, admin.ModelAdm
         "consent_expires_at",
         "short_error",
         "created_at",
+        "timeline_link",
     ]
     list_filter = ["status", "bank_code", ("last_success_at", admin.EmptyFieldListFilter)]
     search_fields = ["=user__email", "=user__external_client_id", "last_error"]
@@ -111,8 +135,15 @@ class BankConnectionAdmin(ServiceActionMixin, ReadOnlyAdminMixin, admin.ModelAdm
             (admin_changelist_url(Account, connection__id__exact=obj.pk), "accounts"),
             (admin_changelist_url(ProductAgreement, connection__id__exact=obj.pk), "agreements"),
             (admin_changelist_url(SyncRun, connection__id__exact=obj.pk), "all sync runs"),
+            (reverse("admin:sync_syncrun_timeline", args=[obj.pk]), "sync timeline"),
         ]
         return format_html_join(" · ", '<a href="{}">{}</a>', links)
+
+    @admin.display(description="runs")
+    def timeline_link(self, obj: BankConnection):
+        return format_html(
+            '<a href="{}">timeline</a>', reverse("admin:sync_syncrun_timeline", args=[obj.pk])
+        )
 
     @admin.display(description=f"last {RECENT_RUNS} sync runs")
     def recent_runs(self, obj: BankConnection):
@@ -126,7 +157,7 @@ class BankConnectionAdmin(ServiceActionMixin, ReadOnlyAdminMixin, admin.ModelAdm
                 (
                     admin_link(run, f"#{run.pk}"),
                     run.get_status_display(),
-                    f"{run.created_at:%Y-%m-%d %H:%M}",
+                    admin_datetime(run.created_at),
                     run.error_code or "",
                 )
                 for run in runs
@@ -241,14 +272,205 @@ class TransactionCategoryAdmin(admin.ModelAdmin):
         return False  # transactions and aggregates reference categories (PROTECT)
 
 
+@admin.register(CategoryRule)
+class CategoryRuleAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Users' own rules: they change them through the API (which re-categorises), not here."""
+
+    list_display = ["user", "match_kind", "pattern", "category", "updated_at"]
+    list_filter = ["match_kind", "category"]
+    search_fields = ["=user__email", "pattern_folded"]
+    ordering = ["-updated_at", "-id"]
+    list_select_related = ["user", "category"]
+
+
+# Which of the bank's JSON keys each built-in categorisation rule reads (banking.categorization).
+_RULE_SOURCES: dict[str, tuple[JsonPath, ...]] = {
+    RULE_MCC: (("merchant", "mccCode"),),
+    RULE_MERCHANT_CATEGORY: (("merchant", "category"),),
+    RULE_MERCHANT_CREDIT: (
+        ("creditDebitIndicator",),
+        ("merchant", "mccCode"),
+        ("merchant", "category"),
+        ("transactionInformation",),
+    ),
+    RULE_KNOWN_MERCHANT: (("transactionInformation",),),
+    RULE_DESCRIPTION: (("transactionInformation",),),
+    RULE_DEFAULT: (("creditDebitIndicator",),),
+}
+
+
+def _category_reading(transaction: Transaction) -> DerivedField:
+    category = transaction.category
+    value = f"{category.code} — {category.name_en} / {category.name_ru}" if category else ""
+    source = getattr(transaction, "category_source", CategorySource.BANK_RULE)
+    if source != CategorySource.BANK_RULE:
+        label = CategorySource(source).label if source in CategorySource.values else source
+        return DerivedField("category", "Category", value, how=f"{label}: kept by every later sync")
+    decision = category_decision_for(
+        description=transaction.description,
+        mcc=transaction.mcc,
+        merchant_category=transaction.merchant_category,
+        amount=transaction.amount,
+    )
+    how = f"built-in rule “{decision.rule}” → {decision.code}"
+    if category is not None and decision.code != category.code:
+        how += f" (stored: {category.code}, decided by an earlier rule set)"
+    sources = _RULE_SOURCES.get(decision.rule.partition(":")[0], ())
+    return DerivedField("category", "Category", value, sources, how)
+
+
+def transaction_reading(transaction: Transaction) -> list[DerivedField]:
+    """Every figure FinTrack derived from the bank's item, with the JSON keys it came from
+    (the reading of banking.clients.base.BankClient._parse_transaction)."""
+    raw = transaction.raw_json if isinstance(transaction.raw_json, dict) else {}
+    debit = transaction.amount < 0
+    indicator = raw.get("creditDebitIndicator")
+    money = raw.get("amount") if isinstance(raw.get("amount"), dict) else {}
+    merchant = merchant_display_name(
+        merchant_name=transaction.merchant_name, description=transaction.description
+    )
+    zone = user_zone(transaction.user)
+    bank_status = raw.get("status")
+    fields = [
+        DerivedField(
+            "bank_transaction_id",
+            "Bank transaction id",
+            transaction.bank_transaction_id,
+            (("transactionId",),),
+        ),
+        DerivedField(
+            "account",
+            "Account",
+            admin_link(transaction.account),
+            (("accountId",),),
+            "the account whose transactions page listed it",
+        ),
+        DerivedField(
+            "amount",
+            "Amount (signed)",
+            format_html(
+                '<span class="ft-amount {}">{}</span> {}',
+                "ft-out" if debit else "ft-in",
+                transaction.amount,
+                transaction.currency,
+            ),
+            (("amount", "amount"), ("creditDebitIndicator",)),
+            f"{money.get('amount', '?')} with the sign of “{indicator}”: "
+            + ("negative, money out" if debit else "positive, money in"),
+        ),
+        DerivedField(
+            "sign",
+            "Direction",
+            "money out (debit)" if debit else "money in (credit)",
+            (("creditDebitIndicator",),),
+        ),
+        DerivedField("currency", "Currency", transaction.currency, (("amount", "currency"),)),
+        DerivedField(
+            "booking_date",
+            "Booked at",
+            admin_datetime(transaction.booking_date),
+            (("bookingDateTime",),),
+            f"UTC {transaction.booking_date:%Y-%m-%d %H:%M:%S}",
+        ),
+        DerivedField(
+            "local_date",
+            f"Local booking date ({zone.key})",
+            local_date(zone, transaction.booking_date).isoformat(),
+            (("bookingDateTime",),),
+            "the user's calendar day: what the feed, summaries and aggregates use",
+        ),
+        DerivedField(
+            "value_date",
+            "Value date",
+            admin_datetime(transaction.value_date) if transaction.value_date else "",
+            (("valueDateTime",),),
+        ),
+        DerivedField(
+            "status",
+            "Status",
+            transaction.get_status_display(),
+            (("status",),),
+            f"the bank's “{bank_status}”"
+            if bank_status and bank_status != transaction.status
+            else "",
+        ),
+        DerivedField(
+            "description", "Description", transaction.description, (("transactionInformation",),)
+        ),
+        DerivedField(
+            "merchant",
+            "Merchant",
+            merchant,
+            (("merchant", "name"),)
+            if transaction.merchant_name
+            else (("merchant", "name"), ("transactionInformation",)),
+            ""
+            if transaction.merchant_name or not merchant
+            else "no merchant name: taken from the description's “<merchant> - <city>”",
+        ),
+        DerivedField(
+            "merchant_category",
+            "Merchant category",
+            transaction.merchant_category,
+            (("merchant", "category"),),
+        ),
+        DerivedField("mcc", "MCC", transaction.mcc, (("merchant", "mccCode"),)),
+        DerivedField(
+            "counterparty",
+            "Counterparty",
+            transaction.counterparty,
+            (("counterparty", "name"),)
+            if isinstance(raw.get("counterparty"), dict)
+            else (("counterparty",),),
+        ),
+        DerivedField(
+            "bank_transaction_code",
+            "Bank transaction code",
+            transaction.bank_transaction_code,
+            (("bankTransactionCode", "code"),)
+            if isinstance(raw.get("bankTransactionCode"), dict)
+            else (("bankTransactionCode",),),
+        ),
+        _category_reading(transaction),
+    ]
+    if transaction.amount > 0:
+        fields.append(
+            DerivedField(
+                "income_kind",
+                "Income kind",
+                income_kind_of(
+                    description=transaction.description,
+                    category_code=transaction.category.code if transaction.category else "",
+                    amount=transaction.amount,
+                    merchant_name=transaction.merchant_name,
+                ),
+                (("transactionInformation",), ("merchant", "name")),
+                "what analytics counts this credit as (salary, refund, interest …)",
+            )
+        )
+    pair = transaction.transfer_pair
+    fields.append(
+        DerivedField(
+            "is_own_transfer",
+            "Own transfer",
+            "yes" if transaction.is_own_transfer else "no",
+            (),
+            format_html("paired with {}", admin_link(pair, f"transaction #{pair.pk}"))
+            if pair is not None
+            else "",
+        )
+    )
+    if getattr(transaction, "note", ""):
+        fields.append(DerivedField("note", "User's note", transaction.note))
+    return fields
+
+
 @admin.register(Transaction)
-class TransactionAdmin(ReadOnlyAdminMixin, BigTableAdminMixin, admin.ModelAdmin):
+class TransactionAdmin(ConsolePanelMixin, ReadOnlyAdminMixin, BigTableAdminMixin, admin.ModelAdmin):
     list_display = [
         "booking_date",
-        "bank_code",
-        "account",
-        "amount",
-        "currency",
+        "account",  # "vbank ****7993": the bank is in it
+        "signed_amount",
         "status",
         "short_description",
         "merchant_name",
@@ -264,31 +486,36 @@ class TransactionAdmin(ReadOnlyAdminMixin, BigTableAdminMixin, admin.ModelAdmin)
     list_select_related = ["account", "user", "category"]
     list_per_page = 100
     changelist_defer = ("raw_json",)
-    fieldsets = raw_beside_normalised(
-        [
-            "user",
-            "account",
-            "bank_code",
-            "bank_transaction_id",
-            "amount",
-            "currency",
-            "booking_date",
-            "value_date",
-            "status",
-            "description",
-            "merchant_name",
-            "merchant_category",
-            "mcc",
-            "counterparty",
-            "bank_transaction_code",
-            "category",
-            "is_own_transfer",
-            "transfer_pair",
-        ],
-        raw=raw_json_pretty,
-        extra=[("Timestamps", {"fields": ("created_at", "updated_at")})],
+    # The derived fields and the bank's JSON are the console panel (side by side); below it, the
+    # row's links and timestamps.
+    fieldsets = (
+        ("Row", {"fields": ("user", "account", "transfer_pair", "created_at", "updated_at")}),
     )
     readonly_fields = _readonly_from_fieldsets(fieldsets)
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        match = getattr(request, "resolver_match", None)
+        if match and (match.url_name or "").endswith("_change"):
+            queryset = queryset.select_related("user", "account", "category", "transfer_pair")
+        return queryset
+
+    def console_panel(self, request, obj: Transaction):
+        fields = transaction_reading(obj)
+        return side_by_side(
+            "How we interpret it (normalised)",
+            derived_fields_table(obj.raw_json, fields),
+            "Raw bank JSON that produced this row",
+            format_html(
+                '<p class="ft-legend"><span class="ft-used">highlighted</span>: the keys '
+                "FinTrack read (hover for the field each one became)</p>{}",
+                highlighted_json(obj.raw_json, used_json_paths(obj.raw_json, fields)),
+            ),
+        )
+
+    @admin.display(description="amount", ordering="amount")
+    def signed_amount(self, obj: Transaction) -> str:
+        return f"{obj.amount} {obj.currency}"
 
     @admin.display(description="description")
     def short_description(self, obj: Transaction) -> str:

@@ -1,20 +1,126 @@
-"""Sync console: every run with its progress, counts, errors and one click to its raw bank logs."""
+"""Sync console: every run with its progress, counts, errors and one click to its raw bank logs;
+and a connection's timeline (its runs newest first, each run's bank calls by step, as SVG)."""
+
+from dataclasses import dataclass
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
 
-from audit.models import RawApiLog
+from audit.models import Direction, RawApiLog
+from banking.models import BankConnection
 from fintrack.core.admin import (
     EMPTY,
     BigTableAdminMixin,
     ReadOnlyAdminMixin,
+    admin_change_url,
     admin_changelist_url,
+    admin_datetime,
     admin_link,
     json_field,
 )
 from sync.models import SyncRun
+from sync.timeline import (
+    BankCall,
+    RunBar,
+    StepSummary,
+    calls_from_logs,
+    durations_svg,
+    run_timeline_svg,
+    step_summaries,
+)
 
 warnings_pretty = json_field("warnings", "Warnings (skipped bank items)")
+
+TIMELINE_RUNS = 20  # runs on a timeline page by default (?limit= up to TIMELINE_MAX_RUNS)
+TIMELINE_MAX_RUNS = 100
+MAX_CALLS_DRAWN = 300  # bank calls drawn per run; a bigger run is summed up in full, drawn in part
+RAW_LOG_TIMELINE_FIELDS = (
+    "id",
+    "exchange_id",
+    "direction",
+    "method",
+    "endpoint",
+    "status_code",
+    "duration_ms",
+    "error",
+    "created_at",
+)
+
+
+def sync_timeline_url(connection_id: int) -> str:
+    """The admin timeline page of a bank connection's sync runs."""
+    return reverse("admin:sync_syncrun_timeline", args=[connection_id])
+
+
+@dataclass(frozen=True)
+class RunTimeline:
+    """One run on the timeline page: the run, its calls (as drawn), its steps and its totals."""
+
+    run: SyncRun
+    svg: SafeString
+    steps: list[StepSummary]
+    logged_calls: int
+    errors: int
+    retries: int
+    drawn_calls: int
+    queued_seconds: float | None
+
+    @property
+    def truncated(self) -> bool:
+        return self.drawn_calls < self.logged_calls
+
+
+def _seconds(start, end) -> float | None:
+    return (end - start).total_seconds() if start and end else None
+
+
+def _run_timeline(run: SyncRun) -> RunTimeline:
+    logs = (
+        RawApiLog.objects.filter(correlation_id=str(run.correlation_id))
+        .only(*RAW_LOG_TIMELINE_FIELDS)
+        .order_by("created_at", "id")
+    )
+    calls = calls_from_logs(logs[: 2 * MAX_CALLS_DRAWN + 1])
+    complete = not calls or len(calls) <= MAX_CALLS_DRAWN
+    calls = calls[:MAX_CALLS_DRAWN]
+    if complete:
+        logged = len(calls)
+        errors = sum(1 for call in calls if call.outcome != "ok")
+    else:
+        failed = Q(status_code__isnull=True) | Q(status_code__gte=400)
+        totals = logs.filter(direction=Direction.RESPONSE).aggregate(
+            calls=Count("id"), errors=Count("id", filter=failed)
+        )
+        logged, errors = totals["calls"], totals["errors"]
+
+    def link(call: BankCall) -> str | None:
+        row_id = call.response_id or call.request_id
+        return reverse("admin:audit_rawapilog_change", args=[row_id]) if row_id else None
+
+    # A run without logged calls gets no chart (just the run's own bar says nothing).
+    svg = calls and run_timeline_svg(
+        calls=calls,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        status=run.status,
+        link=link,
+    )
+    return RunTimeline(
+        run=run,
+        svg=mark_safe(svg or ""),  # noqa: S308 (every text in it escaped by sync.timeline)
+        steps=step_summaries(calls),
+        logged_calls=logged,
+        errors=errors,
+        retries=sum(1 for call in calls if call.is_retry),
+        drawn_calls=len(calls),
+        queued_seconds=_seconds(run.created_at, run.started_at),
+    )
 
 
 @admin.register(SyncRun)
@@ -24,19 +130,14 @@ class SyncRunAdmin(ReadOnlyAdminMixin, BigTableAdminMixin, admin.ModelAdmin):
         "created_at",
         "bank_code",
         "user",
-        "kind",
         "trigger",
         "status",
-        "step",
-        "progress_percent",
-        "accounts_count",
+        "step_progress",
         "transactions_added",
-        "transactions_updated",
-        "agreements_count",
         "bank_calls",
         "error_code",
         "duration",
-        "raw_logs_link",
+        "links",
     ]
     list_filter = ["status", "kind", "trigger", "step", "connection__bank_code"]
     search_fields = [
@@ -96,6 +197,58 @@ class SyncRunAdmin(ReadOnlyAdminMixin, BigTableAdminMixin, admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return [field for _name, options in self.fieldsets for field in options["fields"]]
 
+    def get_urls(self):
+        timeline = path(
+            "timeline/<int:connection_id>/",
+            self.admin_site.admin_view(self.timeline_view),
+            name="sync_syncrun_timeline",
+        )
+        return [timeline, *super().get_urls()]
+
+    def timeline_view(self, request, connection_id: int):
+        """A connection's runs newest first, each with its bank calls by step on a time axis."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        connection = get_object_or_404(
+            BankConnection.objects.select_related("user"), pk=connection_id
+        )
+        try:
+            limit = int(request.GET.get("limit", TIMELINE_RUNS))
+        except ValueError:
+            limit = TIMELINE_RUNS
+        limit = max(1, min(limit, TIMELINE_MAX_RUNS))
+        runs = list(
+            SyncRun.objects.filter(connection=connection)
+            .select_related("connection")
+            .order_by("-created_at", "-id")[:limit]
+        )
+        timelines = [_run_timeline(run) for run in runs]
+        bars = [
+            RunBar(
+                label=f"#{item.run.pk} {admin_datetime(item.run.created_at)[11:19]}",
+                queued_seconds=item.queued_seconds or 0.0,
+                run_seconds=_seconds(item.run.started_at, item.run.finished_at) or 0.0,
+                status=item.run.status,
+                href=f"#run-{item.run.pk}",
+            )
+            for item in timelines
+        ]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Sync timeline: {connection.bank_code} connection of {connection.user}",
+            "subtitle": None,
+            "opts": self.model._meta,
+            "connection": connection,
+            "connection_url": admin_change_url(connection),
+            "runs_url": admin_changelist_url(SyncRun, connection__id__exact=connection.pk),
+            "timelines": timelines,
+            "durations_svg": mark_safe(durations_svg(bars)),  # noqa: S308 (escaped inside)
+            "limit": limit,
+            "has_more": len(runs) == limit,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/sync/timeline.html", context)
+
     @admin.display(description="bank", ordering="connection__bank_code")
     def bank_code(self, obj: SyncRun) -> str:
         return obj.connection.bank_code
@@ -104,6 +257,10 @@ class SyncRunAdmin(ReadOnlyAdminMixin, BigTableAdminMixin, admin.ModelAdmin):
     def progress_percent(self, obj: SyncRun) -> str:
         return f"{obj.progress}%"
 
+    @admin.display(description="step", ordering="step")
+    def step_progress(self, obj: SyncRun) -> str:
+        return f"{obj.step} · {obj.progress}%"
+
     @admin.display(description="duration")
     def duration(self, obj: SyncRun) -> str:
         seconds = obj.duration_seconds
@@ -111,9 +268,23 @@ class SyncRunAdmin(ReadOnlyAdminMixin, BigTableAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="connection")
     def connection_link(self, obj: SyncRun):
-        return admin_link(obj.connection)
+        return format_html(
+            '{} · <a href="{}">timeline of its runs</a>',
+            admin_link(obj.connection),
+            sync_timeline_url(obj.connection_id),
+        )
 
     @admin.display(description="raw bank logs")
     def raw_logs_link(self, obj: SyncRun):
         url = admin_changelist_url(RawApiLog, correlation_id=str(obj.correlation_id))
         return format_html('<a href="{}">all raw logs of this run</a>', url)
+
+    @admin.display(description="see")
+    def links(self, obj: SyncRun):
+        url = admin_changelist_url(RawApiLog, correlation_id=str(obj.correlation_id))
+        return format_html(
+            '<a href="{}">raw logs</a> · <a href="{}#run-{}">timeline</a>',
+            url,
+            sync_timeline_url(obj.connection_id),
+            obj.pk,
+        )

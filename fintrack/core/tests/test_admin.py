@@ -39,7 +39,7 @@ def _build_rows(owner) -> dict[str, object]:
 
     from analytics.models import AnalyticsSnapshot
     from audit.models import AuditEvent, Direction, RawApiLog
-    from banking.models import AccountSummary, BankToken, TransactionAggregate
+    from banking.models import AccountSummary, BankToken, CategoryRule, TransactionAggregate
     from banking.tests import factories
     from consents.models import Consent, ConsentKind, ConsentStatus
     from sync.models import SyncRun, SyncStatus
@@ -95,6 +95,13 @@ def _build_rows(owner) -> dict[str, object]:
             account=account, available="1000.00", as_of=datetime(2025, 11, 25, tzinfo=UTC)
         ),
         "banking.transactioncategory": transaction.category,
+        "banking.categoryrule": CategoryRule.objects.create(
+            user=owner,
+            match_kind="merchant",
+            pattern="Пятёрочка <b>",
+            pattern_folded="пятерочка <b>",
+            category=transaction.category,
+        ),
         "banking.transaction": transaction,
         "banking.transactionaggregate": TransactionAggregate.objects.create(
             user=owner,
