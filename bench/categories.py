@@ -30,40 +30,6 @@ warnings.filterwarnings("ignore", message="No directory at")  # staticfiles: not
 
 TITLE = "8. Categories: the rule that decided each row, live-style sandbox, clients 1-10"
 DEFAULT_SHARE_TARGET = 0.03
-# What the sandbox generated a row as (sandbox.live Record.kind, ":" + Record.reference for
-# purchases and bills) → the category it should get, and for credits the income kind.
-MEANT_CATEGORY = {
-    "salary": "salary",
-    "pension": "salary",  # described "Доход", like a salary
-    "irregular": "salary",  # odd jobs, described "Доход"
-    "business": "business_income",
-    "interest": "interest",
-    "loan_instalment": "loan_payments",
-    "loan_repayment": "loan_payments",
-    "own_transfer": "transfers",
-    "travel": "travel",
-    "refund": "refunds",
-    "everyday:grocery": "groceries",
-    "everyday:restaurant": "restaurants",
-    "everyday:weekly_restaurant": "restaurants",
-    "everyday:online_retail": "shopping",
-    "everyday:clothing": "shopping",
-    "everyday:transport": "transport",
-    "everyday:pharmacy": "health",
-    "bill:telecom": "utilities",
-    "bill:utilities": "utilities",
-    "bill:rent": "utilities",
-    "bill:subscription": "entertainment",
-}
-MEANT_INCOME_KIND = {
-    "salary": "salary",
-    "pension": "salary",
-    "irregular": "salary",
-    "business": "business",
-    "interest": "interest",
-    "refund": "refund",
-    "own_transfer": "own_transfer",
-}
 
 
 def meant_kinds(client_id: str, banks: list[str]) -> dict[tuple[str, str], str]:
@@ -105,6 +71,7 @@ def classify(user, meant: dict) -> dict:
     """Every stored row of the user through the rules: counts per rule and the disagreements."""
     from banking.categorization import category_decision_for, income_kind_of
     from banking.models import Transaction
+    from sandbox.expected_categories import MEANT_CATEGORY, MEANT_INCOME_KIND
 
     rules: Counter = Counter()
     bare_rules: Counter = Counter()

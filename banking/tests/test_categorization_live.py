@@ -18,45 +18,11 @@ from banking.categorization import (
 from banking.models import Transaction
 from consents import services as consent_services
 from consents.models import ConsentKind, ConsentStatus
+from sandbox.expected_categories import MEANT_CATEGORY, MEANT_INCOME_KIND
 from sync.models import SyncRun, SyncStatus, SyncTrigger
 from sync.services import sync_run_execute
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-# What each generated row is meant as (sandbox.live: Record.kind, and for purchases and bills
-# Record.reference) → the category it must get.
-MEANT_CATEGORY = {
-    "salary": "salary",
-    "pension": "salary",  # described "Доход", like a salary
-    "irregular": "salary",  # odd jobs, described "Доход"
-    "business": "business_income",
-    "interest": "interest",
-    "loan_instalment": "loan_payments",
-    "loan_repayment": "loan_payments",
-    "own_transfer": "transfers",
-    "travel": "travel",
-    "refund": "refunds",
-    "everyday:grocery": "groceries",
-    "everyday:restaurant": "restaurants",
-    "everyday:weekly_restaurant": "restaurants",
-    "everyday:online_retail": "shopping",
-    "everyday:clothing": "shopping",
-    "everyday:transport": "transport",
-    "everyday:pharmacy": "health",
-    "bill:telecom": "utilities",
-    "bill:utilities": "utilities",
-    "bill:rent": "utilities",
-    "bill:subscription": "entertainment",
-}
-MEANT_INCOME_KIND = {
-    "salary": "salary",
-    "pension": "salary",
-    "irregular": "salary",
-    "business": "business",
-    "interest": "interest",
-    "refund": "refund",
-    "own_transfer": "own_transfer",
-}
 
 
 def _key():
