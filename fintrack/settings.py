@@ -360,6 +360,8 @@ SYNC_WRITE_BATCH_ROWS = env.int("SYNC_WRITE_BATCH_ROWS", default=1000)
 SYNC_PARALLEL_ACCOUNTS = env.int("SYNC_PARALLEL_ACCOUNTS", default=2)
 OWN_TRANSFER_WINDOW_DAYS = env.int("OWN_TRANSFER_WINDOW_DAYS", default=3)
 PRODUCT_CATALOGUE_MAX_AGE_HOURS = env.float("PRODUCT_CATALOGUE_MAX_AGE_HOURS", default=6)
+# The zone the admin console shows every time in (with seconds and the zone's name).
+ADMIN_TIME_ZONE = env.str("ADMIN_TIME_ZONE", default="Europe/Moscow")
 STS_RESERVE_FLOOR = env.str("STS_RESERVE_FLOOR", default="5000.00")
 STS_RESERVE_SHARE = env.str("STS_RESERVE_SHARE", default="0.10")
 RAW_LOG_RETENTION_DAYS = env.int("RAW_LOG_RETENTION_DAYS", default=90)
