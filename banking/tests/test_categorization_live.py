@@ -16,11 +16,8 @@ from banking.categorization import (
     merchant_and_city,
 )
 from banking.models import Transaction
-from consents import services as consent_services
-from consents.models import ConsentKind, ConsentStatus
 from sandbox.expected_categories import MEANT_CATEGORY, MEANT_INCOME_KIND
-from sync.models import SyncRun, SyncStatus, SyncTrigger
-from sync.services import sync_run_execute
+from sync.tests.ground_truth import sandbox_client_sync
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -37,7 +34,6 @@ def _key():
 
 def _synced_user(make_user, number: int):
     """A user who is sandbox client team260-<number>, every bank of the persona synced."""
-    from banking.services.connections import connection_get_or_create
     from sandbox.live import persona_of
 
     client_id = f"team260-{number}"
@@ -45,19 +41,7 @@ def _synced_user(make_user, number: int):
     user = make_user()
     user.external_client_id = client_id
     user.save()
-    for bank_code in who.banks:
-        for kind in (ConsentKind.ACCOUNTS, ConsentKind.PRODUCTS):
-            consent = consent_services.consent_ensure(user=user, bank_code=bank_code, kind=kind)
-            if consent.status == ConsentStatus.PENDING:
-                consent = consent_services.consent_approve_demo(consent=consent)
-            assert consent.status == ConsentStatus.AUTHORIZED, (bank_code, kind)
-        connection = connection_get_or_create(user=user, bank_code=bank_code)
-        run = SyncRun.objects.create(
-            connection=connection, user_id=user.pk, trigger=SyncTrigger.USER
-        )
-        sync_run_execute(sync_run_id=run.pk)
-        run.refresh_from_db()
-        assert run.status == SyncStatus.SUCCEEDED, (bank_code, run.error)
+    sandbox_client_sync(user=user, banks=who.banks)
     return user, who
 
 

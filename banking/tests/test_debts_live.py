@@ -13,10 +13,7 @@ from decimal import Decimal
 import pytest
 
 from banking.models import ProductAgreement
-from consents import services as consent_services
-from consents.models import ConsentKind, ConsentStatus
-from sync.models import SyncRun, SyncStatus, SyncTrigger
-from sync.services import sync_run_execute
+from sync.tests.ground_truth import sandbox_client_sync
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -31,8 +28,6 @@ def _persona(client_id: str):
 
 def _synced_user(make_user, number: int):
     """A user who is sandbox client team260-<number>, every bank of the persona synced."""
-    from banking.services.connections import connection_get_or_create
-
     client_id = f"team260-{number}"
     who = _persona(client_id)
     user = make_user()
@@ -40,19 +35,7 @@ def _synced_user(make_user, number: int):
     if hasattr(user, "time_zone"):
         user.time_zone = who.timezone
     user.save()
-    for bank_code in who.banks:
-        for kind in (ConsentKind.ACCOUNTS, ConsentKind.PRODUCTS):
-            consent = consent_services.consent_ensure(user=user, bank_code=bank_code, kind=kind)
-            if consent.status == ConsentStatus.PENDING:
-                consent = consent_services.consent_approve_demo(consent=consent)
-            assert consent.status == ConsentStatus.AUTHORIZED, (bank_code, kind)
-        connection = connection_get_or_create(user=user, bank_code=bank_code)
-        run = SyncRun.objects.create(
-            connection=connection, user_id=user.pk, trigger=SyncTrigger.USER
-        )
-        sync_run_execute(sync_run_id=run.pk)
-        run.refresh_from_db()
-        assert run.status == SyncStatus.SUCCEEDED, (bank_code, run.error)
+    sandbox_client_sync(user=user, banks=who.banks)
     return user, who
 
 

@@ -37,3 +37,27 @@ def assert_equals_ground_truth(*, user, bank_code: str) -> dict:
         )
     ) == {item["agreement_id"] for item in truth["agreements"]}
     return truth
+
+
+def sandbox_client_sync(*, user, banks) -> None:
+    """Connect `user` (a sandbox client) at each bank — both consents authorised, SBank's through
+    its demo approval — and run one sync there, which must succeed."""
+    from banking.services.connections import connection_get_or_create
+    from consents import services as consent_services
+    from consents.models import ConsentKind, ConsentStatus
+    from sync.models import SyncRun, SyncStatus, SyncTrigger
+    from sync.services import sync_run_execute
+
+    for bank_code in banks:
+        for kind in (ConsentKind.ACCOUNTS, ConsentKind.PRODUCTS):
+            consent = consent_services.consent_ensure(user=user, bank_code=bank_code, kind=kind)
+            if consent.status == ConsentStatus.PENDING:
+                consent = consent_services.consent_approve_demo(consent=consent)
+            assert consent.status == ConsentStatus.AUTHORIZED, (bank_code, kind)
+        connection = connection_get_or_create(user=user, bank_code=bank_code)
+        run = SyncRun.objects.create(
+            connection=connection, user_id=user.pk, trigger=SyncTrigger.USER
+        )
+        sync_run_execute(sync_run_id=run.pk)
+        run.refresh_from_db()
+        assert run.status == SyncStatus.SUCCEEDED, (bank_code, run.error)
