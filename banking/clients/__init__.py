@@ -1,8 +1,10 @@
 """HTTP clients of the banks' OpenBanking API (SPEC.md). They never import models or the ORM."""
 
 from banking.clients.abank import ABankClient
-from banking.clients.base import DEFAULT_ACCOUNT_PERMISSIONS, BankClient, BankExchange
+from banking.clients.base import BankClient
+from banking.clients.consents import DEFAULT_ACCOUNT_PERMISSIONS
 from banking.clients.sbank import SBankClient
+from banking.clients.transport import BankExchange
 from banking.clients.vbank import VBankClient
 
 CLIENT_CLASSES: dict[str, type[BankClient]] = {

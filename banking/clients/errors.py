@@ -1,11 +1,20 @@
-"""Typed bank errors: what went wrong decides what the caller does next."""
+"""Typed bank errors: what went wrong decides what the caller does next.
+
+Each is an `UpstreamError` (fintrack.core.exceptions): raised through a view as it is, the API
+exception handler renders it once (503 bank_unavailable when retryable, else 502 with the code).
+"""
 
 from typing import Any
 
+from django.conf import settings
 
-class BankError(Exception):
+from fintrack.core.exceptions import UpstreamError
+
+
+class BankError(UpstreamError):
     """Base of every error a bank client raises."""
 
+    kind = "bank"
     retryable = False
     code = "bank_error"
 
@@ -17,13 +26,17 @@ class BankError(Exception):
         status_code: int | None = None,
         detail: Any = None,
         retry_after: float | None = None,
-    ):
-        super().__init__(message)
-        self.message = message
+    ) -> None:
+        super().__init__(
+            message, service=bank_code, status_code=status_code, retry_after=retry_after
+        )
         self.bank_code = bank_code
-        self.status_code = status_code
         self.detail = detail
-        self.retry_after = retry_after
+
+    @property
+    def service_name(self) -> str:
+        """The bank's display name (settings.BANKS), else its code, else "The bank"."""
+        return str(settings.BANKS.get(self.bank_code, {}).get("name", self.bank_code or "The bank"))
 
 
 class BankUnavailableError(BankError):

@@ -1,11 +1,41 @@
-"""Defensive parsing of bank payloads (SPEC §1.2): strings, floats or null become Decimal or None,
-naive timestamps are UTC, statuses and account types are normalised."""
+"""Bank JSON → the typed values of `types.py`, and nothing else (SPEC §1.2): strings, floats or
+null become Decimal or None, naive timestamps are UTC, statuses and account types are normalised.
+
+Every rule that reads a bank answer lives here. A body that lacks what the contract promises raises
+`BankDataError`; the client turns it into a `BankResponseError` carrying the HTTP context.
+"""
 
 import base64
 import json
-from datetime import UTC, date, datetime
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from banking.clients.types import (
+    AccountConsentResult,
+    BankAccount,
+    BankAgreement,
+    BankBalance,
+    BankProductItem,
+    BankTokenInfo,
+    BankTransaction,
+    TransactionPage,
+)
+
+# What the columns hold (banking.models): longer ids or bigger amounts are bad bank data.
+MAX_TRANSACTION_ID_LENGTH = 128
+MAX_AMOUNT = Decimal("1e16")  # 18 digits, 2 of them decimals
+PRODUCT_CONSENT_PERMISSIONS = (
+    "read_product_agreements",
+    "open_product_agreements",
+    "close_product_agreements",
+)
+
+
+class BankDataError(ValueError):
+    """A bank answer without what the contract promises (the client reports it as bad response)."""
+
 
 ACCOUNT_TYPES = {
     "checking": "checking",
@@ -99,6 +129,11 @@ def to_int(value: Any) -> int | None:
         return None
 
 
+def _object(value: Any) -> dict[str, Any]:
+    """A JSON object field that may be missing or of another type: {} then."""
+    return value if isinstance(value, dict) else {}
+
+
 def text(value: Any) -> str:
     """A string field that may be null or missing."""
     if value is None:
@@ -167,8 +202,400 @@ def error_code(body: Any) -> str:
     if not isinstance(body, dict):
         return ""
     detail = body.get("detail")
-    if isinstance(detail, dict) and isinstance(detail.get("error"), str):
-        return detail["error"]
-    if isinstance(body.get("error"), str):
-        return body["error"]
-    return ""
+    code = detail.get("error") if isinstance(detail, dict) else None
+    if isinstance(code, str):
+        return code
+    code = body.get("error")
+    return code if isinstance(code, str) else ""
+
+
+# --- Authentication (SPEC §2) ---------------------------------------------------------------
+
+
+def token_info(body: dict[str, Any]) -> BankTokenInfo:
+    """The bank token answer of /auth/bank-token, with its expiry."""
+    token = body.get("access_token")
+    if not isinstance(token, str) or not token:
+        raise BankDataError("bank token answer without access_token")
+    return BankTokenInfo(access_token=token, expires_at=token_expiry(body, token))
+
+
+def token_expiry(body: dict[str, Any], token: str) -> datetime:
+    """When a bank token expires: `expires_in`, else the JWT `exp`, else in an hour."""
+    # expires_in is a duration, immune to a skewed bank clock; the JWT exp is the fallback.
+    expires_in = to_int(body.get("expires_in"))
+    if expires_in is not None and expires_in > 0:
+        return datetime.now(UTC) + timedelta(seconds=expires_in)
+    return jwt_expiry(token) or datetime.now(UTC) + timedelta(hours=1)
+
+
+def login_token(body: dict[str, Any]) -> str:
+    """The client token of a demo /auth/login answer."""
+    token = body.get("access_token")
+    if not isinstance(token, str) or not token:
+        raise BankDataError("login answer without access_token")
+    return token
+
+
+# --- Account consents (SPEC §3) -------------------------------------------------------------
+
+
+def account_consent_requested(
+    body: dict[str, Any], *, permissions: Sequence[str]
+) -> AccountConsentResult:
+    """POST /account-consents/request: approved → authorized with a consent id, else pending."""
+    status = consent_status(body.get("status"))
+    consent_id = text(body.get("consent_id")) or None
+    if status is None:
+        raise BankDataError(f"unknown consent status {body.get('status')!r}")
+    if status == "authorized" and not consent_id:
+        raise BankDataError("approved consent without consent_id")
+    return AccountConsentResult(
+        status=status,
+        consent_id=consent_id if status == "authorized" else None,
+        request_id=text(body.get("request_id")) or None,
+        permissions=list(permissions),
+        expires_at=to_datetime(body.get("expires_at") or body.get("valid_until")),
+        raw=body,
+    )
+
+
+def account_consent_state(body: dict[str, Any], *, consent_id: str) -> AccountConsentResult:
+    """GET /account-consents/{id}, asked by consent-… or req-… id (SPEC §3.2)."""
+    data = body.get("data")
+    if not isinstance(data, dict):
+        data = body
+    status = consent_status(data.get("status"))
+    if status is None:
+        raise BankDataError(f"unknown consent status {data.get('status')!r}")
+    returned_id = text(data.get("consentId") or data.get("consent_id"))
+    is_request_id = consent_id.startswith("req-")
+    real_consent_id = returned_id if returned_id.startswith("consent-") else ""
+    if not real_consent_id and not is_request_id:
+        real_consent_id = consent_id
+    permissions = data.get("permissions")
+    return AccountConsentResult(
+        status=status,
+        # A pending request echoes its own req-… id as consentId (SPEC §3.2 trap): not usable.
+        consent_id=real_consent_id or None,
+        request_id=consent_id if is_request_id else None,
+        permissions=list(permissions) if isinstance(permissions, list) else [],
+        expires_at=to_datetime(data.get("expirationDateTime")),
+        raw=body,
+    )
+
+
+def account_consent_signed(body: dict[str, Any], *, request_id: str) -> AccountConsentResult:
+    """POST /account-consents/sign (demo, SPEC §3.4)."""
+    consent_id = text(body.get("consent_id") or body.get("consentId"))
+    status = consent_status(body.get("status")) or "authorized"
+    if status == "authorized" and not consent_id:
+        raise BankDataError("signed consent without consent_id")
+    permissions = body.get("permissions")
+    return AccountConsentResult(
+        status=status,
+        consent_id=consent_id or None,
+        request_id=request_id,
+        permissions=list(permissions) if isinstance(permissions, list) else [],
+        expires_at=to_datetime(body.get("expires_at") or body.get("expiresAt")),
+        raw=body,
+    )
+
+
+# --- Product-agreement consents (SPEC §6) ---------------------------------------------------
+
+
+def product_consent_signed(body: dict[str, Any], *, request_id: str) -> AccountConsentResult:
+    """POST /product-agreement-consents/sign (demo, SPEC §6.1)."""
+    consent_id = text(body.get("consent_id") or body.get("consentId"))
+    status = consent_status(body.get("status")) or "authorized"
+    if status == "authorized" and not consent_id:
+        raise BankDataError("signed product consent without consent_id")
+    return AccountConsentResult(
+        status=status,
+        consent_id=consent_id or None,
+        request_id=request_id,
+        permissions=["read_product_agreements"],
+        expires_at=to_datetime(body.get("valid_until") or body.get("expires_at")),
+        raw=body,
+    )
+
+
+def product_consent(
+    body: dict[str, Any], *, raw: dict[str, Any] | None = None
+) -> AccountConsentResult:
+    """A product-agreement consent request answer, or the flat object of its detail."""
+    status = consent_status(body.get("status"))
+    if status is None:
+        raise BankDataError(f"unknown consent status {body.get('status')!r}")
+    consent_id = text(body.get("consent_id")) or None
+    if status == "authorized" and consent_id is None and "request_id" in body:
+        raise BankDataError("approved product consent without consent_id")
+    permissions = [name for name in PRODUCT_CONSENT_PERMISSIONS if body.get(name)] or [
+        "read_product_agreements"
+    ]
+    return AccountConsentResult(
+        status=status,
+        consent_id=consent_id if status != "pending" else None,
+        request_id=text(body.get("request_id")) or None,
+        permissions=permissions,
+        expires_at=to_datetime(body.get("valid_until")),
+        raw=raw if raw is not None else body,
+    )
+
+
+def product_consent_state(body: dict[str, Any], *, consent_id: str) -> AccountConsentResult:
+    """GET /product-agreement-consents/{id} (flat JSON or under `data`, SPEC §6.2)."""
+    data = body.get("data")
+    if not isinstance(data, dict):
+        data = body
+    result = product_consent(data, raw=body)
+    if result.consent_id is None and result.status == "authorized":
+        result = AccountConsentResult(
+            status=result.status,
+            consent_id=consent_id if consent_id.startswith("pagc-") else None,
+            request_id=result.request_id,
+            permissions=result.permissions,
+            expires_at=result.expires_at,
+            raw=body,
+        )
+    return result
+
+
+# --- Accounts, balances, transactions (SPEC §4) ---------------------------------------------
+
+
+def accounts(body: dict[str, Any]) -> list[BankAccount]:
+    """GET /accounts: every entry, or none (an entry without accountId refuses the list)."""
+    data = body.get("data")
+    items = data.get("account") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        raise BankDataError("accounts answer without data.account list")
+    result = []
+    for item in items:
+        if not isinstance(item, dict) or not text(item.get("accountId")):
+            # Skipping it would mark the stored account it stands for inactive: refuse the
+            # whole list instead, so a bad answer changes nothing.
+            raise BankDataError("accounts answer with an entry without accountId")
+        nested = item.get("account")
+        identity = nested[0] if isinstance(nested, list) and nested else {}
+        identity = identity if isinstance(identity, dict) else {}
+        result.append(
+            BankAccount(
+                account_id=text(item.get("accountId")),
+                account_type=account_type(item.get("accountSubType")),
+                bank_subtype=text(item.get("accountSubType")),
+                bank_account_type=text(item.get("accountType")),
+                status=text(item.get("status")),
+                currency=text(item.get("currency")) or "RUB",
+                nickname=text(item.get("nickname")),
+                opening_date=to_date(item.get("openingDate")),
+                identification=text(identity.get("identification")),
+                holder_name=text(identity.get("name")),
+                raw=item,
+            )
+        )
+    return result
+
+
+def _balance_amount(item: dict[str, Any] | None) -> Decimal | None:
+    if item is None:
+        return None
+    money = _object(item.get("amount"))
+    value = to_decimal(money.get("amount"))
+    return None if value is None else signed(value, item.get("creditDebitIndicator"))
+
+
+def balance(body: dict[str, Any], *, account_id: str) -> BankBalance:
+    """GET /accounts/{id}/balances: InterimAvailable and InterimBooked, signed."""
+    data = body.get("data")
+    items = data.get("balance") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        raise BankDataError("balances answer without data.balance list")
+    by_type: dict[str, dict[str, Any]] = {}
+    for item in items:
+        if isinstance(item, dict):
+            by_type.setdefault(text(item.get("type")), item)
+    available_item = by_type.get("InterimAvailable")
+    booked_item = by_type.get("InterimBooked")
+    available = _balance_amount(available_item)
+    booked = _balance_amount(booked_item)
+    if available is None and booked is None:
+        # An unreadable balance must not overwrite the stored one with nothing.
+        raise BankDataError("balances answer without a readable amount")
+    first = available_item or booked_item or {}
+    money = _object(first.get("amount"))
+    return BankBalance(
+        account_id=account_id,
+        available=available,
+        booked=booked,
+        currency=text(money.get("currency")) or "RUB",
+        as_of=to_datetime(first.get("dateTime")) or datetime.now(UTC),
+        raw=body,
+    )
+
+
+def transaction_page(body: dict[str, Any], *, account_id: str, page: int) -> TransactionPage:
+    """GET /accounts/{id}/transactions: the page's rows, those that failed to parse, paging."""
+    data = body.get("data")
+    items = data.get("transaction") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        raise BankDataError("transactions answer without data.transaction list")
+    transactions: list[BankTransaction] = []
+    skipped: list[dict[str, Any]] = []
+    for item in items:
+        parsed, reason = transaction(item, account_id)
+        if parsed is None:
+            skipped.append({"reason": reason, "item": item})
+        else:
+            transactions.append(parsed)
+    meta = _object(body.get("meta"))
+    links = _object(body.get("links"))
+    current_page = to_int(meta.get("currentPage")) or page
+    total_pages = to_int(meta.get("totalPages"))
+    if "next" in links or "self" in links:
+        has_next = bool(links.get("next"))
+    else:
+        has_next = total_pages is not None and current_page < total_pages
+    return TransactionPage(
+        transactions=transactions,
+        page=current_page,
+        total_pages=total_pages,
+        total_records=to_int(meta.get("totalRecords")),
+        has_next=has_next,
+        skipped=skipped,
+    )
+
+
+def transaction(item: Any, account_id: str) -> tuple[BankTransaction | None, str]:
+    """One transaction item, or None and the reason it cannot be stored as it is."""
+    # The hot loop of a sync (every row of every page): lookups done once, helpers inlined
+    # for the common types; anything unusual takes the general helpers above.
+    if not isinstance(item, dict):
+        return None, "not an object"
+    get = item.get
+    raw_id = get("transactionId")
+    if raw_id is not None and not isinstance(raw_id, str | int):
+        return None, f"transactionId is a {type(raw_id).__name__}, not a string"
+    transaction_id = text(raw_id).strip()
+    if not transaction_id:
+        return None, "missing transactionId"
+    if len(transaction_id) > MAX_TRANSACTION_ID_LENGTH:
+        return None, f"{transaction_id[:40]}…: transactionId longer than 128 characters"
+    money = get("amount")
+    if not isinstance(money, dict):
+        money = {}
+    amount = to_decimal(money.get("amount"))
+    if amount is None:
+        return None, f"{transaction_id}: missing or non-numeric amount"
+    if amount < 0:
+        return None, f"{transaction_id}: negative amount (sign must come from the indicator)"
+    if amount >= MAX_AMOUNT:
+        return None, f"{transaction_id}: amount {money.get('amount')!r} out of range"
+    indicator = text(get("creditDebitIndicator")).strip().lower()
+    if indicator not in ("credit", "debit"):
+        # Guessing would store money out as money in (SPEC §1.2: the sign is the indicator).
+        return None, (
+            f"{transaction_id}: unknown creditDebitIndicator {get('creditDebitIndicator')!r}"
+        )
+    booking_date = to_datetime(get("bookingDateTime"))
+    if booking_date is None:
+        return None, f"{transaction_id}: unparseable bookingDateTime"
+    status = transaction_status(get("status") or "booked")
+    if status is None:
+        return None, f"{transaction_id}: unknown status {get('status')!r}"
+    merchant = get("merchant")
+    if not isinstance(merchant, dict):
+        merchant = {}
+    code = get("bankTransactionCode")
+    if isinstance(code, dict):
+        code = code.get("code")
+    counterparty = get("counterparty")
+    if isinstance(counterparty, dict):
+        counterparty = counterparty.get("name")
+    return (
+        BankTransaction(
+            account_id=text(get("accountId")) or account_id,
+            transaction_id=transaction_id,
+            amount=-amount if indicator == "debit" else amount,
+            currency=text(money.get("currency")) or "RUB",
+            status=status,
+            booking_date=booking_date,
+            value_date=to_datetime(get("valueDateTime")),
+            description=text(get("transactionInformation")),
+            bank_transaction_code=text(code),
+            merchant_name=text(merchant.get("name")),
+            merchant_category=text(merchant.get("category")),
+            mcc=text(merchant.get("mccCode"))[:4],
+            counterparty=text(counterparty),
+            raw=item,
+        ),
+        "",
+    )
+
+
+# --- Products and agreements (SPEC §5, §7) --------------------------------------------------
+
+
+def products(body: dict[str, Any]) -> list[BankProductItem]:
+    """GET /products: the catalogue; entries without productId are left out."""
+    data = body.get("data")
+    items = data.get("product") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        raise BankDataError("products answer without data.product list")
+    result = []
+    for item in items:
+        if not isinstance(item, dict) or not text(item.get("productId")):
+            continue
+        result.append(
+            BankProductItem(
+                product_id=text(item.get("productId")),
+                product_type=text(item.get("productType")),
+                name=text(item.get("productName")),
+                description=text(item.get("description")),
+                interest_rate=to_decimal(item.get("interestRate")),
+                min_amount=to_decimal(item.get("minAmount")),
+                max_amount=to_decimal(item.get("maxAmount")),
+                term_months=to_int(item.get("termMonths")),
+                raw=item,
+            )
+        )
+    return result
+
+
+def agreements(body: dict[str, Any]) -> list[BankAgreement]:
+    """GET /product-agreements: entries without agreement_id are left out."""
+    items = body.get("data")
+    if isinstance(items, dict):  # tolerate an OBR-style wrapper
+        items = items.get("agreement")
+    if not isinstance(items, list):
+        raise BankDataError("agreements answer without a data list")
+    return [
+        agreement(item) for item in items if isinstance(item, dict) and item.get("agreement_id")
+    ]
+
+
+def agreement_detail(body: dict[str, Any]) -> BankAgreement:
+    """GET /product-agreements/{id}: the agreement under `data`."""
+    data = body.get("data")
+    if not isinstance(data, dict) or not data.get("agreement_id"):
+        raise BankDataError("agreement answer without data.agreement_id")
+    return agreement(data)
+
+
+def agreement(item: dict[str, Any]) -> BankAgreement:
+    """One agreement object of the list or the detail call."""
+    return BankAgreement(
+        agreement_id=text(item.get("agreement_id")),
+        product_id=text(item.get("product_id")),
+        product_name=text(item.get("product_name")),
+        product_type=text(item.get("product_type")),
+        amount=to_decimal(item.get("amount")),
+        status=text(item.get("status")).lower() or "active",
+        start_date=to_datetime(item.get("start_date")),
+        end_date=to_datetime(item.get("end_date")),
+        account_number=text(item.get("account_number")),
+        interest_rate=to_decimal(item.get("interest_rate")),
+        account_balance=to_decimal(item.get("account_balance")),
+        raw=item,
+    )

@@ -70,6 +70,7 @@ def bank_client_for(
         max_retries=settings.BANK_MAX_RETRIES,
         backoff_seconds=settings.BANK_RETRY_BACKOFF_SECONDS,
         max_sleep_seconds=settings.BANK_RETRY_MAX_SLEEP_SECONDS,
+        retry_after_max_seconds=settings.BANK_RETRY_AFTER_MAX_SECONDS,
         verify_tls=settings.BANK_VERIFY_TLS,
         pool_size=max(settings.BANK_HTTP_CONNECTIONS, settings.SYNC_PARALLEL_ACCOUNTS),
     )
