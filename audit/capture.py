@@ -14,14 +14,13 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
 from django.conf import settings
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 from django.db.models import Value
 from django.db.models.functions import Cast
 from django.utils import timezone
@@ -29,6 +28,7 @@ from psycopg.types.json import Jsonb
 
 from audit import redaction
 from audit.models import Direction, RawApiLog
+from fintrack.core.concurrency import WorkerPool
 from fintrack.core.correlation import get_correlation_id
 from fintrack.core.db import copy_rows
 from fintrack.core.fields import VerbatimJSONField
@@ -154,21 +154,12 @@ def _insert(rows: list[dict[str, Any]]) -> None:
             RawApiLog.objects.bulk_create([_model_row(row) for row in rows])
 
 
-# RawApiLog's columns but the id, in `_exchange_rows`' order.
-_COPY_COLUMNS = (
-    "user_id",
-    "bank_code",
-    "endpoint",
-    "method",
-    "correlation_id",
-    "exchange_id",
-    "direction",
-    "status_code",
-    "duration_ms",
-    "headers",
-    "payload",
-    "error",
-    "created_at",
+# Every column of RawApiLog but the id, read from the model: `_exchange_rows` keys its rows by
+# them, and a row lacking one fails loudly here rather than a column being left out of the COPY.
+_COPY_COLUMNS = tuple(
+    field.column
+    for field in RawApiLog._meta.concrete_fields
+    if field.column and not field.primary_key
 )
 
 
@@ -221,10 +212,8 @@ class RawLogBuffer:
         self.max_pending = max_pending
         self._pending: list[_Captured] = []
         self._lock = threading.Lock()
-        self._writer = (
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="raw-log") if background else None
-        )
-        self._writing: Future | None = None
+        # One write at a time, none queued behind it: the next flush_soon() takes the rest.
+        self._writer = WorkerPool(max_pending=1, name="raw-log") if background else None
 
     def hook(self, exchange) -> None:
         """The bank client's exchange hook: note the exchange, write nothing yet."""
@@ -239,9 +228,9 @@ class RawLogBuffer:
         """Write what was noted: on the writer thread if there is one, else now."""
         if self._writer is None:
             self.flush()
-        elif self._writing is None or self._writing.done():
-            self._writing = self._writer.submit(self.flush)
-        # else: the write in progress is followed by the next call's, which takes the rest
+        else:
+            # Declined while a write is in progress: the next call's takes the rest.
+            self._writer.try_submit(self.flush)
 
     def flush(self) -> None:
         """Write every exchange noted so far in one statement, here and now; never raises."""
@@ -270,11 +259,9 @@ class RawLogBuffer:
     def close(self) -> None:
         """Wait for the writer thread, then write the rest here; the buffer stays usable."""
         if self._writer is not None:
-            # The writer thread opened its own DB connection; close it there.
-            self._writer.submit(connections.close_all)
-            self._writer.shutdown(wait=True)
-            self._writer = None
-            self._writing = None
+            # Its thread closes the DB connection it opened as it ends.
+            writer, self._writer = self._writer, None
+            writer.close()
         self.flush()
 
 

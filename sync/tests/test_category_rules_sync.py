@@ -8,23 +8,23 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection as db_connection
+from django.db import transaction as db_transaction
 
 from banking.categorization import category_cache_clear, category_id_for
 from banking.clients.types import BankTransaction, TransactionPage
+from banking.ingestion.rows import bank_values
+from banking.ingestion.transactions import (
+    TransactionWriter,
+    builtin_categoriser,
+    categoriser_for,
+    transaction_models,
+    transactions_copy,
+    transactions_upsert,
+)
 from banking.models import CategoryRule, Transaction, TransactionAggregate
 from banking.services.category_rules import category_rule_create, transaction_category_set
 from banking.tests.factories import make_account
-from sync.transactions import (
-    PageFetcher,
-    TransactionCounts,
-    _bank_values,
-    _copy_rows,
-    _row,
-    _upsert,
-    _write_rows,
-    account_transactions_sync,
-    categoriser_for,
-)
+from sync.reader import PageFetcher, TransactionCounts, account_transactions_sync
 
 postgresql_only = pytest.mark.skipif(
     db_connection.vendor != "postgresql", reason="the COPY path is PostgreSQL's"
@@ -148,13 +148,11 @@ def test_a_row_the_user_categorised_keeps_category_and_note_when_the_bank_update
         user=user, transaction_id=corrected.pk, category_code="health", note="лекарства"
     )
     counts = TransactionCounts()
+    writer = TransactionWriter(account=account, counts=counts)
 
-    _write_rows(  # the bank changed both rows' amounts: an update, not a new row
-        account=account,
-        by_id={"a": _bank_tx("a", amount="-150.00"), "b": _bank_tx("b", amount="-150.00")},
-        counts=counts,
-        categoriser=categoriser_for(user_id=user.pk),
-    )
+    # The bank changed both rows' amounts: an update, not a new row.
+    writer.add([_bank_tx("a", amount="-150.00"), _bank_tx("b", amount="-150.00")])
+    writer.flush()
 
     assert (counts.added, counts.updated, counts.unchanged) == (0, 2, 0)
     assert _stored(account) == {
@@ -180,14 +178,14 @@ def test_the_categoriser_reads_the_users_rules_once_and_no_more_per_row(
 ):
     _rule(user, "пятерочка", "restaurants")
     _rule(user, "Путешествия", "entertainment", match_kind="description")
-    rows = [_bank_values(_bank_tx(f"t{i}", merchant=f"Магазин {i % 50}")) for i in range(2000)]
+    rows = [bank_values(_bank_tx(f"t{i}", merchant=f"Магазин {i % 50}")) for i in range(2000)]
     category_id_for(description="", mcc="5411", merchant_category="", amount=Decimal("-1"))
 
     with django_assert_num_queries(1):
         categorise = categoriser_for(user_id=user.pk)
     with django_assert_num_queries(0):
         decided = Counter(categorise(values)[1] for values in rows)
-        first = categorise(_bank_values(_bank_tx("x")))
+        first = categorise(bank_values(_bank_tx("x")))
 
     assert decided == {"bank_rule": 2000}
     assert first[1] == "user_rule"
@@ -195,8 +193,6 @@ def test_the_categoriser_reads_the_users_rules_once_and_no_more_per_row(
 
 @pytest.mark.django_db
 def test_a_user_without_rules_gets_the_built_in_categoriser(user, django_assert_num_queries):
-    from sync.transactions import builtin_categoriser
-
     with django_assert_num_queries(1):
         assert categoriser_for(user_id=user.pk) is builtin_categoriser
 
@@ -211,12 +207,10 @@ def test_the_copy_path_applies_the_users_rules_like_the_orm(user):
     items = [_bank_tx("a"), _bank_tx("b", merchant="Магнит")]
     categorise = categoriser_for(user_id=user.pk)
 
-    _copy_rows(account=copied, bank_transactions=items, categoriser=categorise)
-    _upsert(
-        [
-            _row(account=upserted, bank_tx=tx, values=_bank_values(tx), categoriser=categorise)
-            for tx in items
-        ]
+    with db_transaction.atomic():
+        transactions_copy(account=copied, bank_transactions=items, categoriser=categorise)
+    transactions_upsert(
+        transaction_models(account=upserted, bank_transactions=items, categoriser=categorise)
     )
 
     assert _stored(copied) == _stored(upserted)

@@ -127,19 +127,19 @@ def test_task_redelivered_after_a_worker_died_mid_run_duplicates_nothing(
     run = SyncRun.objects.create(
         connection=connection, user_id=connection.user_id, trigger=SyncTrigger.USER
     )
-    from sync import transactions as sync_transactions
+    from banking.ingestion.transactions import TransactionWriter
 
-    real_write_rows = sync_transactions._write_rows
+    real_write = TransactionWriter._write
     pages_written = []
 
-    def dying_write_rows(**kwargs):
+    def dying_write(writer, by_id):
         if len(pages_written) == 3:
             raise WorkerLost()
-        pages_written.append(len(kwargs["by_id"]))
-        return real_write_rows(**kwargs)
+        pages_written.append(len(by_id))
+        return real_write(writer, by_id)
 
     with (
-        mock.patch.object(sync_transactions, "_write_rows", dying_write_rows),
+        mock.patch.object(TransactionWriter, "_write", dying_write),
         pytest.raises(WorkerLost),
     ):
         tasks.connection_sync.apply(args=[run.pk], throw=True)

@@ -14,9 +14,9 @@ import responses
 
 from banking.models import Account, BankConnection, Transaction
 from sync.models import SyncRun, SyncStatus
+from sync.reader import covering_page, reread_limits
 from sync.services import sync_run_execute
 from sync.tests import fakebank as fb
-from sync.transactions import covering_page, reread_limits
 
 SECOND = timedelta(seconds=1)
 T0 = datetime(2025, 11, 20, 12, 0, 0, 250_000, tzinfo=UTC)
@@ -276,7 +276,7 @@ def _tracked(
     from types import SimpleNamespace
 
     from banking.clients.types import TransactionPage
-    from sync.transactions import _TieTracker
+    from sync.reader import _TieTracker
 
     tracker = _TieTracker(limit)
     for number, booked in enumerate(pages, start=1):

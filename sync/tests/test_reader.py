@@ -1,4 +1,4 @@
-"""The page reader (lookahead, order, stop) and the page writer (first-sync path, COPY = ORM)."""
+"""The page reader (lookahead, order, stop) and what it hands the writer (repeats, failures)."""
 
 import threading
 import time
@@ -6,27 +6,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from django.db import connection as db_connection
-from django.db import transaction as db_transaction
 
-from banking.categorization import category_cache_clear
 from banking.clients.errors import BankUnavailableError
 from banking.clients.types import BankTransaction, TransactionPage
+from banking.ingestion.transactions import TransactionWriter
 from banking.models import Transaction
 from banking.tests.factories import make_account
 from fintrack.core.correlation import correlation_scope, get_correlation_id
-from fintrack.core.db import commit_without_wal_wait
-from sync.transactions import (
-    COPY_COLUMNS,
-    PageFetcher,
-    TransactionCounts,
-    _bank_values,
-    _copy_rows,
-    _row,
-    _upsert,
-    _write_rows,
-    account_transactions_sync,
-)
+from sync.reader import PageFetcher, TransactionCounts, account_transactions_sync
 
 
 def _page(number: int, *, has_next: bool) -> TransactionPage:
@@ -101,11 +88,7 @@ def test_next_page_is_fetched_while_the_current_one_is_processed():
     assert sorted(started) == [1, 2, 3]
 
 
-# --- Writing pages: the first-sync path (no lookup of stored ids, COPY on PostgreSQL) ---------
-
-postgresql_only = pytest.mark.skipif(
-    db_connection.vendor != "postgresql", reason="COPY and synchronous_commit are PostgreSQL's"
-)
+# --- Pages to the writer: the first-sync path, repeats, stored rows ----------------------------
 
 
 def _bank_tx(tx_id: str, amount: str = "-100.00", **changes) -> BankTransaction:
@@ -208,89 +191,6 @@ def test_sync_of_an_account_with_stored_rows_compares_them_before_writing(user):
     assert (counts.added, counts.updated, counts.unchanged) == (1, 1, 1)
     assert _stored(account)["b"] == (Decimal("-100.00"), "groceries")
     assert len(_stored(account)) == 3
-
-
-_TRICKY = [
-    _bank_tx(
-        "t\\1\t",
-        "-1234.5",
-        description='Tab\there, "quotes", back\\slash,\nnew line, \\N, emoji 🏪',
-        merchant_name="Кофе\r\nХауз",
-        counterparty="ООО «Ромашка»",
-        raw={"nested": {"list": [1, None, "x\ty", 2.5]}, "text": 'a"b\\c', "none": None},
-    ),
-    _bank_tx("t2", "15000.00", status="pending", value_date=None, mcc="", merchant_category=""),
-    _bank_tx("t3", "-0.01", currency="USD", bank_transaction_code="", description=""),
-]
-_COMPARED = [
-    field.attname
-    for field in Transaction._meta.concrete_fields
-    if field.attname not in ("id", "account_id", "created_at", "updated_at")
-]
-
-
-@postgresql_only
-@pytest.mark.django_db
-def test_copy_path_stores_the_same_rows_as_the_orm_upsert(user):
-    copied = make_account(user=user)
-    upserted = make_account(user=user)
-    category_cache_clear()  # the COPY path must fill it before its COPY holds the connection
-
-    _copy_rows(account=copied, bank_transactions=_TRICKY)
-    _upsert([_row(account=upserted, bank_tx=tx, values=_bank_values(tx)) for tx in _TRICKY])
-
-    def rows(account):
-        return list(
-            Transaction.objects.filter(account=account)
-            .order_by("bank_transaction_id")
-            .values_list(*_COMPARED)
-        )
-
-    assert len(rows(copied)) == 3
-    assert rows(copied) == rows(upserted)
-    assert set(COPY_COLUMNS) == {
-        field.column for field in Transaction._meta.concrete_fields if field.column != "id"
-    }
-    stamps = Transaction.objects.filter(account=copied).values_list("created_at", "updated_at")
-    assert all(created is not None and created == updated for created, updated in stamps)
-
-
-@postgresql_only
-@pytest.mark.django_db
-def test_a_page_partly_stored_by_a_concurrent_writer_is_upserted_with_exact_counts(user):
-    account = make_account(user=user)
-    _upsert([_row(account=account, bank_tx=_bank_tx("a"), values=_bank_values(_bank_tx("a")))])
-    counts = TransactionCounts()
-
-    _write_rows(  # as if the account had no rows when this run looked
-        account=account,
-        by_id={"a": _bank_tx("a"), "b": _bank_tx("b")},
-        counts=counts,
-        fresh_ids=set(),
-    )
-
-    assert (counts.added, counts.updated, counts.unchanged) == (1, 0, 1)
-    assert sorted(_stored(account)) == ["a", "b"]
-
-
-@postgresql_only
-@pytest.mark.django_db(transaction=True)
-def test_commit_without_wal_wait_changes_only_a_transaction_the_caller_owns():
-    def setting() -> str:
-        with db_connection.cursor() as cursor:
-            cursor.execute("SHOW synchronous_commit")
-            return cursor.fetchone()[0]
-
-    with db_transaction.atomic():
-        commit_without_wal_wait()
-        owned = setting()
-    with db_transaction.atomic():
-        with db_transaction.atomic():
-            commit_without_wal_wait()
-            nested = setting()
-        outer = setting()
-
-    assert (owned, nested, outer, setting()) == ("off", "on", "on", "on")
 
 
 # --- Lookahead bounds, failures and early exit ---------------------------------------------------
@@ -476,12 +376,10 @@ def test_rows_read_before_a_bank_failure_are_stored_even_from_an_unwritten_batch
 
 @pytest.mark.django_db
 def test_a_failing_write_after_a_bank_failure_does_not_hide_the_bank_error(user, monkeypatch):
-    import sync.transactions as transactions_module
-
-    def broken_write(**kwargs):
+    def broken_write(self, by_id):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(transactions_module, "_write_rows", broken_write)
+    monkeypatch.setattr(TransactionWriter, "_write", broken_write)
     client = _FailingPagedClient(_FIVE_PAGES, fail_on=3)
 
     with pytest.raises(BankUnavailableError) as raised:
