@@ -1,19 +1,23 @@
 """Consent lifecycle at the banks (SPEC §3, §6): request once and reuse, poll a pending one,
-revoke, invalidate on 403 CONSENT_REQUIRED, and a separate demo-only approve step (SPEC §3.4).
+revoke, invalidate on 403 CONSENT_REQUIRED, and a separate demo-only approve step (SPEC §3.4);
+for connecting a bank, the two consents a connect asks for and what the user must do to approve.
 
-Bank calls happen outside database transactions; every change is audited.
+Bank calls happen outside database transactions; every change is audited. Imports banking and
+audit, never sync or users (they orchestrate the connect flow above this app).
 """
 
 import logging
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from audit.services import AuditAction, audit_event_record
 from banking.clients.errors import BankError, BankNotFoundError
 from banking.clients.types import AccountConsentResult
-from banking.services.clients import bank_client_for
+from banking.services.clients import bank_client_for, bank_display_name
 from banking.services.connections import connection_consent_expiry_set
 from consents.exceptions import (
     ConsentNotPending,
@@ -29,8 +33,12 @@ logger = logging.getLogger(__name__)
 LIVE_CONSENT_STATUSES = (ConsentStatus.PENDING, ConsentStatus.AUTHORIZED)
 
 __all__ = [
+    "ConnectConsents",
+    "connect_consents_ensure",
     "consent_active",
+    "consent_approval_action",
     "consent_approve_demo",
+    "consent_awaits_approval",
     "consent_ensure",
     "consent_invalidate",
     "consent_refresh",
@@ -287,6 +295,55 @@ def consent_approve_demo(*, consent: Consent) -> Consent:
             ) from exc
         return consent
     return _apply_result(consent, result, how="demo_self_sign")
+
+
+def consent_awaits_approval(*, consent: Consent) -> bool:
+    """Whether the consent still waits for the user's approval, so polling it is worth a call."""
+    # Hook for issue 19: a request pending longer than its lifetime expires here (with a clear
+    # state) instead of being polled for ever.
+    return consent.status == ConsentStatus.PENDING
+
+
+# --- Connecting a bank: the consents it asks for ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConnectConsents:
+    """The consents a connect holds: accounts (required) and products (optional, may be None)."""
+
+    accounts: Consent
+    products: Consent | None
+
+
+def connect_consents_ensure(*, user, bank_code: str) -> ConnectConsents:
+    """Both consents of a connect: accounts (a bank error propagates), then products (optional:
+    a bank error is logged and the sync skips agreements)."""
+    accounts = consent_ensure(user=user, bank_code=bank_code, kind=ConsentKind.ACCOUNTS)
+    try:
+        products = consent_ensure(user=user, bank_code=bank_code, kind=ConsentKind.PRODUCTS)
+    except BankError as exc:
+        logger.warning("product consent at %s for user %s failed: %s", bank_code, user.pk, exc)
+        products = None
+    return ConnectConsents(accounts=accounts, products=products)
+
+
+def consent_approval_action(*, consent: Consent) -> dict:
+    """What the user must do for a pending consent, with the demo approval URL where enabled."""
+    name = bank_display_name(consent.bank_code)
+    action = {
+        "type": "approve_consent",
+        "message": f"Open {name} and approve FinTrack's access request, then come back.",
+        "bank_code": consent.bank_code,
+        "consent_id": consent.pk,
+        "request_id": consent.request_id,
+        "approve_demo_url": None,
+    }
+    if settings.DEMO_BANK_CLIENT_SELF_SIGN:
+        # Served by users.onboarding (approving there starts the first sync); named, not imported.
+        action["approve_demo_url"] = reverse(
+            "consent-approve-demo", kwargs={"consent_id": consent.pk}
+        )
+    return action
 
 
 def consent_revoke(*, consent: Consent) -> Consent:

@@ -1,56 +1,33 @@
-"""Sync APIs: connect a bank, start a sync, follow sync runs.
+"""Sync APIs: start a sync, refresh balances, follow sync runs (connecting a bank:
+users.onboarding).
 
 Status codes:
-- POST /api/banks/{bank_code}/connect → 202 with the consents and the first run when the bank
-  authorised access at once; 202 with `action_required` while a consent awaits the user's approval
-  (connecting again re-polls it, idempotently); 409 `already_connected` when the bank is connected
-  with an authorised consent (use /sync); 404 `unknown_bank`.
 - POST /api/banks/{bank_code}/sync → 202 with the new run; 409 `sync_already_running` with the
   running run in `extra.sync_run`; 409 `consent_required` before consent; 404 `unknown_bank`.
+- POST /api/accounts/refresh-balances → 202 with a balances-only run per ready or failed
+  connection; 409 `conflict` when there is none.
 """
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
+from banking.serializers.common import ErrorOutputSerializer
+from fintrack.core.throttling import ScopedRateThrottle
 from sync import selectors, services
 from sync.exceptions import SyncAlreadyRunning
 from sync.serializers import (
-    BankConnectOutputSerializer,
+    BalanceRefreshOutputSerializer,
     SyncRunListQuerySerializer,
     SyncRunSerializer,
     SyncStartOutputSerializer,
-    bank_connect_payload,
 )
 
 BANK_CODE_PARAMETER = OpenApiParameter(
     "bank_code", str, OpenApiParameter.PATH, description="vbank, abank or sbank"
 )
 ERROR_RESPONSE = OpenApiResponse(description='Standard error: {"code", "message", "extra"}')
-
-
-class BankConnectApi(APIView):
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "sync"
-
-    @extend_schema(
-        request=None,
-        parameters=[BANK_CODE_PARAMETER],
-        responses={
-            202: BankConnectOutputSerializer,
-            404: ERROR_RESPONSE,
-            409: ERROR_RESPONSE,
-            502: ERROR_RESPONSE,
-            503: ERROR_RESPONSE,
-        },
-        summary="Connect a bank: request consents; start the first sync once authorised",
-        tags=["sync"],
-    )
-    def post(self, request, bank_code: str):
-        result = services.bank_connect(user=request.user, bank_code=bank_code)
-        return Response(bank_connect_payload(result), status=status.HTTP_202_ACCEPTED)
 
 
 class BankSyncApi(APIView):
@@ -102,3 +79,32 @@ class SyncRunDetailApi(APIView):
     def get(self, request, sync_run_id: int):
         run = selectors.sync_run_get(user=request.user, sync_run_id=sync_run_id)
         return Response(SyncRunSerializer(run).data)
+
+
+class AccountBalancesRefreshApi(APIView):
+    @extend_schema(
+        operation_id="accounts_refresh_balances",
+        request=None,
+        responses={
+            202: BalanceRefreshOutputSerializer,
+            409: OpenApiResponse(ErrorOutputSerializer, description="No connected bank."),
+        },
+        summary="Refresh balances now (a balances-only sync of each connected bank)",
+        tags=["accounts"],
+    )
+    def post(self, request):
+        started = services.balances_refresh_request(user=request.user)
+        runs = [
+            {
+                "id": run.id,
+                "connection_id": run.connection_id,
+                "bank": run.connection.bank_code,
+                "kind": run.kind,
+                "status": run.status,
+                "created": created,
+            }
+            for run, created in started
+        ]
+        return Response(
+            BalanceRefreshOutputSerializer({"runs": runs}).data, status=status.HTTP_202_ACCEPTED
+        )

@@ -1,7 +1,7 @@
-"""Accounts API: the user's accounts with balances and totals, one account's history, a refresh."""
+"""Accounts API: the user's accounts with balances and totals, one account's history (refreshing
+balances starts sync runs: sync.apis)."""
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -12,13 +12,8 @@ from banking.selectors.accounts import (
     account_summary_list,
     balance_history,
 )
-from banking.serializers.accounts import (
-    AccountDetailOutputSerializer,
-    AccountListOutputSerializer,
-    BalanceRefreshOutputSerializer,
-)
+from banking.serializers.accounts import AccountDetailOutputSerializer, AccountListOutputSerializer
 from banking.serializers.common import MAX_ID, ErrorOutputSerializer
-from banking.services.accounts import account_balances_refresh
 from fintrack.core.exceptions import NotFound
 
 NOT_FOUND = OpenApiResponse(ErrorOutputSerializer, description="Not one of your accounts.")
@@ -58,32 +53,3 @@ class AccountDetailApi(APIView):
         account = account_get(user=request.user, account_id=account_id)
         account.balance_history = balance_history(account=account)
         return Response(AccountDetailOutputSerializer(account).data)
-
-
-class AccountBalancesRefreshApi(APIView):
-    @extend_schema(
-        operation_id="accounts_refresh_balances",
-        request=None,
-        responses={
-            202: BalanceRefreshOutputSerializer,
-            409: OpenApiResponse(ErrorOutputSerializer, description="No connected bank."),
-        },
-        summary="Refresh balances now (a balances-only sync of each connected bank)",
-        tags=["accounts"],
-    )
-    def post(self, request):
-        started = account_balances_refresh(user=request.user)
-        runs = [
-            {
-                "id": run.id,
-                "connection_id": run.connection_id,
-                "bank": run.connection.bank_code,
-                "kind": run.kind,
-                "status": run.status,
-                "created": created,
-            }
-            for run, created in started
-        ]
-        return Response(
-            BalanceRefreshOutputSerializer({"runs": runs}).data, status=status.HTTP_202_ACCEPTED
-        )

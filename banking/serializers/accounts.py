@@ -61,16 +61,3 @@ class AccountDetailOutputSerializer(AccountOutputSerializer):
 
     class Meta(AccountOutputSerializer.Meta):
         fields = [*AccountOutputSerializer.Meta.fields, "balance_history"]
-
-
-class SyncRunStartedOutputSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    connection_id = serializers.IntegerField()
-    bank = serializers.CharField()
-    kind = serializers.CharField()
-    status = serializers.CharField()
-    created = serializers.BooleanField(help_text="False when a run was already active.")
-
-
-class BalanceRefreshOutputSerializer(serializers.Serializer):
-    runs = SyncRunStartedOutputSerializer(many=True)

@@ -1,4 +1,4 @@
-"""Account services: per-currency totals after a sync, and a forced balance refresh."""
+"""Account services: per-currency totals after a sync (a balances refresh run: sync.services)."""
 
 from django.db import transaction as db_transaction
 from django.db.models import Count, Sum
@@ -9,12 +9,7 @@ from banking.models import (
     SPENDABLE_ACCOUNT_TYPES,
     Account,
     AccountSummary,
-    BankConnection,
-    ConnectionStatus,
 )
-from fintrack.core.exceptions import Conflict
-
-REFRESHABLE_STATUSES = (ConnectionStatus.READY, ConnectionStatus.ERROR)
 
 
 def account_summaries_refresh(*, user) -> list[AccountSummary]:
@@ -50,27 +45,3 @@ def account_summaries_refresh(*, user) -> list[AccountSummary]:
                 update_fields=["spendable_total", "savings_total", "debt_total", "accounts_count"],
             )
     return sorted(summaries, key=lambda summary: summary.currency)
-
-
-def account_balances_refresh(*, user) -> list:
-    """Start a balances-only sync for each of the user's ready or failed connections."""
-    from sync.models import SyncKind, SyncTrigger
-    from sync.services import connection_sync_start
-
-    connections = list(
-        BankConnection.objects.filter(user=user, status__in=REFRESHABLE_STATUSES).order_by(
-            "bank_code"
-        )
-    )
-    if not connections:
-        raise Conflict(
-            "No connected bank to refresh: connect a bank first.",
-            extra={"connections": 0},
-        )
-    results = []
-    for connection in connections:
-        run, created = connection_sync_start(
-            connection=connection, trigger=SyncTrigger.USER, kind=SyncKind.BALANCES
-        )
-        results.append((run, created))
-    return results

@@ -1,12 +1,10 @@
 from datetime import timedelta
 from decimal import Decimal
-from types import SimpleNamespace
 
 import pytest
 
-from banking.models import ConnectionStatus
 from banking.services.accounts import account_summaries_refresh
-from banking.tests.factories import at, make_account, make_connection, make_snapshot
+from banking.tests.factories import at, make_account, make_snapshot
 
 pytestmark = pytest.mark.django_db
 
@@ -122,72 +120,3 @@ def test_unauthenticated_requests_are_refused(api_client):
 
     assert response.status_code == 401
     assert response.json()["code"] == "not_authenticated"
-
-
-def test_refresh_balances_starts_a_balances_sync_per_ready_or_failed_connection(
-    auth_client, monkeypatch
-):
-    import sync.services
-
-    user = auth_client.user
-    ready = make_connection(user=user, bank_code="vbank", status=ConnectionStatus.READY)
-    failed = make_connection(user=user, bank_code="abank", status=ConnectionStatus.ERROR)
-    make_connection(user=user, bank_code="sbank", status=ConnectionStatus.CONSENT_PENDING)
-    calls = []
-
-    def fake_start(*, connection, trigger, kind):
-        calls.append((connection.id, trigger, kind))
-        run = SimpleNamespace(
-            id=100 + len(calls),
-            connection_id=connection.id,
-            connection=connection,
-            kind=kind,
-            status="queued",
-        )
-        return run, connection.bank_code == "vbank"
-
-    monkeypatch.setattr(sync.services, "connection_sync_start", fake_start)
-
-    response = auth_client.post("/api/accounts/refresh-balances")
-
-    assert response.status_code == 202
-    assert calls == [(failed.id, "user", "balances"), (ready.id, "user", "balances")]
-    assert response.json() == {
-        "runs": [
-            {
-                "id": 101,
-                "connection_id": failed.id,
-                "bank": "abank",
-                "kind": "balances",
-                "status": "queued",
-                "created": False,
-            },
-            {
-                "id": 102,
-                "connection_id": ready.id,
-                "bank": "vbank",
-                "kind": "balances",
-                "status": "queued",
-                "created": True,
-            },
-        ]
-    }
-
-
-def test_refresh_balances_without_a_connected_bank_is_a_conflict(
-    auth_client, make_user, monkeypatch
-):
-    import sync.services
-
-    make_connection(
-        user=auth_client.user, bank_code="vbank", status=ConnectionStatus.CONSENT_PENDING
-    )
-    make_connection(user=make_user(), bank_code="abank", status=ConnectionStatus.READY)
-    monkeypatch.setattr(
-        sync.services, "connection_sync_start", lambda **kwargs: pytest.fail("called")
-    )
-
-    response = auth_client.post("/api/accounts/refresh-balances")
-
-    assert response.status_code == 409
-    assert response.json()["code"] == "conflict"

@@ -1,12 +1,14 @@
-"""Connect, sync and sync-run APIs: status codes, error shapes, ownership."""
+"""Sync, balances-refresh and sync-run APIs: status codes, error shapes, ownership (connecting a
+bank: users/tests/test_connect.py)."""
 
+from types import SimpleNamespace
 from unittest import mock
 
 import pytest
-import responses
 
+import sync.services
 from banking.models import BankConnection, ConnectionStatus
-from consents.models import Consent, ConsentKind, ConsentStatus
+from banking.tests.factories import make_connection
 from sync.models import SyncRun, SyncStatus
 from sync.tests import fakebank as fb
 
@@ -15,14 +17,6 @@ from sync.tests import fakebank as fb
 def bank(db, settings):
     fb.bank_settings(settings)
     settings.BANK_MAX_RETRIES = 0
-
-
-def test_connect_unknown_bank_is_404(auth_client):
-    response = auth_client.post("/api/banks/nobank/connect")
-
-    assert response.status_code == 404
-    assert response.json()["code"] == "unknown_bank"
-    assert not BankConnection.objects.exists()
 
 
 def test_sync_unknown_bank_is_404(auth_client):
@@ -61,103 +55,6 @@ def test_sync_starts_a_run_and_a_second_request_gets_the_running_one(
     assert second.json()["extra"]["sync_run"]["id"] == run_id
     assert len(callbacks) == 1
     assert SyncRun.objects.count() == 1
-
-
-def test_connect_with_auto_approving_bank_answers_202_and_starts_first_sync(
-    auth_client, bank, django_capture_on_commit_callbacks
-):
-    with responses.RequestsMock(assert_all_requests_are_fired=True) as bank_http:
-        bank_http.add(
-            responses.POST,
-            f"{fb.BASE}/account-consents/request",
-            json={
-                "request_id": "req-1",
-                "consent_id": "consent-1",
-                "status": "approved",
-                "message": "Согласие одобрено автоматически",
-                "created_at": "2025-11-26T09:30:59.151865",
-                "auto_approved": True,
-            },
-        )
-        bank_http.add(
-            responses.POST,
-            f"{fb.BASE}/product-agreement-consents/request",
-            json={
-                "request_id": "pagcr-1",
-                "consent_id": "pagc-1",
-                "status": "approved",
-                "auto_approved": True,
-                "message": "ok",
-                "valid_until": "2026-11-26T09:30:59Z",
-            },
-        )
-        with django_capture_on_commit_callbacks(execute=False) as callbacks:
-            response = auth_client.post("/api/banks/vbank/connect")
-
-    assert response.status_code == 202, response.content
-    body = response.json()
-    assert body["accounts_consent"]["status"] == ConsentStatus.AUTHORIZED
-    assert body["products_consent"]["status"] == ConsentStatus.AUTHORIZED
-    assert body["sync_started"] is True
-    assert body["sync_run"]["status"] == SyncStatus.QUEUED
-    assert body["action_required"] is None
-    assert len(callbacks) == 1
-
-    BankConnection.objects.filter(user=auth_client.user).update(status=ConnectionStatus.READY)
-    again = auth_client.post("/api/banks/vbank/connect")
-
-    assert again.status_code == 409
-    assert again.json()["code"] == "already_connected"
-    assert again.json()["extra"]["sync_url"] == "/api/banks/vbank/sync"
-
-
-def test_connect_with_manual_bank_says_what_the_user_must_do(auth_client, bank):
-    with responses.RequestsMock(assert_all_requests_are_fired=True) as bank_http:
-        bank_http.add(
-            responses.POST,
-            f"{fb.BASE}/account-consents/request",
-            json={
-                "request_id": "req-2",
-                "status": "pending",
-                "message": "Запрос отправлен на одобрение",
-                "created_at": "2025-11-26T09:30:59.151865",
-                "auto_approved": False,
-            },
-        )
-        bank_http.add(
-            responses.POST,
-            f"{fb.BASE}/product-agreement-consents/request",
-            status=503,
-            body="",
-        )
-        response = auth_client.post("/api/banks/vbank/connect")
-
-    assert response.status_code == 202, response.content
-    body = response.json()
-    assert body["connection_status"] == ConnectionStatus.CONSENT_PENDING
-    assert body["sync_started"] is False
-    assert body["sync_run"] is None
-    assert body["products_consent"] is None
-    consent = Consent.objects.get(kind=ConsentKind.ACCOUNTS)
-    assert body["action_required"] == {
-        "type": "approve_consent",
-        "message": "Open Virtual Bank and approve FinTrack's access request, then come back.",
-        "bank_code": "vbank",
-        "consent_id": consent.pk,
-        "request_id": "req-2",
-        "approve_demo_url": f"/api/consents/{consent.pk}/approve-demo",
-    }
-
-
-def test_connect_when_bank_is_down_is_503_and_nothing_is_started(auth_client, bank):
-    with responses.RequestsMock(assert_all_requests_are_fired=True) as bank_http:
-        bank_http.add(responses.POST, f"{fb.BASE}/account-consents/request", status=502, body="")
-        response = auth_client.post("/api/banks/vbank/connect")
-
-    assert response.status_code == 503
-    assert response.json()["code"] == "bank_unavailable"
-    assert response.json()["extra"]["bank_code"] == "vbank"
-    assert not SyncRun.objects.exists()
 
 
 def test_sync_runs_are_listed_newest_first_and_scoped_to_the_user(auth_client, make_user, bank):
@@ -207,3 +104,68 @@ def test_openapi_schema_documents_the_sync_and_onboarding_endpoints(auth_client)
     ):
         assert path in paths, path
     assert "202" in paths["/api/banks/{bank_code}/sync"]["post"]["responses"]
+
+
+def test_refresh_balances_starts_a_balances_sync_per_ready_or_failed_connection(
+    auth_client, monkeypatch
+):
+    user = auth_client.user
+    ready = make_connection(user=user, bank_code="vbank", status=ConnectionStatus.READY)
+    failed = make_connection(user=user, bank_code="abank", status=ConnectionStatus.ERROR)
+    make_connection(user=user, bank_code="sbank", status=ConnectionStatus.CONSENT_PENDING)
+    calls = []
+
+    def fake_start(*, connection, trigger, kind):
+        calls.append((connection.id, trigger, kind))
+        run = SimpleNamespace(
+            id=100 + len(calls),
+            connection_id=connection.id,
+            connection=connection,
+            kind=kind,
+            status="queued",
+        )
+        return run, connection.bank_code == "vbank"
+
+    monkeypatch.setattr(sync.services, "connection_sync_start", fake_start)
+
+    response = auth_client.post("/api/accounts/refresh-balances")
+
+    assert response.status_code == 202
+    assert calls == [(failed.id, "user", "balances"), (ready.id, "user", "balances")]
+    assert response.json() == {
+        "runs": [
+            {
+                "id": 101,
+                "connection_id": failed.id,
+                "bank": "abank",
+                "kind": "balances",
+                "status": "queued",
+                "created": False,
+            },
+            {
+                "id": 102,
+                "connection_id": ready.id,
+                "bank": "vbank",
+                "kind": "balances",
+                "status": "queued",
+                "created": True,
+            },
+        ]
+    }
+
+
+def test_refresh_balances_without_a_connected_bank_is_a_conflict(
+    auth_client, make_user, monkeypatch
+):
+    make_connection(
+        user=auth_client.user, bank_code="vbank", status=ConnectionStatus.CONSENT_PENDING
+    )
+    make_connection(user=make_user(), bank_code="abank", status=ConnectionStatus.READY)
+    monkeypatch.setattr(
+        sync.services, "connection_sync_start", lambda **kwargs: pytest.fail("called")
+    )
+
+    response = auth_client.post("/api/accounts/refresh-balances")
+
+    assert response.status_code == 409
+    assert response.json()["code"] == "conflict"

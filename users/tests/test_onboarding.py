@@ -1,12 +1,24 @@
-"""Onboarding: validation, and from start to "can proceed" against the sandbox banks."""
+"""Onboarding: validation, a status that only reads, the step stored by the actions that change
+it, and from start to "can proceed" against the sandbox banks."""
+
+from datetime import timedelta
 
 import pytest
+import responses
+from django.db import connection as db_connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from banking.models import ConnectionStatus
-from consents.models import ConsentStatus
-from sync.models import SyncStatus
+from banking.tests.factories import make_connection
+from consents.models import Consent, ConsentKind, ConsentStatus
+from sync.models import SyncRun, SyncStatus
+from sync.tests import fakebank as fb
 from sync.tests.ground_truth import assert_equals_ground_truth
 from users.models import OnboardingFlow
+from users.onboarding.services import onboarding_status
+
+Step = OnboardingFlow.Step
 
 
 def test_status_before_start_asks_to_choose_banks(auth_client):
@@ -43,6 +55,106 @@ def test_start_rejects_bad_bank_lists(auth_client, body, message):
 def test_onboarding_needs_authentication(api_client, db):
     assert api_client.get("/api/onboarding/status").status_code == 401
     assert api_client.post("/api/onboarding/start", {"banks": ["vbank"]}).status_code == 401
+
+
+def test_a_bank_down_at_start_is_shown_in_the_status_not_raised(auth_client, settings):
+    fb.bank_settings(settings)
+    settings.BANK_MAX_RETRIES = 0
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as bank_http:
+        bank_http.add(responses.POST, f"{fb.BASE}/account-consents/request", status=502, body="")
+        response = auth_client.post("/api/onboarding/start", {"banks": ["vbank"]}, format="json")
+
+    assert response.status_code == 202, response.content
+    body = response.json()
+    assert (body["step"], body["can_proceed"]) == ("consents", False)
+    [vbank] = body["banks"]
+    assert vbank["connection_status"] == ConnectionStatus.ERROR
+    assert vbank["last_error"] == "Virtual Bank is not answering right now; try again later."
+    assert OnboardingFlow.objects.get(user=auth_client.user).step == Step.CONSENTS
+
+
+def test_status_only_reads_no_bank_call_no_sync_no_write(auth_client, settings):
+    """A pending consent is not polled by GET (a task does it), and a stale stored step stays."""
+    fb.bank_settings(settings)
+    user = auth_client.user
+    flow = OnboardingFlow.objects.create(
+        user=user, selected_banks=["vbank", "abank"], step=Step.SYNCING
+    )
+    make_connection(user=user, bank_code="vbank", status=ConnectionStatus.CONSENT_PENDING)
+    abank = make_connection(user=user, bank_code="abank", status=ConnectionStatus.READY)
+    SyncRun.objects.create(connection=abank, user=user, status=SyncStatus.SUCCEEDED)
+    pending = Consent.objects.create(
+        user=user,
+        bank_code="vbank",
+        kind=ConsentKind.ACCOUNTS,
+        status=ConsentStatus.PENDING,
+        request_id="req-1",
+    )
+    stored_before = OnboardingFlow.objects.values().get(pk=flow.pk)
+
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as bank_http:
+        with CaptureQueriesContext(db_connection) as queries:
+            response = auth_client.get("/api/onboarding/status")
+        assert len(bank_http.calls) == 0
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["step"], body["completed"], body["can_proceed"]) == ("consents", False, True)
+    by_bank = {bank["bank_code"]: bank for bank in body["banks"]}
+    assert by_bank["vbank"]["consent_status"] == ConsentStatus.PENDING
+    assert by_bank["vbank"]["action_required"]["consent_id"] == pending.pk
+    assert by_bank["abank"]["sync"]["status"] == SyncStatus.SUCCEEDED
+    # The user (with the logout deny list), the flow, connections, consents, runs (2): reads.
+    statements = [query["sql"].lstrip().split()[0].upper() for query in queries.captured_queries]
+    assert statements == ["SELECT"] * 6, queries.captured_queries
+    assert OnboardingFlow.objects.values().get(pk=flow.pk) == stored_before
+    assert SyncRun.objects.count() == 1
+    assert Consent.objects.get(pk=pending.pk).status == ConsentStatus.PENDING
+
+
+def test_a_finished_sync_stores_the_step_and_completed_at_once(
+    user, django_capture_on_commit_callbacks
+):
+    flow = OnboardingFlow.objects.create(user=user, selected_banks=["vbank"], step=Step.SYNCING)
+    connection = make_connection(user=user, bank_code="vbank", status=ConnectionStatus.READY)
+    Consent.objects.create(
+        user=user,
+        bank_code="vbank",
+        kind=ConsentKind.ACCOUNTS,
+        status=ConsentStatus.AUTHORIZED,
+        bank_consent_id="consent-1",
+    )
+    run = SyncRun.objects.create(connection=connection, user=user, status=SyncStatus.RUNNING)
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        run.progress = 50
+        run.save(update_fields=["progress"])  # still running: nothing to settle
+    assert callbacks == []
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        run.status = SyncStatus.SUCCEEDED
+        run.save()
+
+    assert len(callbacks) == 1
+    flow.refresh_from_db()
+    assert flow.step == Step.DONE
+    completed_at = flow.completed_at
+    assert completed_at is not None
+    assert timezone.now() - completed_at < timedelta(minutes=1)
+
+    # A later sync ends (failed, another bank state unchanged): the first completion time stays.
+    later = SyncRun.objects.create(connection=connection, user=user, status=SyncStatus.RUNNING)
+    with django_capture_on_commit_callbacks(execute=True):
+        later.status = SyncStatus.FAILED
+        later.save()
+    flow.refresh_from_db()
+    assert (flow.step, flow.completed_at) == (Step.DONE, completed_at)
+    status = onboarding_status(user=user)
+    assert (status["step"], status["completed"], status["completed_at"]) == (
+        "done",
+        True,
+        completed_at,
+    )
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,0 +1,7 @@
+"""users.onboarding: connecting banks, from the user's choice to "may proceed to the main screen".
+
+It orchestrates connect → consent → first sync: the consents come from `consents`, the runs from
+`sync`, the connections from `banking`; it owns the table onboarding_flows. Its status is a read
+(no bank call, no write); a pending consent is polled by a Celery task (`tasks.py`), never by a
+GET. The top layer: it may import every feature app, and none imports it.
+"""

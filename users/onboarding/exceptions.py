@@ -1,0 +1,13 @@
+"""Errors connecting a bank answers with; each has a stable code and HTTP status."""
+
+from fintrack.core.exceptions import Conflict
+
+
+class ConsentRejected(Conflict):
+    code = "consent_rejected"
+    default_message = "The bank did not grant access; connect again to send a new request."
+
+
+class AlreadyConnected(Conflict):
+    code = "already_connected"
+    default_message = "This bank is already connected; use POST /api/banks/{bank_code}/sync."

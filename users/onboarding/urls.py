@@ -1,0 +1,16 @@
+"""Connect and onboarding URLs (mounted under /api/ by users/urls.py)."""
+
+from django.urls import path
+
+from users.onboarding import apis
+
+urlpatterns = [
+    path("onboarding/start", apis.OnboardingStartApi.as_view(), name="onboarding-start"),
+    path("onboarding/status", apis.OnboardingStatusApi.as_view(), name="onboarding-status"),
+    path("banks/<str:bank_code>/connect", apis.BankConnectApi.as_view(), name="bank-connect"),
+    path(
+        "consents/<int:consent_id>/approve-demo",
+        apis.ConsentApproveDemoApi.as_view(),
+        name="consent-approve-demo",
+    ),
+]
