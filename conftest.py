@@ -13,12 +13,15 @@ def _clear_cache():
     from django.core.cache import cache
 
     from banking.services.tokens import bank_token_cache_clear
+    from fintrack.core.throttling import fallback_reset
 
     cache.clear()
     bank_token_cache_clear()
+    fallback_reset()
     yield
     cache.clear()
     bank_token_cache_clear()
+    fallback_reset()
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,7 @@ from rest_framework.generics import ListAPIView
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import IsAdminUser
 
-from audit.filters import RawLogFilter
+from audit.filters import RawLogFilter, cursor_position_clean
 from audit.selectors import raw_log_list
 from audit.serializers import AuditErrorSerializer, RawLogOutputSerializer
 from fintrack.core.exceptions import ValidationFailed
@@ -25,8 +25,11 @@ class RawLogPagination(CursorPagination):
 
     def decode_cursor(self, request):
         try:
-            return super().decode_cursor(request)
-        except DrfNotFound as exc:
+            cursor = super().decode_cursor(request)
+            if cursor is not None and cursor.position is not None:
+                cursor = cursor._replace(position=cursor_position_clean(cursor.position))
+            return cursor
+        except (DrfNotFound, ValueError) as exc:
             raise ValidationFailed(
                 "cursor: not a cursor this API issued; follow `next` or `previous`.",
                 extra={"fields": {"cursor": ["Invalid cursor."]}},

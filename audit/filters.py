@@ -49,9 +49,30 @@ class MomentField(forms.Field):
             moment = None
         if moment is None:
             raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
-        if isinstance(moment, datetime) and timezone.is_naive(moment):
-            moment = moment.replace(tzinfo=UTC)
+        if isinstance(moment, datetime):
+            if timezone.is_naive(moment):
+                moment = moment.replace(tzinfo=UTC)
+            try:
+                # In UTC: the database holds no offset beyond ±15:59, Python no instant
+                # before 0001-01-01 00:00 UTC.
+                moment = moment.astimezone(UTC)
+            except OverflowError:
+                raise forms.ValidationError(
+                    self.error_messages["invalid"], code="invalid"
+                ) from None
         return moment
+
+
+def cursor_position_clean(position: str) -> str:
+    """A raw-log cursor's position (a created_at) in UTC, or ValueError: the database holds no
+    offset beyond ±15:59 and Python no instant outside years 1-9999 (OverflowError)."""
+    try:
+        moment = parse_datetime(position)
+        if moment is None or timezone.is_naive(moment):
+            raise ValueError("not an aware datetime")
+        return str(moment.astimezone(UTC))
+    except OverflowError as exc:
+        raise ValueError("cursor position out of range") from exc
 
 
 class IdFilter(django_filters.Filter):
@@ -78,6 +99,16 @@ def _start_of(moment: date | datetime) -> datetime:
     return datetime(moment.year, moment.month, moment.day, tzinfo=UTC)
 
 
+def _end_of(moment: date | datetime) -> datetime | None:
+    """The exclusive upper bound of `to`: the instant itself for a datetime, the next day's start
+    for a date; None (no bound) for the calendar's last day."""
+    if isinstance(moment, datetime):
+        return moment
+    if moment == date.max:
+        return None
+    return _start_of(moment) + timedelta(days=1)
+
+
 class MomentFilter(django_filters.Filter):
     """`from` is inclusive; `to` is inclusive for a datetime and covers the whole day for a date."""
 
@@ -94,7 +125,8 @@ class MomentFilter(django_filters.Filter):
             return queryset.filter(created_at__gte=_start_of(value))
         if isinstance(value, datetime):
             return queryset.filter(created_at__lte=value)
-        return queryset.filter(created_at__lt=_start_of(value) + timedelta(days=1))
+        end = _end_of(value)
+        return queryset if end is None else queryset.filter(created_at__lt=end)
 
 
 class RawLogFilterForm(forms.Form):
@@ -102,8 +134,8 @@ class RawLogFilterForm(forms.Form):
         cleaned = super().clean()
         start, end = cleaned.get("from"), cleaned.get("to")
         if start is not None and end is not None:
-            end_bound = end if isinstance(end, datetime) else _start_of(end) + timedelta(days=1)
-            if _start_of(start) > end_bound:
+            end_bound = _end_of(end)
+            if end_bound is not None and _start_of(start) > end_bound:
                 self.add_error("to", "Must not be before `from`.")
         return cleaned
 

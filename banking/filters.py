@@ -139,6 +139,9 @@ def cursor_decode(value: str, *, ordering: str = DEFAULT_ORDERING) -> FeedCursor
             booking_date = datetime.fromisoformat(payload["d"])
             if booking_date.tzinfo is None:
                 raise ValueError("naive cursor date")
+            # In UTC, as issued: an offset the database cannot hold (−23:59) or an instant
+            # outside the calendar (OverflowError) is a forged cursor, not a query.
+            booking_date = booking_date.astimezone(UTC)
         else:
             if not isinstance(payload["a"], str):
                 raise ValueError("bad cursor amount")
@@ -151,6 +154,7 @@ def cursor_decode(value: str, *, ordering: str = DEFAULT_ORDERING) -> FeedCursor
         TypeError,
         AttributeError,
         InvalidOperation,
+        OverflowError,
         binascii.Error,
         UnicodeDecodeError,
     ) as exc:
@@ -194,16 +198,32 @@ def search_q(text: str) -> Q:
     )
 
 
+def day_start_clamped(time_zone: str, day: date) -> datetime | None:
+    """The instant local `day` starts, or None past the end of the calendar (after 9999-12-31).
+
+    A day whose start is before the first instant Python holds (0001-01-01 in a zone east of
+    UTC) starts at that first instant: the bound then holds every row, as it should.
+    """
+    try:
+        return local_day_start(time_zone, day)
+    except OverflowError:
+        if day.year > 1:
+            return None
+        return datetime.min.replace(tzinfo=UTC)
+
+
 def transactions_filter(queryset: QuerySet, filters: TransactionFilters) -> QuerySet:
-    """Apply the feed filters; dates are inclusive local days of filters.time_zone."""
+    """Apply the feed filters; dates are inclusive local days of filters.time_zone.
+
+    Dates at the ends of the calendar (from=0001-01-01, to=9999-12-31) are open bounds.
+    """
     if filters.date_from:
-        queryset = queryset.filter(
-            booking_date__gte=local_day_start(filters.time_zone, filters.date_from)
-        )
-    if filters.date_to:
-        queryset = queryset.filter(
-            booking_date__lt=local_day_start(filters.time_zone, filters.date_to + timedelta(days=1))
-        )
+        start = day_start_clamped(filters.time_zone, filters.date_from)
+        queryset = queryset.none() if start is None else queryset.filter(booking_date__gte=start)
+    if filters.date_to and filters.date_to < date.max:
+        end = day_start_clamped(filters.time_zone, filters.date_to + timedelta(days=1))
+        if end is not None:
+            queryset = queryset.filter(booking_date__lt=end)
     if filters.account_id is not None:
         queryset = queryset.filter(account_id=filters.account_id)
     if filters.bank_code:

@@ -10,6 +10,7 @@ import json
 import os
 import random
 import resource
+import secrets
 import socket
 import statistics
 import subprocess
@@ -65,6 +66,8 @@ BENCH_ENV = {
     "REDIS_CACHE_URL": REDIS_URL,
     "LOG_LEVEL": "WARNING",
     "SANDBOX_ENABLED": "true",
+    # The sandbox control API's credential (header X-Sandbox-Control-Token), for this run only.
+    "SANDBOX_CONTROL_TOKEN": os.environ.get("SANDBOX_CONTROL_TOKEN") or secrets.token_urlsafe(24),
     "DEMO_BANK_CLIENT_SELF_SIGN": "true",
     "SANDBOX_HEAVY_CLIENTS": (
         f"{HEAVY_CLIENT}:{HEAVY_PER_YEAR}:{HEAVY_MONTHS}:{HEAVY_CHECKING_ACCOUNTS}"
@@ -148,7 +151,18 @@ def vacuum_analyze() -> None:
 # --- Processes --------------------------------------------------------------------------------
 
 
-def _wait_http(url: str, *, seconds: float, process: subprocess.Popen | None = None) -> None:
+def sandbox_control_headers() -> dict[str, str]:
+    """The credential of the sandbox control API (/sandbox/_control/…) for this bench run."""
+    return {"X-Sandbox-Control-Token": BENCH_ENV["SANDBOX_CONTROL_TOKEN"]}
+
+
+def _wait_http(
+    url: str,
+    *,
+    seconds: float,
+    process: subprocess.Popen | None = None,
+    headers: dict[str, str] | None = None,
+) -> None:
     import requests
 
     deadline = time.monotonic() + seconds
@@ -156,7 +170,7 @@ def _wait_http(url: str, *, seconds: float, process: subprocess.Popen | None = N
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"process exited with {process.returncode} before serving {url}")
         try:
-            requests.get(url, timeout=1)
+            requests.get(url, timeout=1, headers=headers)
             return
         except requests.RequestException:
             time.sleep(0.2)
@@ -190,7 +204,12 @@ def sandbox_server() -> Iterator[subprocess.Popen]:
         stderr=subprocess.STDOUT,
     )
     try:
-        _wait_http(f"{SANDBOX_URL}/sandbox/_control/clock", seconds=60, process=process)
+        _wait_http(
+            f"{SANDBOX_URL}/sandbox/_control/clock",
+            seconds=60,
+            process=process,
+            headers=sandbox_control_headers(),
+        )
         yield process
     finally:
         _stop(process)

@@ -19,7 +19,7 @@ from fintrack.core.admin import (
     admin_link,
 )
 from sync.models import SyncRun
-from users.models import OnboardingFlow, User
+from users.models import OnboardingFlow, RevokedAccessToken, User
 
 
 class BankConnectionInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -178,3 +178,14 @@ class OnboardingFlowAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="user")
     def user_link(self, obj: OnboardingFlow):
         return admin_link(obj.user)
+
+
+@admin.register(RevokedAccessToken)
+class RevokedAccessTokenAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Access tokens ended by logout (by jti), until they would have expired."""
+
+    list_display = ["jti", "expires_at"]
+    search_fields = ["=jti"]
+    ordering = ["-expires_at"]
+    fields = ["jti", "expires_at"]
+    readonly_fields = fields

@@ -105,3 +105,21 @@ class OnboardingFlow(models.Model):
 
     def __str__(self) -> str:
         return f"onboarding {self.user_id} ({self.step})"
+
+
+class RevokedAccessToken(models.Model):
+    """An access token ended by logout before it expires: its jti, kept until it would expire.
+
+    The JWT authentication class (users.backends.DenyListJWTAuthentication) refuses any token
+    listed here, in the same query that loads the user. Rows past `expires_at` mean nothing and
+    are deleted at the next logout.
+    """
+
+    jti = models.CharField(max_length=255, primary_key=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        db_table = "revoked_access_tokens"
+
+    def __str__(self) -> str:
+        return f"revoked access token {self.jti}"

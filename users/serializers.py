@@ -2,10 +2,14 @@
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
+from rest_framework_simplejwt.exceptions import AuthenticationFailed
+from rest_framework_simplejwt.serializers import TokenRefreshSerializer
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
 
 from fintrack.core.localtime import DEFAULT_TIME_ZONE, is_valid_zone
 from users.models import User
-from users.normalize import normalize_email, normalize_phone
+from users.normalize import INVISIBLE_CODE, normalize_email, normalize_phone
+from users.tokens import HashedRefreshToken
 
 TIME_ZONE_HELP = (
     f"IANA time zone, e.g. Europe/Moscow (default {DEFAULT_TIME_ZONE}) or Asia/Novosibirsk. "
@@ -37,6 +41,8 @@ class RegisterInputSerializer(serializers.Serializer):
         try:
             return normalize_email(value)
         except DjangoValidationError as exc:
+            if exc.code == INVISIBLE_CODE:
+                raise serializers.ValidationError(exc.messages[0], code=INVISIBLE_CODE) from exc
             raise serializers.ValidationError("Enter a valid email address.") from exc
 
     def validate_phone(self, value):
@@ -67,6 +73,35 @@ class LoginInputSerializer(serializers.Serializer):
 
 class RefreshInputSerializer(serializers.Serializer):
     refresh = serializers.CharField()
+
+
+class HashedTokenRefreshSerializer(TokenRefreshSerializer):
+    """POST /api/auth/refresh: simplejwt's rotation with digest-recorded tokens
+    (users.tokens.HashedRefreshToken), and a 401 for a user who no longer exists or is inactive."""
+
+    token_class = HashedRefreshToken
+
+    def validate(self, attrs):
+        refresh = self.token_class(attrs["refresh"])
+        user_id = refresh.payload.get(jwt_settings.USER_ID_CLAIM)
+        try:
+            user = User.objects.filter(**{jwt_settings.USER_ID_FIELD: user_id}).first()
+        except (ValueError, TypeError):
+            user = None
+        if not jwt_settings.USER_AUTHENTICATION_RULE(user):
+            raise AuthenticationFailed(
+                self.error_messages["no_active_account"], "no_active_account"
+            )
+        data = {"access": str(refresh.access_token)}
+        if jwt_settings.ROTATE_REFRESH_TOKENS:
+            if jwt_settings.BLACKLIST_AFTER_ROTATION:
+                refresh.blacklist()
+            refresh.set_jti()
+            refresh.set_exp()
+            refresh.set_iat()
+            refresh.outstand()
+            data["refresh"] = str(refresh)
+        return data
 
 
 class TokenPairSerializer(serializers.Serializer):

@@ -124,7 +124,7 @@ class TransactionSummaryParamsSerializer(TransactionListParamsSerializer):
         date_from, date_to = attrs.get("date_from"), attrs.get("date_to")
         if date_from or date_to:
             date_to = date_to or today
-            date_from = date_from or date_to - timedelta(days=29)
+            date_from = date_from or date_to - min(timedelta(days=29), date_to - date.min)
             if date_from > date_to:
                 raise serializers.ValidationError({"from": ["Must not be after 'to'."]})
             attrs["period"] = "custom"

@@ -1,12 +1,85 @@
-"""The control API (faults, clock, approval, volume, reset, truth) and the stand-alone URLconf."""
+"""The control API (faults, clock, approval, volume, reset, truth), its credential (a staff
+session or SANDBOX_CONTROL_TOKEN), and the stand-alone URLconf."""
 
 import json
 
-from django.test import override_settings
+import pytest
+from django.test import Client, override_settings
 
 from sandbox import clock
 from sandbox.models import AccountConsent, FaultConfig
 from sandbox.tests.conftest import FROZEN_AT
+from sandbox.views.control import CONTROL_TOKEN_HEADER
+
+CONTROL_TOKEN = "test-control-token-0123456789"
+# One request per control route: (method, path).
+CONTROL_ROUTES = [
+    ("get", "faults/vbank"),
+    ("post", "faults/vbank"),
+    ("get", "approval/vbank"),
+    ("post", "approval/vbank"),
+    ("get", "clock"),
+    ("post", "clock"),
+    ("get", "volume/team260-1"),
+    ("post", "volume/team260-1"),
+    ("post", "reset"),
+    ("get", "truth/vbank/team260-1"),
+]
+
+
+@pytest.fixture
+def client(settings):
+    """A client that sends the control token, as the tests and bench/ scripts do."""
+    settings.SANDBOX_CONTROL_TOKEN = CONTROL_TOKEN
+    return Client(headers={CONTROL_TOKEN_HEADER: CONTROL_TOKEN})
+
+
+def _call(client, method, path, **extra):
+    return getattr(client, method)(
+        f"/sandbox/_control/{path}", "{}" if method == "post" else None,
+        content_type="application/json", **extra
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(("method", "path"), CONTROL_ROUTES)
+def test_every_control_route_needs_a_credential(settings, method, path):
+    settings.SANDBOX_CONTROL_TOKEN = CONTROL_TOKEN
+    anonymous = _call(Client(), method, path)
+    assert anonymous.status_code == 401
+    assert anonymous.headers["WWW-Authenticate"] == CONTROL_TOKEN_HEADER
+    wrong = _call(Client(headers={CONTROL_TOKEN_HEADER: "guess"}), method, path)
+    assert wrong.status_code == 403
+    assert (
+        _call(Client(headers={CONTROL_TOKEN_HEADER: CONTROL_TOKEN}), method, path).status_code
+        == 200
+    )
+
+
+def test_an_unset_token_lets_no_token_in(settings):
+    settings.SANDBOX_CONTROL_TOKEN = ""
+    assert _call(Client(), "get", "clock").status_code == 401
+    assert _call(Client(headers={CONTROL_TOKEN_HEADER: ""}), "get", "clock").status_code == 401
+    assert _call(Client(headers={CONTROL_TOKEN_HEADER: "x"}), "get", "clock").status_code == 403
+
+
+def test_a_staff_session_gets_in_and_a_non_staff_one_does_not(settings, make_user):
+    settings.SANDBOX_CONTROL_TOKEN = ""
+    staff = make_user(email="ops@example.com", is_staff=True)
+    person = make_user(email="anna@example.com")
+    browser = Client()
+    browser.force_login(person)
+    assert _call(browser, "get", "clock").status_code == 403
+    browser.force_login(staff)
+    assert _call(browser, "get", "clock").status_code == 200
+    assert _call(browser, "post", "clock").status_code == 200
+
+
+def test_a_staff_session_needs_the_csrf_token_for_changes(make_user):
+    staff = make_user(email="ops@example.com", is_staff=True)
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(staff)
+    assert _call(browser, "get", "clock").status_code == 200
+    assert _call(browser, "post", "clock").status_code == 403
 
 
 def _post(client, path, body):

@@ -1,8 +1,18 @@
-"""Test/benchmark control API: faults, clock, approval modes, volumes, reset, ground truth."""
+"""Test/benchmark control API: faults, clock, approval modes, volumes, reset, ground truth.
 
+Every view needs a credential (`control_auth`): a staff user's session (the admin login), or the
+shared secret SANDBOX_CONTROL_TOKEN in an `X-Sandbox-Control-Token` header (tests, bench/
+scripts). None is a 401, a non-staff user or a wrong token a 403. With session auth, unsafe
+methods need Django's CSRF token like any form; the header is not sent by browsers on their own.
+"""
+
+import hmac
 import json
+from functools import wraps
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.csrf import csrf_exempt
 
@@ -12,6 +22,43 @@ from sandbox.http import detail, json_response
 from sandbox.models import AccountConsent, AccountConsentRequest, ProductConsent
 from sandbox.render import zoned
 from sandbox.volume import set_client_volume, volume_for
+
+CONTROL_TOKEN_HEADER = "X-Sandbox-Control-Token"
+_SAFE_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE")
+
+
+def _token_matches(presented: str) -> bool:
+    expected = settings.SANDBOX_CONTROL_TOKEN
+    return bool(expected) and hmac.compare_digest(presented.encode(), expected.encode())
+
+
+def control_auth(view):
+    """Let a staff session or the control token through; 401 without either, 403 if wrong."""
+
+    @csrf_exempt
+    @wraps(view)
+    def guarded(request, *args, **kwargs):
+        presented = request.headers.get(CONTROL_TOKEN_HEADER, "")
+        if presented:
+            if _token_matches(presented):
+                return view(request, *args, **kwargs)
+            return detail(403, "Forbidden: the sandbox control token is not valid.")
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            return detail(
+                401,
+                f"Unauthorized: the control API needs a staff session or {CONTROL_TOKEN_HEADER}.",
+                headers={"WWW-Authenticate": CONTROL_TOKEN_HEADER},
+            )
+        if not (user.is_active and user.is_staff):
+            return detail(403, "Forbidden: the control API is for staff users only.")
+        if request.method not in _SAFE_METHODS:
+            rejected = CsrfViewMiddleware(lambda _request: None).process_view(request, None, (), {})
+            if rejected is not None:
+                return detail(403, "Forbidden: CSRF check failed for a session request.")
+        return view(request, *args, **kwargs)
+
+    return guarded
 
 
 def _body(request) -> dict:
@@ -27,7 +74,7 @@ def _clock_body() -> dict:
     return {"now": zoned(state.now), "anchor": state.anchor.isoformat()}
 
 
-@csrf_exempt
+@control_auth
 def fault_switches(request, bank: str):
     """GET the bank's switches; POST {switch: value, …} to set them, `{"clear": true}` to clear,
     `{"revoke_consent": id}` / `{"revoke_client_consents": client_id}` to revoke at the bank."""
@@ -55,7 +102,7 @@ def fault_switches(request, bank: str):
     return json_response(faults.describe(bank))
 
 
-@csrf_exempt
+@control_auth
 def clock_control(request):
     """GET the clock; POST {"days"/"hours"/"minutes"/"seconds": n} to advance,
     {"freeze_at": iso} / {"freeze": true} / {"unfreeze": true}."""
@@ -73,7 +120,7 @@ def clock_control(request):
     return json_response(_clock_body())
 
 
-@csrf_exempt
+@control_auth
 def approval(request, bank: str):
     """POST {"account_consents": "auto"|"manual"|"default", "product_consents": …}."""
     if bank not in catalog.BANKS:
@@ -95,7 +142,7 @@ def approval(request, bank: str):
     )
 
 
-@csrf_exempt
+@control_auth
 def volume(request, client_id: str):
     """POST {"transactions_per_year": 20000, "history_months": 12} (null = default volume)."""
     if request.method == "POST":
@@ -109,7 +156,7 @@ def volume(request, client_id: str):
     )
 
 
-@csrf_exempt
+@control_auth
 def reset(request):
     """POST: drop consents, faults and overrides; the clock back to real time (or `at`)."""
     if request.method != "POST":
@@ -128,6 +175,7 @@ def reset(request):
     return json_response(_clock_body())
 
 
+@control_auth
 def truth(request, bank: str, client_id: str):
     """The ground truth of a client at a bank, as JSON."""
     if bank not in catalog.BANKS:

@@ -142,15 +142,15 @@ def test_unknown_login_gives_the_same_answer_as_a_wrong_password(api_client):
 def test_login_is_throttled_after_the_configured_rate(api_client, make_user, settings):
     make_user(email="anna@example.com", password=PASSWORD)
     rates = {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "login": "3/min"}
-    with override_settings(
-        REST_FRAMEWORK={**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
-    ):
-        from rest_framework.settings import api_settings
-        from rest_framework.throttling import SimpleRateThrottle
+    from rest_framework.settings import api_settings
+    from rest_framework.throttling import SimpleRateThrottle
 
-        api_settings.reload()
-        SimpleRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
-        try:
+    try:
+        with override_settings(
+            REST_FRAMEWORK={**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
+        ):
+            api_settings.reload()
+            SimpleRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
             statuses = [
                 api_client.post(
                     "/api/auth/login",
@@ -164,9 +164,10 @@ def test_login_is_throttled_after_the_configured_rate(api_client, make_user, set
                 {"login": "anna@example.com", "password": PASSWORD},
                 format="json",
             )
-        finally:
-            api_settings.reload()
-            SimpleRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
+    finally:
+        # Outside the override: the rates of the real settings again, for the tests after this.
+        api_settings.reload()
+        SimpleRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
 
     assert statuses == [401, 401, 401, 429]
     body = assert_error_shape(blocked, 429, "throttled")
