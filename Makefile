@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format bench migrate clean
+.PHONY: install run test lint typecheck format bench migrate clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,9 +26,15 @@ run: migrate
 test: install
 	$(BIN)/pytest -q
 
+## ruff, and the import contract between apps (.importlinter; `bin/app-graph` prints the graph).
 lint: install
 	$(BIN)/ruff check --no-cache .
 	$(BIN)/ruff format --no-cache --check .
+	$(BIN)/lint-imports --no-cache --no-logo
+
+## mypy on the apps' services, selectors and clients and fintrack.core (mypy.ini says which).
+typecheck: install
+	$(BIN)/mypy
 
 format: install
 	$(BIN)/ruff format .

@@ -110,7 +110,7 @@ def _first_complete_month(first_day: date | None, window_start: date) -> date | 
 
 
 def _monthly_figures(
-    aggregates: list[dict], *, today: date, first_complete: date | None = None
+    aggregates: list[selectors.AggregateDayRow], *, today: date, first_complete: date | None = None
 ) -> list[dict]:
     """Income, spending and essential spending of each complete month with data, oldest first
     (the current month and a partial first month of history left out)."""
@@ -131,7 +131,9 @@ def _monthly_figures(
     return [months[m] for m in sorted(months)]
 
 
-def _spending_since(aggregates: list[dict], *, since: date, essential_only: bool) -> Decimal:
+def _spending_since(
+    aggregates: list[selectors.AggregateDayRow], *, since: date, essential_only: bool
+) -> Decimal:
     return sum(
         (
             r["spending"]
@@ -503,7 +505,12 @@ def savings_build(*, accounts, deposits) -> dict:
 
 
 def _savings_figures(
-    *, today: date, accounts, transactions: list[dict], savings: dict, zone: ZoneInfo
+    *,
+    today: date,
+    accounts,
+    transactions: list[selectors.TransactionWindowRow],
+    savings: dict,
+    zone: ZoneInfo,
 ) -> dict:
     savings_accounts = [a for a in accounts if a.account_type in SAVINGS_ACCOUNT_TYPES]
     savings_ids = {a.id for a in savings_accounts}

@@ -1,7 +1,8 @@
 """Analytics reads: every query scoped to one user and, for history, to a bounded date window."""
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
+from typing import Any, TypedDict
 
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
@@ -26,15 +27,125 @@ DEBT_PRODUCT_TYPES = ("loan", "credit_card")
 CENT = Decimal("0.01")
 
 
-def _day_start(day: date, zone=None) -> datetime:
+class TransactionWindowRow(TypedDict):
+    """A money-moving transaction as the analytics computation reads it."""
+
+    id: int
+    account_id: int
+    bank_code: str
+    amount: Decimal
+    currency: str
+    booking_date: datetime
+    description: str
+    counterparty: str
+    merchant_name: str
+    is_own_transfer: bool
+    category__code: str | None
+
+
+class AggregateDayRow(TypedDict):
+    """One day's income and spending of one category and currency."""
+
+    date: date
+    currency: str
+    income: Decimal
+    spending: Decimal
+    category__code: str
+    category__is_essential: bool
+
+
+class SnapshotSummaryRow(TypedDict):
+    """A snapshot's head and dashboard summary, without the breakdown."""
+
+    id: int
+    created_at: datetime
+    data_fresh_as_of: datetime | None
+    currency: str
+    summary: Any
+
+
+class DashboardAccountRow(TypedDict):
+    """An active account with its balance, for the main screen."""
+
+    id: int
+    bank_code: str
+    account_type: str
+    masked_number: str
+    nickname: str
+    currency: str
+    current_balance: Decimal | None
+    balance_as_of: datetime | None
+
+
+class DashboardConnectionRow(TypedDict):
+    """A bank connection's status and freshness."""
+
+    bank_code: str
+    status: str
+    last_success_at: datetime | None
+    last_sync_at: datetime | None
+    last_error: str
+
+
+class DashboardTotalsRow(TypedDict):
+    """Per-currency totals maintained by the sync."""
+
+    currency: str
+    spendable_total: Decimal
+    savings_total: Decimal
+    debt_total: Decimal
+    updated_at: datetime
+
+
+class RecentTransactionRow(TypedDict):
+    """A transaction in the main screen's recent list."""
+
+    id: int
+    account_id: int
+    bank_code: str
+    amount: Decimal
+    currency: str
+    booking_date: datetime
+    status: str
+    description: str
+    merchant_name: str
+    is_own_transfer: bool
+    category__code: str | None
+
+
+class TopCategoryRow(TypedDict):
+    """A category's spending total in one currency (two decimal places)."""
+
+    category__code: str
+    category__name_en: str
+    category__name_ru: str
+    currency: str
+    total: Decimal
+
+
+class CategorySpendingRow(TypedDict):
+    """A category's spending total over a window (two decimal places)."""
+
+    category_id: int
+    category__code: str
+    category__name_en: str
+    category__name_ru: str
+    category__is_essential: bool
+    total: Decimal
+
+
+def _day_start(day: date, zone: tzinfo | None = None) -> datetime:
     return datetime.combine(day, time.min, tzinfo=zone or timezone.get_current_timezone())
 
 
-def transaction_window_list(*, user, since: date, until: date, zone=None) -> list[dict]:
+def transaction_window_list(
+    *, user, since: date, until: date, zone: tzinfo | None = None
+) -> list[TransactionWindowRow]:
     """The user's money-moving transactions booked in local days [since, until], oldest first
     (`zone`: the user's time zone; the server's when not given)."""
+    # The ignore: django-stubs types a nullable foreign key's column in values() as non-null.
     return list(
-        Transaction.objects.filter(
+        Transaction.objects.filter(  # type: ignore[arg-type]
             user=user,
             booking_date__gte=_day_start(since, zone),
             booking_date__lt=_day_start(until + timedelta(days=1), zone),
@@ -67,7 +178,7 @@ def transaction_newest_at(*, user) -> datetime | None:
     )
 
 
-def aggregate_window_list(*, user, since: date, until: date) -> list[dict]:
+def aggregate_window_list(*, user, since: date, until: date) -> list[AggregateDayRow]:
     """Daily income/spending per category of the user in [since, until]."""
     return list(
         TransactionAggregate.objects.filter(user=user, date__gte=since, date__lte=until).values(
@@ -134,7 +245,7 @@ def snapshot_latest(*, user, with_breakdown: bool = True) -> AnalyticsSnapshot |
     return queryset.first()
 
 
-def snapshot_latest_summary(*, user) -> dict | None:
+def snapshot_latest_summary(*, user) -> SnapshotSummaryRow | None:
     """The newest snapshot's head and dashboard summary as one plain row (no breakdown)."""
     return (
         AnalyticsSnapshot.objects.filter(user=user)
@@ -149,7 +260,7 @@ def account_exists(*, user) -> bool:
     return Account.objects.filter(user=user).exists()
 
 
-def dashboard_accounts(*, user) -> list[dict]:
+def dashboard_accounts(*, user) -> list[DashboardAccountRow]:
     """Active accounts with balances, as plain rows for the main screen."""
     return list(
         Account.objects.filter(user=user, is_active=True)
@@ -167,7 +278,7 @@ def dashboard_accounts(*, user) -> list[dict]:
     )
 
 
-def dashboard_connections(*, user) -> list[dict]:
+def dashboard_connections(*, user) -> list[DashboardConnectionRow]:
     """Bank connections with status and freshness, as plain rows."""
     return list(
         BankConnection.objects.filter(user=user)
@@ -176,7 +287,7 @@ def dashboard_connections(*, user) -> list[dict]:
     )
 
 
-def dashboard_summaries(*, user) -> list[dict]:
+def dashboard_summaries(*, user) -> list[DashboardTotalsRow]:
     """Per-currency totals maintained by the sync."""
     return list(
         AccountSummary.objects.filter(user=user)
@@ -185,10 +296,11 @@ def dashboard_summaries(*, user) -> list[dict]:
     )
 
 
-def dashboard_recent_transactions(*, user, limit: int = 10) -> list[dict]:
+def dashboard_recent_transactions(*, user, limit: int = 10) -> list[RecentTransactionRow]:
     """The user's newest transactions (walks the (user, booking_date, id) index)."""
+    # The ignore: django-stubs types a nullable foreign key's column in values() as non-null.
     return list(
-        Transaction.objects.filter(user=user)
+        Transaction.objects.filter(user=user)  # type: ignore[arg-type]
         .order_by("-booking_date", "-id")
         .values(
             "id",
@@ -206,7 +318,9 @@ def dashboard_recent_transactions(*, user, limit: int = 10) -> list[dict]:
     )
 
 
-def dashboard_top_categories(*, user, today: date, days: int = 30, limit: int = 5) -> list[dict]:
+def dashboard_top_categories(
+    *, user, today: date, days: int = 30, limit: int = 5
+) -> list[TopCategoryRow]:
     """Largest spending categories over the last `days` days, from the daily aggregates."""
     rows = list(
         TransactionAggregate.objects.filter(
@@ -230,7 +344,7 @@ def console_user_get(*, user_id: int):
     return get_user_model().objects.filter(pk=user_id).first()
 
 
-def spendable_balance_history(*, user, since: date, until: date, zone) -> dict:
+def spendable_balance_history(*, user, since: date, until: date, zone: tzinfo) -> dict:
     """End-of-day spendable balance (active checking and card accounts in roubles, as STS
     counts them) of each local day in [since, until]: worked back from the accounts' current
     balances through the money-moving transactions booked after each day; with the balance
@@ -245,7 +359,10 @@ def spendable_balance_history(*, user, since: date, until: date, zone) -> dict:
         ).values("id", "current_balance")
     )
     account_ids = [a["id"] for a in accounts]
-    now_total = sum((a["current_balance"] for a in accounts), Decimal("0"))
+    # The filter above leaves out accounts without a balance; the check narrows the type.
+    now_total = sum(
+        (a["current_balance"] for a in accounts if a["current_balance"] is not None), Decimal("0")
+    )
     rows = (
         Transaction.objects.filter(
             account_id__in=account_ids,
@@ -301,7 +418,9 @@ def spendable_balance_history(*, user, since: date, until: date, zone) -> dict:
     }
 
 
-def category_spending_list(*, user, since: date, until: date, currency: str = "RUB") -> list[dict]:
+def category_spending_list(
+    *, user, since: date, until: date, currency: str = "RUB"
+) -> list[CategorySpendingRow]:
     """Spending per category over local days [since, until] from the daily aggregates (own
     transfers and declined rows are not in them), largest first."""
     rows = list(

@@ -1,7 +1,9 @@
 """The compact main-screen payload stored with each snapshot, and the JSON conversion."""
 
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from analytics import selectors
 from banking.models import DEBT_ACCOUNT_TYPES, SAVINGS_ACCOUNT_TYPES, SPENDABLE_ACCOUNT_TYPES
@@ -25,7 +27,7 @@ def jsonable(value):
     return value
 
 
-def _totals_from_accounts(accounts: list[dict]) -> list[dict]:
+def _totals_from_accounts(accounts: Sequence[Mapping[str, Any]]) -> list[dict]:
     """Per-currency totals when the sync has not written AccountSummary rows yet."""
     totals: dict[str, dict] = {}
     zero = Decimal("0")
@@ -50,7 +52,9 @@ def _totals_from_accounts(accounts: list[dict]) -> list[dict]:
     return [totals[c] for c in sorted(totals)]
 
 
-def _totals_with_savings(totals: list[dict], savings: dict | None) -> list[dict]:
+def _totals_with_savings(
+    totals: Sequence[Mapping[str, Any]], savings: dict | None
+) -> Sequence[Mapping[str, Any]]:
     """The base-currency row's savings total = deposits (invested sums) and savings accounts,
     each once; spendable money is left as it is."""
     if savings is None:

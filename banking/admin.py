@@ -1,14 +1,14 @@
-"""Banking console: connections ("sync now"), and every synced row beside the bank JSON behind it.
+"""Banking console: tokens, and every synced row beside the bank JSON behind it.
 
 Rows synced from banks are read-only here: the sync owns them, and an edit by hand would be
 overwritten by the next run (or leave aggregates and summaries disagreeing with transactions).
+The connections' console (status, recent runs, "sync now") is sync's: sync/admin.py registers
+BankConnection, so banking imports nothing of the sync above it.
 """
 
 from django.contrib import admin
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import mark_safe
 
 from banking.categorization import (
     RULE_DEFAULT,
@@ -24,7 +24,6 @@ from banking.models import (
     Account,
     AccountSummary,
     BalanceSnapshot,
-    BankConnection,
     BankProduct,
     BankToken,
     CategoryRule,
@@ -36,14 +35,12 @@ from banking.models import (
 )
 from banking.textfold import merchant_display_name
 from fintrack.core.admin import (
-    EMPTY,
     BigTableAdminMixin,
     ChangelistDeferMixin,
     ConsolePanelMixin,
     DerivedField,
     JsonPath,
     ReadOnlyAdminMixin,
-    ServiceActionMixin,
     admin_changelist_url,
     admin_datetime,
     admin_link,
@@ -55,13 +52,9 @@ from fintrack.core.admin import (
     used_json_paths,
 )
 from fintrack.core.localtime import local_date, user_zone
-from sync.models import SyncRun, SyncTrigger
-from sync.services import connection_sync_start
 
 raw_json_pretty = json_field("raw_json", "Raw bank JSON")
 payment_schedule_pretty = json_field("payment_schedule", "Payment schedule (ours)")
-
-RECENT_RUNS = 5
 
 
 def _readonly_from_fieldsets(fieldsets) -> list:
@@ -87,99 +80,6 @@ class BankTokenAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(boolean=True, description="expired")
     def is_expired(self, obj: BankToken) -> bool:
         return obj.expires_at <= timezone.now()
-
-
-@admin.register(BankConnection)
-class BankConnectionAdmin(ServiceActionMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = [
-        "id",
-        "user",
-        "bank_code",
-        "status",
-        "last_sync_at",
-        "last_success_at",
-        "consent_expires_at",
-        "short_error",
-        "created_at",
-        "timeline_link",
-    ]
-    list_filter = ["status", "bank_code", ("last_success_at", admin.EmptyFieldListFilter)]
-    search_fields = ["=user__email", "=user__external_client_id", "last_error"]
-    search_help_text = "Exact user email or client id; or words of the last error."
-    date_hierarchy = "created_at"
-    ordering = ["-created_at", "-id"]
-    list_select_related = ["user"]
-    actions = ["sync_now"]
-    fields = [
-        "user",
-        "bank_code",
-        "status",
-        "last_sync_at",
-        "last_success_at",
-        "consent_expires_at",
-        "last_error",
-        "related_rows",
-        "recent_runs",
-        "created_at",
-        "updated_at",
-    ]
-    readonly_fields = fields
-
-    @admin.display(description="last error")
-    def short_error(self, obj: BankConnection) -> str:
-        return (obj.last_error[:80] + "…") if len(obj.last_error) > 80 else obj.last_error
-
-    @admin.display(description="data")
-    def related_rows(self, obj: BankConnection):
-        links = [
-            (admin_changelist_url(Account, connection__id__exact=obj.pk), "accounts"),
-            (admin_changelist_url(ProductAgreement, connection__id__exact=obj.pk), "agreements"),
-            (admin_changelist_url(SyncRun, connection__id__exact=obj.pk), "all sync runs"),
-            (reverse("admin:sync_syncrun_timeline", args=[obj.pk]), "sync timeline"),
-        ]
-        return format_html_join(" · ", '<a href="{}">{}</a>', links)
-
-    @admin.display(description="runs")
-    def timeline_link(self, obj: BankConnection):
-        return format_html(
-            '<a href="{}">timeline</a>', reverse("admin:sync_syncrun_timeline", args=[obj.pk])
-        )
-
-    @admin.display(description=f"last {RECENT_RUNS} sync runs")
-    def recent_runs(self, obj: BankConnection):
-        runs = list(SyncRun.objects.filter(connection=obj).order_by("-created_at")[:RECENT_RUNS])
-        if not runs:
-            return EMPTY
-        return format_html_join(
-            mark_safe("<br>"),
-            "{} · {} · {} · {}",
-            (
-                (
-                    admin_link(run, f"#{run.pk}"),
-                    run.get_status_display(),
-                    admin_datetime(run.created_at),
-                    run.error_code or "",
-                )
-                for run in runs
-            ),
-        )
-
-    @admin.action(description="Sync now", permissions=["operate"])
-    def sync_now(self, request, queryset):
-        def call(connection: BankConnection) -> tuple[str, dict]:
-            run, created = connection_sync_start(connection=connection, trigger=SyncTrigger.ADMIN)
-            details = {
-                "sync_run_id": run.pk,
-                "created": created,
-                "correlation_id": str(run.correlation_id),
-            }
-            if created:
-                return f"sync run #{run.pk} queued", details
-            return f"a sync is already {run.status} (run #{run.pk})", details
-
-        self.run_service_action(
-            request, queryset.select_related("user"), action="sync_now", call=call
-        )
 
 
 @admin.register(Account)

@@ -18,7 +18,7 @@ TRANSFER_CANDIDATE_CODES = ("transfers", "other", "other_income")
 
 def own_transfer_window_days() -> int:
     """How many days apart the two legs of an own transfer may be booked (settings, default 3)."""
-    return int(getattr(settings, "OWN_TRANSFER_WINDOW_DAYS", 3))
+    return int(settings.OWN_TRANSFER_WINDOW_DAYS)
 
 
 def _day_start(day: date) -> datetime:

@@ -252,7 +252,8 @@ def _reconnect(user, bank_code: str, runs: dict, context: dict) -> None:
     from consents import services as consent_services
     from consents.models import ConsentKind, ConsentStatus
     from sync.models import SyncTrigger
-    from sync.services import bank_connect, bank_sync_request
+    from sync.services import bank_sync_request
+    from users.onboarding.services import bank_connect
 
     result = bank_connect(user=user, bank_code=bank_code, trigger=SyncTrigger.USER,
                           already_connected_ok=True)  # fmt: skip

@@ -2,14 +2,10 @@
 
 from django.contrib import admin
 
+from audit.admin_actions import ServiceActionMixin
 from consents.models import Consent
 from consents.services import consent_refresh, consent_revoke
-from fintrack.core.admin import (
-    ChangelistDeferMixin,
-    ReadOnlyAdminMixin,
-    ServiceActionMixin,
-    json_field,
-)
+from fintrack.core.admin import ChangelistDeferMixin, ReadOnlyAdminMixin, json_field
 
 raw_response_pretty = json_field("raw_response", "Raw bank response")
 permissions_pretty = json_field("permissions", "Permissions")

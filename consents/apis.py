@@ -1,17 +1,16 @@
-"""Consents API: list the user's consents, revoke one, and the demo-only approve step."""
+"""Consents API: list the user's consents, revoke one; the banks' overview (every configured
+bank with the user's connection and newest consents). The demo approval, which starts the first
+sync, is users.onboarding's."""
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from banking.clients.errors import BankError
-from banking.exceptions import application_error_from_bank_error
 from consents.models import ConsentKind
-from consents.selectors import consent_get, consent_list
-from consents.serializers import ConsentSerializer
+from consents.selectors import bank_status_get, bank_status_list, consent_get, consent_list
+from consents.serializers import BankStatusSerializer, ConsentSerializer
 from consents.services import consent_revoke
 from fintrack.core.exceptions import ValidationFailed
-from sync.services import consent_approve_demo_and_sync
 
 _ERRORS = {
     404: OpenApiResponse(description="No such consent of this user."),
@@ -52,34 +51,31 @@ class ConsentRevokeApi(APIView):
     )
     def post(self, request, consent_id: int):
         consent = consent_get(user=request.user, consent_id=consent_id)
-        try:
-            consent = consent_revoke(consent=consent)
-        except BankError as exc:
-            raise application_error_from_bank_error(exc) from exc
+        # A bank error propagates: the exception handler renders it as 502/503.
+        consent = consent_revoke(consent=consent)
         return Response(ConsentSerializer(consent).data)
 
 
-class ConsentApproveDemoApi(APIView):
+class BankListApi(APIView):
     @extend_schema(
-        operation_id="consents_approve_demo",
-        summary="Demo only: approve a pending consent as the bank's test client (SPEC §3.4)",
-        description=(
-            "Stands in for approving in the bank's own app. Approving an accounts consent of a "
-            "connected bank starts its first sync (see GET /api/onboarding/status)."
-        ),
-        request=None,
-        responses={
-            200: ConsentSerializer,
-            403: OpenApiResponse(description="Demo self-signing is disabled on this server."),
-            409: OpenApiResponse(description="The consent is not waiting for approval."),
-            **_ERRORS,
-        },
-        tags=["consents"],
+        operation_id="banks_list",
+        responses={200: BankStatusSerializer(many=True)},
+        tags=["banks"],
     )
-    def post(self, request, consent_id: int):
-        consent = consent_get(user=request.user, consent_id=consent_id)
-        try:
-            consent, _run = consent_approve_demo_and_sync(consent=consent)
-        except BankError as exc:
-            raise application_error_from_bank_error(exc) from exc
-        return Response(ConsentSerializer(consent).data)
+    def get(self, request):
+        banks = bank_status_list(user=request.user)
+        return Response(BankStatusSerializer(banks, many=True).data)
+
+
+class BankStatusApi(APIView):
+    @extend_schema(
+        operation_id="banks_status",
+        responses={
+            200: BankStatusSerializer,
+            404: OpenApiResponse(description="Unknown bank code (code unknown_bank)."),
+        },
+        tags=["banks"],
+    )
+    def get(self, request, bank_code: str):
+        bank = bank_status_get(user=request.user, bank_code=bank_code)
+        return Response(BankStatusSerializer(bank).data)

@@ -1,13 +1,12 @@
 from django.urls import path
 
-from consents.apis import ConsentApproveDemoApi, ConsentListApi, ConsentRevokeApi
+from consents.apis import BankListApi, BankStatusApi, ConsentListApi, ConsentRevokeApi
 
 urlpatterns = [
+    # Banks and the user's connection and consents at each (issue 4).
+    path("banks", BankListApi.as_view(), name="bank-list"),
+    path("banks/<str:bank_code>/status", BankStatusApi.as_view(), name="bank-status"),
     path("consents", ConsentListApi.as_view(), name="consent-list"),
     path("consents/<int:consent_id>/revoke", ConsentRevokeApi.as_view(), name="consent-revoke"),
-    path(
-        "consents/<int:consent_id>/approve-demo",
-        ConsentApproveDemoApi.as_view(),
-        name="consent-approve-demo",
-    ),
+    # consents/<id>/approve-demo (consent-approve-demo): users/onboarding/urls.py.
 ]

@@ -82,6 +82,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    # A NUL byte in the path, query or JSON body is a 400 before any view (PostgreSQL refuses it).
+    "fintrack.core.middleware.RejectNulBytesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -186,7 +188,8 @@ if IS_PRODUCTION:
 # --- DRF, JWT, OpenAPI ------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        # simplejwt's, refusing access tokens ended by logout (users.models.RevokedAccessToken).
+        "users.backends.DenyListJWTAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -218,6 +221,9 @@ SIMPLE_JWT = {
     "UPDATE_LAST_LOGIN": True,
     "USER_ID_FIELD": "id",
     "USER_ID_CLAIM": "user_id",
+    # Refresh tokens are recorded by jti and SHA-256 only (users.tokens), and a deleted user's
+    # token is a 401, not a 500.
+    "TOKEN_REFRESH_SERIALIZER": "users.serializers.HashedTokenRefreshSerializer",
 }
 
 SPECTACULAR_SETTINGS = {
@@ -251,6 +257,12 @@ if REDIS_CACHE_URL:
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_CACHE_URL,
+            # A Redis that hangs must not hang requests: throttles fall back to a local counter
+            # (fintrack.core.throttling) when a cache call fails within this time.
+            "OPTIONS": {
+                "socket_connect_timeout": env.float("REDIS_CACHE_TIMEOUT_SECONDS", default=0.5),
+                "socket_timeout": env.float("REDIS_CACHE_TIMEOUT_SECONDS", default=0.5),
+            },
         }
     }
 else:
@@ -292,6 +304,8 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=960)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
+# Task modules autodiscovery (`<app>.tasks`) does not find: a package's own tasks.
+CELERY_IMPORTS = ["users.onboarding.tasks"]
 
 # --- Banks ------------------------------------------------------------------------------------
 SITE_URL = env.str("FINTRACK_SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
@@ -340,6 +354,10 @@ BANK_TIMEOUT_SECONDS = env.float("BANK_TIMEOUT_SECONDS", default=10.0)
 BANK_MAX_RETRIES = env.int("BANK_MAX_RETRIES", default=3)
 BANK_RETRY_BACKOFF_SECONDS = env.float("BANK_RETRY_BACKOFF_SECONDS", default=0.5)
 BANK_RETRY_MAX_SLEEP_SECONDS = env.float("BANK_RETRY_MAX_SLEEP_SECONDS", default=10.0)
+# The most one bank call waits out a bank's Retry-After (429) in total before retrying; a longer
+# wait raises BankUnavailableError with the bank's retry_after instead (a sync task retries then;
+# an API call answers 503). Below gunicorn's 30 s timeout, so a web request never sleeps past it.
+BANK_RETRY_AFTER_MAX_SECONDS = env.float("BANK_RETRY_AFTER_MAX_SECONDS", default=20.0)
 BANK_VERIFY_TLS = env.bool("BANK_VERIFY_TLS", default=True)
 BANK_TOKEN_REFRESH_MARGIN_SECONDS = env.int("BANK_TOKEN_REFRESH_MARGIN_SECONDS", default=300)
 # Key that encrypts bank tokens at rest. The embedded default derives one from SECRET_KEY.
@@ -347,6 +365,11 @@ FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", default="")
 if IS_PRODUCTION and not FIELD_ENCRYPTION_KEY:
     FIELD_ENCRYPTION_KEY = _require("FIELD_ENCRYPTION_KEY")
 DEMO_BANK_CLIENT_SELF_SIGN = env.bool("DEMO_BANK_CLIENT_SELF_SIGN", default=not IS_PRODUCTION)
+# A consent a connect leaves pending is polled by a task (users/onboarding/tasks.py), never by a
+# GET: first this many seconds after the connect, then twice as long each time (with jitter), at
+# most CONSENT_POLL_MAX_SECONDS apart, until the consent no longer waits for approval.
+CONSENT_POLL_FIRST_SECONDS = env.float("CONSENT_POLL_FIRST_SECONDS", default=15)
+CONSENT_POLL_MAX_SECONDS = env.float("CONSENT_POLL_MAX_SECONDS", default=600)
 
 # --- Sync and analytics -----------------------------------------------------------------------
 SYNC_OVERLAP_DAYS = env.int("SYNC_OVERLAP_DAYS", default=3)
@@ -358,6 +381,19 @@ SYNC_WRITE_BATCH_ROWS = env.int("SYNC_WRITE_BATCH_ROWS", default=1000)
 # Accounts of one connection whose transactions are read at once (PostgreSQL only): each is one
 # request in flight at the bank at a time.
 SYNC_PARALLEL_ACCOUNTS = env.int("SYNC_PARALLEL_ACCOUNTS", default=2)
+# Read the next transaction page while the current one is stored (a helper thread; off = in turn).
+SYNC_PREFETCH_PAGES = env.bool("SYNC_PREFETCH_PAGES", default=True)
+# A sync task whose bank is unavailable is retried this many times, after an exponential backoff
+# with jitter from SYNC_RETRY_BASE_SECONDS, never over SYNC_RETRY_MAX_SECONDS (sync/tasks.py).
+SYNC_TASK_MAX_RETRIES = env.int("SYNC_TASK_MAX_RETRIES", default=5)
+SYNC_RETRY_BASE_SECONDS = env.float("SYNC_RETRY_BASE_SECONDS", default=15)
+SYNC_RETRY_MAX_SECONDS = env.float("SYNC_RETRY_MAX_SECONDS", default=600)
+# The reaper (sync/reaper.py, beat): how often it looks, when a queued run's message counts as
+# lost, when a running run's worker counts as gone, and how many attempts a run gets in all.
+SYNC_REAPER_PERIOD_SECONDS = env.int("SYNC_REAPER_PERIOD_SECONDS", default=60)
+SYNC_QUEUED_STALE_SECONDS = env.int("SYNC_QUEUED_STALE_SECONDS", default=300)
+SYNC_HEARTBEAT_TIMEOUT_SECONDS = env.int("SYNC_HEARTBEAT_TIMEOUT_SECONDS", default=180)
+SYNC_RUN_MAX_ATTEMPTS = env.int("SYNC_RUN_MAX_ATTEMPTS", default=3)
 OWN_TRANSFER_WINDOW_DAYS = env.int("OWN_TRANSFER_WINDOW_DAYS", default=3)
 PRODUCT_CATALOGUE_MAX_AGE_HOURS = env.float("PRODUCT_CATALOGUE_MAX_AGE_HOURS", default=6)
 # The zone the admin console shows every time in (with seconds and the zone's name).
@@ -370,6 +406,9 @@ RAW_LOG_MAX_PAYLOAD_BYTES = env.int("RAW_LOG_MAX_PAYLOAD_BYTES", default=65536)
 # --- Sandbox ----------------------------------------------------------------------------------
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=not IS_PRODUCTION)
 SANDBOX_SEED = env.int("SANDBOX_SEED", default=260)
+# The shared secret of the sandbox's control API (/sandbox/_control/…), sent as the
+# X-Sandbox-Control-Token header; empty = only a staff user's session gets in.
+SANDBOX_CONTROL_TOKEN = env.str("SANDBOX_CONTROL_TOKEN", default="")
 # "live": data shaped as the live banks send it (SPEC §17), ten financial lives and any client
 # number beyond; "examples": the older data shaped like ../shared/bank-api/examples.
 SANDBOX_DATA_STYLE = env.str("SANDBOX_DATA_STYLE", default="live")

@@ -7,8 +7,8 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from fintrack.core.admin import admin_console_install
-from fintrack.core.apis import HealthApi
 from fintrack.core.views import api_not_found, landing
+from fintrack.health import HealthApi
 
 api_patterns = [
     path("health", HealthApi.as_view(), name="health"),

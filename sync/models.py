@@ -75,6 +75,12 @@ class SyncRun(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last sign of life of the worker running it (the reaper)."
+    )
+    next_retry_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a run waiting to retry after a bank outage resumes."
+    )
 
     class Meta:
         db_table = "sync_runs"

@@ -1,64 +1,55 @@
-"""The sync orchestrator and the connect flow.
+"""The sync orchestrator: starting runs (a bank's sync, a balances refresh) and running them.
 
 `connection_sync_start` creates a queued run (the partial unique constraint
 `one_active_sync_per_connection` is the cross-worker lock) and enqueues the task after commit;
 `sync_run_execute` runs the steps accounts → balances → transactions → agreements → finalize
-under the run's correlation id. Bank calls happen outside DB transactions; each step's writes
-are atomic upserts keyed on bank ids, and the watermarks move only in the final step, so a
-failed run leaves nothing a later run would duplicate.
+under the run's correlation id. Bank calls happen outside DB transactions; each step hands what
+it read to banking.ingestion, whose writes are atomic upserts keyed on bank ids, and the
+watermarks move only in the final step, so a failed run leaves nothing a later run would
+duplicate.
 """
 
-import contextvars
 import logging
-import queue
 import threading
-from dataclasses import dataclass
 from datetime import datetime
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import IntegrityError, connections, transaction
+from django.db import IntegrityError, transaction
 from django.db import connection as db_connection
-from django.urls import reverse
 from django.utils import timezone
 
 from analytics.services import analytics_recompute_request
 from audit.capture import RawLogBuffer
 from audit.services import AuditAction, audit_event_record
+from banking.clients import BankClient
 from banking.clients.errors import (
     BankError,
     BankUnavailableError,
     ConsentRequiredError,
 )
-from banking.exceptions import application_error_from_bank_error
+from banking.ingestion.accounts import accounts_store, balances_store
 from banking.models import Account, BankConnection, ConnectionStatus
 from banking.services.clients import bank_client_for, bank_display_name, team_secrets
-from banking.services.connections import (
-    connection_get_or_create,
-    connection_mark_synced,
-    connection_transition,
-)
+from banking.services.connections import connection_mark_synced, connection_transition
 from banking.services.money import money_refresh_after_sync
 from consents import services as consent_services
 from consents.models import Consent, ConsentKind, ConsentStatus
+from fintrack.core.concurrency import Stopped, WorkerPool
 from fintrack.core.correlation import correlation_scope
+from fintrack.core.exceptions import Conflict
 from fintrack.core.gc import fewer_collections
 from sync import steps
-from sync.exceptions import (
-    AlreadyConnected,
-    ConsentRejected,
-    ConsentRequired,
-    SyncAlreadyRunning,
-)
+from sync.exceptions import ConsentRequired, SyncAlreadyRunning
 from sync.models import ACTIVE_SYNC_STATUSES, SyncKind, SyncRun, SyncStatus, SyncStep, SyncTrigger
+from sync.reader import PageFetcher, TransactionCounts, account_transactions_sync
+from sync.reader import prefetch_allowed as transactions_prefetch_allowed
 from sync.selectors import sync_run_active
-from sync.transactions import PageFetcher, TransactionCounts, account_transactions_sync
-from sync.transactions import prefetch_allowed as transactions_prefetch_allowed
 
 logger = logging.getLogger(__name__)
 
 # Where each step starts on the progress bar; transactions fill most of it.
-STEP_PROGRESS = {
+STEP_PROGRESS: dict[str, int] = {
     SyncStep.CONSENTS: 2,
     SyncStep.ACCOUNTS: 5,
     SyncStep.BALANCES: 10,
@@ -109,6 +100,29 @@ def bank_sync_request(
     return connection_sync_start(connection=connection, trigger=trigger, kind=kind)
 
 
+# A balances refresh asks the connections that synced before (a failed one may have recovered).
+BALANCES_REFRESHABLE_STATUSES = (ConnectionStatus.READY, ConnectionStatus.ERROR)
+
+
+def balances_refresh_request(*, user) -> list[tuple[SyncRun, bool]]:
+    """Start a balances-only sync of each of the user's ready or failed connections."""
+    refreshable = list(
+        BankConnection.objects.filter(user=user, status__in=BALANCES_REFRESHABLE_STATUSES).order_by(
+            "bank_code"
+        )
+    )
+    if not refreshable:
+        raise Conflict(
+            "No connected bank to refresh: connect a bank first.", extra={"connections": 0}
+        )
+    return [
+        connection_sync_start(
+            connection=connection, trigger=SyncTrigger.USER, kind=SyncKind.BALANCES
+        )
+        for connection in refreshable
+    ]
+
+
 def _accounts_consent_usable(*, user, bank_code: str) -> Consent | None:
     """The authorised accounts consent; a pending one is polled once at the bank first."""
     consent = consent_services.consent_active(
@@ -127,118 +141,6 @@ def _accounts_consent_usable(*, user, bank_code: str) -> Consent | None:
         logger.info("consent poll for %s/%s failed: %s", user.pk, bank_code, exc)
         return None
     return refreshed if refreshed.status == ConsentStatus.AUTHORIZED else None
-
-
-# --- Connecting a bank ----------------------------------------------------------------------------
-
-
-@dataclass
-class BankConnectResult:
-    """What connecting did: the consents, the first run if started, what the user must do."""
-
-    connection: BankConnection
-    accounts_consent: Consent
-    products_consent: Consent | None
-    sync_run: SyncRun | None
-    sync_started: bool
-    action_required: dict | None
-
-
-def bank_connect(
-    *, user, bank_code: str, trigger: str = SyncTrigger.USER, already_connected_ok: bool = False
-) -> BankConnectResult:
-    """Request both consents; start the first sync when authorised, else say how to approve."""
-    bank_display_name(bank_code)  # UnknownBank for an unconfigured code
-    connection = connection_get_or_create(user=user, bank_code=bank_code)
-    if connection.status in (ConnectionStatus.READY, ConnectionStatus.SYNC_IN_PROGRESS):
-        active = consent_services.consent_active(
-            user=user, bank_code=bank_code, kind=ConsentKind.ACCOUNTS
-        )
-        if active is not None and not already_connected_ok:
-            run = sync_run_active(connection=connection)
-            raise AlreadyConnected(
-                f"{bank_display_name(bank_code)} is already connected.",
-                extra={
-                    "bank_code": bank_code,
-                    "connection_status": connection.status,
-                    "sync_run_id": run.pk if run else None,
-                    "sync_url": f"/api/banks/{bank_code}/sync",
-                },
-            )
-    try:
-        accounts_consent = consent_services.consent_ensure(
-            user=user, bank_code=bank_code, kind=ConsentKind.ACCOUNTS
-        )
-    except BankError as exc:
-        raise application_error_from_bank_error(exc) from exc
-    try:
-        products_consent = consent_services.consent_ensure(
-            user=user, bank_code=bank_code, kind=ConsentKind.PRODUCTS
-        )
-    except BankError as exc:
-        # Agreements are optional: the accounts flow goes on, the sync skips agreements.
-        logger.warning("product consent at %s for user %s failed: %s", bank_code, user.pk, exc)
-        products_consent = None
-
-    result = BankConnectResult(
-        connection=connection,
-        accounts_consent=accounts_consent,
-        products_consent=products_consent,
-        sync_run=None,
-        sync_started=False,
-        action_required=None,
-    )
-    if accounts_consent.status == ConsentStatus.AUTHORIZED:
-        result.sync_run, result.sync_started = connection_sync_start(
-            connection=connection, trigger=trigger
-        )
-    elif accounts_consent.status == ConsentStatus.PENDING:
-        connection_status_set(connection=connection, to_status=ConnectionStatus.CONSENT_PENDING)
-        result.action_required = consent_approval_action(consent=accounts_consent)
-    else:
-        raise ConsentRejected(
-            f"{bank_display_name(bank_code)} answered {accounts_consent.status} to the request.",
-            extra={"bank_code": bank_code, "consent_status": accounts_consent.status},
-        )
-    connection.refresh_from_db(fields=["status", "last_error", "last_success_at"])
-    return result
-
-
-def consent_approval_action(*, consent: Consent) -> dict:
-    """What the user must do for a pending consent, with the demo approval URL where enabled."""
-    name = bank_display_name(consent.bank_code)
-    action = {
-        "type": "approve_consent",
-        "message": f"Open {name} and approve FinTrack's access request, then come back.",
-        "bank_code": consent.bank_code,
-        "consent_id": consent.pk,
-        "request_id": consent.request_id,
-        "approve_demo_url": None,
-    }
-    if settings.DEMO_BANK_CLIENT_SELF_SIGN:
-        action["approve_demo_url"] = _approve_demo_url(consent)
-    return action
-
-
-def _approve_demo_url(consent: Consent) -> str:
-    return reverse("consent-approve-demo", kwargs={"consent_id": consent.pk})
-
-
-def consent_approve_demo_and_sync(*, consent: Consent) -> tuple[Consent, SyncRun | None]:
-    """Demo approval of a pending consent; an approved accounts consent starts the first sync.
-
-    Without this the first sync would wait for the next onboarding poll or sync request.
-    """
-    consent = consent_services.consent_approve_demo(consent=consent)
-    if consent.kind != ConsentKind.ACCOUNTS or consent.status != ConsentStatus.AUTHORIZED:
-        return consent, None
-    connection = BankConnection.objects.filter(
-        user_id=consent.user_id, bank_code=consent.bank_code
-    ).first()
-    if connection is None:
-        return consent, None
-    run, _created = connection_sync_start(connection=connection, trigger=SyncTrigger.USER)
-    return consent, run
 
 
 def connection_status_set(*, connection: BankConnection, to_status: str, error: str = "") -> None:
@@ -283,62 +185,12 @@ def sync_run_fail(*, sync_run: SyncRun, error: str, error_code: str) -> SyncRun:
     return sync_run
 
 
-class _Stopped(Exception):
-    """An account's reading stopped because another account of the run failed."""
-
-
 def _transactions_workers(accounts: int) -> int:
     """How many accounts' transactions are read at once: SYNC_PARALLEL_ACCOUNTS on PostgreSQL
     where threads may have their own connection (one writer at a time on SQLite: one)."""
     if db_connection.vendor != "postgresql" or not transactions_prefetch_allowed():
         return 1
     return max(1, min(settings.SYNC_PARALLEL_ACCOUNTS, accounts))
-
-
-def _run_in_threads(jobs: list[tuple], *, workers: int, stop: threading.Event) -> None:
-    """Run `(function, *args)` jobs on `workers` threads; the first failure stops the rest (at
-    their next page) and is raised once every thread has ended. Each thread keeps one DB
-    connection for all its jobs and closes it when it ends."""
-    todo: queue.SimpleQueue = queue.SimpleQueue()
-    for job in jobs:
-        todo.put(job)
-    failures: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            while not stop.is_set():
-                try:
-                    function, *args = todo.get_nowait()
-                except queue.Empty:
-                    return
-                try:
-                    function(*args)
-                except _Stopped:
-                    return
-                except BaseException as exc:
-                    failures.append(exc)
-                    stop.set()
-                    return
-        finally:
-            connections.close_all()
-
-    threads = [
-        # The correlation id lives in a context variable: each thread runs in a copy of ours.
-        threading.Thread(target=contextvars.copy_context().run, args=(work,), name=f"sync-{n}")
-        for n in range(workers)
-    ]
-    for thread in threads:
-        thread.start()
-    try:
-        for thread in threads:
-            thread.join()
-    except BaseException:  # e.g. the task's soft time limit, raised in this thread
-        stop.set()
-        for thread in threads:
-            thread.join()  # each stops at its next page
-        raise
-    if failures:
-        raise failures[0]
 
 
 class _SyncExecution:
@@ -349,7 +201,7 @@ class _SyncExecution:
         self.connection = run.connection
         self.user = run.user
         self.bank_code = run.connection.bank_code
-        self.client = None
+        self.client: BankClient | None = None  # once the run's checks passed
         # Raw logs of this run's bank calls, written with each batch of transactions (on a writer
         # thread where a second DB connection is possible) and at the end.
         self.raw_logs = RawLogBuffer(
@@ -368,6 +220,13 @@ class _SyncExecution:
         )
         self.watermarks: dict[int, datetime] = {}
         self.accounts: list[Account] = []
+
+    @property
+    def bank(self) -> BankClient:
+        """The run's bank client, for the steps (which run only once it exists)."""
+        if self.client is None:
+            raise RuntimeError("the run's steps started without a bank client")
+        return self.client
 
     # Progress and counts ---------------------------------------------------------------------
 
@@ -450,7 +309,7 @@ class _SyncExecution:
                 connection=self.connection, to_status=ConnectionStatus.SYNC_IN_PROGRESS
             )
             self.client = bank_client_for(self.bank_code, user=self.user, raw_logs=self.raw_logs)
-            self._run_steps(consent=consent)
+            self._run_steps(consent=consent, client_id=self.user.external_client_id)
         except ConsentRequiredError as exc:
             if consent is not None:
                 consent_services.consent_invalidate(consent=consent, reason=exc.message[:255])
@@ -500,15 +359,12 @@ class _SyncExecution:
     def _accounts_consent(self) -> Consent | None:
         return _accounts_consent_usable(user=self.user, bank_code=self.bank_code)
 
-    def _run_steps(self, *, consent: Consent) -> None:
-        client_id = self.user.external_client_id
+    def _run_steps(self, *, consent: Consent, client_id: str) -> None:
         consent_id = consent.bank_consent_id
 
         self._step(SyncStep.ACCOUNTS)
-        bank_accounts = self.client.list_accounts(client_id=client_id, consent_id=consent_id)
-        self.accounts = steps.accounts_upsert(
-            connection=self.connection, bank_accounts=bank_accounts
-        )
+        bank_accounts = self.bank.list_accounts(client_id=client_id, consent_id=consent_id)
+        self.accounts = accounts_store(connection=self.connection, bank_accounts=bank_accounts)
         self.run.accounts_count = len(self.accounts)
         SyncRun.objects.filter(pk=self.run.pk).update(accounts_count=self.run.accounts_count)
 
@@ -518,7 +374,7 @@ class _SyncExecution:
             balances.append(
                 (
                     account,
-                    self.client.get_balances(
+                    self.bank.get_balances(
                         client_id=client_id,
                         account_id=account.bank_account_id,
                         consent_id=consent_id,
@@ -526,7 +382,7 @@ class _SyncExecution:
                 )
             )
             self._set_progress(self._within(SyncStep.BALANCES, index + 1, len(self.accounts)))
-        self.run.balances_count = steps.balances_store(sync_run=self.run, balances=balances)
+        self.run.balances_count = balances_store(sync_run=self.run, balances=balances)
 
         if self.run.kind == SyncKind.FULL:
             self._step(SyncStep.TRANSACTIONS)
@@ -553,7 +409,7 @@ class _SyncExecution:
         def one_account(index: int, account: Account) -> None:
             def on_page(page: int, total_pages: int | None) -> None:
                 if stop.is_set():  # another account failed: this one stops at a page boundary
-                    raise _Stopped()
+                    raise Stopped()
                 with progress_lock:  # one writer at a time: progress never goes back
                     shares[index] = min(page / total_pages, 1.0) if total_pages else 0.0
                     self._set_progress(
@@ -563,7 +419,7 @@ class _SyncExecution:
             fetcher = PageFetcher(lookahead=transactions_prefetch_allowed())
             try:
                 scan = account_transactions_sync(
-                    client=self.client,
+                    client=self.bank,
                     account=account,
                     client_id=client_id,
                     consent_id=consent_id,
@@ -590,11 +446,11 @@ class _SyncExecution:
                 for index, account in enumerate(self.accounts):
                     one_account(index, account)
             else:
-                _run_in_threads(
-                    [(one_account, index, account) for index, account in enumerate(self.accounts)],
-                    workers=workers,
-                    stop=stop,
-                )
+                # The first failure stops the other accounts at their next page (on_page) and is
+                # raised once every thread has ended; each thread keeps one DB connection.
+                with WorkerPool(workers=workers, stop=stop, name="sync") as pool:
+                    for index, account in enumerate(self.accounts):
+                        pool.submit(one_account, index, account)
         finally:
             # Rows written before a failure stay counted (a retried run starts from these).
             for counts in per_account:
@@ -605,7 +461,7 @@ class _SyncExecution:
     def _agreements(self, *, client_id: str) -> None:
         """Products catalogue and agreements; a product-consent problem skips them, not the run."""
         try:
-            steps.catalogue_refresh_if_stale(client=self.client, bank_code=self.bank_code)
+            steps.catalogue_refresh_if_stale(client=self.bank, bank_code=self.bank_code)
         except BankError as exc:
             if isinstance(exc, BankUnavailableError | ConsentRequiredError):
                 raise
@@ -630,7 +486,7 @@ class _SyncExecution:
             return
         try:
             self.run.agreements_count = steps.agreements_sync(
-                client=self.client,
+                client=self.bank,
                 connection=self.connection,
                 accounts=self.accounts,
                 client_id=client_id,

@@ -13,40 +13,34 @@ from sync.services import connection_sync_start, sync_run_execute, sync_run_fail
 
 logger = logging.getLogger(__name__)
 
-MAX_RETRIES = getattr(settings, "SYNC_TASK_MAX_RETRIES", 5)
-RETRY_BASE_SECONDS = getattr(settings, "SYNC_RETRY_BASE_SECONDS", 15)
-RETRY_MAX_SECONDS = getattr(settings, "SYNC_RETRY_MAX_SECONDS", 600)
-
 
 def retry_countdown(*, retries: int, retry_after: float | None) -> float:
     """Exponential backoff with full jitter, at least the bank's Retry-After, capped."""
-    backoff = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * (2**retries))
+    ceiling = settings.SYNC_RETRY_MAX_SECONDS
+    backoff = min(ceiling, settings.SYNC_RETRY_BASE_SECONDS * (2**retries))
     countdown = random.uniform(backoff / 2, backoff)
     if retry_after:
         countdown = max(countdown, float(retry_after))
-    return min(countdown, RETRY_MAX_SECONDS)
+    return min(countdown, ceiling)
 
 
-@shared_task(
-    name="sync.connection_sync",
-    bind=True,
-    acks_late=True,
-    max_retries=MAX_RETRIES,
-    ignore_result=True,
-)
+# The retry limit is settings.SYNC_TASK_MAX_RETRIES, read when the task runs and passed to
+# self.retry (a value on the decorator would be read once, at import).
+@shared_task(name="sync.connection_sync", bind=True, acks_late=True, ignore_result=True)
 def connection_sync(self, sync_run_id: int) -> None:
     """Run one sync; idempotent on redelivery (a finished run is left alone)."""
+    max_retries = settings.SYNC_TASK_MAX_RETRIES
     if self.request.is_eager:
         # Eager mode (tests, no broker): Celery would propagate Retry to the caller, so the
         # attempts run here, one after another, without waiting.
-        for attempt in range(self.max_retries + 1):
+        for attempt in range(max_retries + 1):
             try:
-                sync_run_execute(sync_run_id=sync_run_id, retry_allowed=attempt < self.max_retries)
+                sync_run_execute(sync_run_id=sync_run_id, retry_allowed=attempt < max_retries)
                 return
             except BankUnavailableError as exc:
                 logger.info("sync run %s: bank unavailable (%s), eager retry", sync_run_id, exc)
         return
-    retries_left = self.request.retries < self.max_retries
+    retries_left = self.request.retries < max_retries
     try:
         sync_run_execute(sync_run_id=sync_run_id, retry_allowed=retries_left)
     except BankUnavailableError as exc:
@@ -56,11 +50,11 @@ def connection_sync(self, sync_run_id: int) -> None:
             sync_run_id,
             exc,
             self.request.retries + 1,
-            self.max_retries,
+            max_retries,
             countdown,
         )
         try:
-            raise self.retry(exc=exc, countdown=countdown) from exc
+            raise self.retry(exc=exc, countdown=countdown, max_retries=max_retries) from exc
         except self.MaxRetriesExceededError:
             run = (
                 SyncRun.objects.select_related("connection", "user").filter(pk=sync_run_id).first()

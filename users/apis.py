@@ -4,12 +4,11 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 from rest_framework_simplejwt.views import TokenRefreshView
 
-from sync.serializers import OnboardingStartInputSerializer, OnboardingStatusSerializer
-from users import onboarding, services
+from fintrack.core.throttling import ScopedRateThrottle
+from users import services
 from users.serializers import (
     AccessTokenSerializer,
     LoginInputSerializer,
@@ -86,7 +85,9 @@ class LogoutApi(APIView):
     def post(self, request):
         serializer = RefreshInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        services.user_logout(refresh_token=serializer.validated_data["refresh"])
+        services.user_logout(
+            refresh_token=serializer.validated_data["refresh"], access_token=request.auth
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -111,37 +112,3 @@ class MeApi(APIView):
         serializer.is_valid(raise_exception=True)
         user = services.user_profile_update(user=request.user, **serializer.validated_data)
         return Response(MeSerializer(user).data)
-
-
-# --- Onboarding --------------------------------------------------------------------------------
-
-
-class OnboardingStartApi(APIView):
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "sync"
-
-    @extend_schema(
-        request=OnboardingStartInputSerializer,
-        responses={202: OnboardingStatusSerializer, 400: OpenApiResponse(description="Error")},
-        summary="Start onboarding: connect the chosen banks",
-        tags=["onboarding"],
-    )
-    def post(self, request):
-        serializer = OnboardingStartInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        onboarding.onboarding_start(
-            user=request.user, bank_codes=serializer.validated_data["banks"]
-        )
-        body = onboarding.onboarding_status(user=request.user)
-        return Response(OnboardingStatusSerializer(body).data, status=status.HTTP_202_ACCEPTED)
-
-
-class OnboardingStatusApi(APIView):
-    @extend_schema(
-        responses={200: OnboardingStatusSerializer},
-        summary="Onboarding progress per bank, and whether the user may proceed",
-        tags=["onboarding"],
-    )
-    def get(self, request):
-        body = onboarding.onboarding_status(user=request.user)
-        return Response(OnboardingStatusSerializer(body).data)

@@ -5,12 +5,15 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.models import update_last_login
 from django.contrib.auth.password_validation import validate_password
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
-from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
+from rest_framework_simplejwt.utils import datetime_from_epoch
 
 from fintrack.core.exceptions import ValidationFailed
 from users.exceptions import ClientIdPoolExhausted, IdentifierTaken, InvalidCredentials
-from users.models import User
+from users.models import RevokedAccessToken, User
+from users.tokens import HashedRefreshToken
 
 
 def client_id_pool() -> list[str]:
@@ -67,7 +70,8 @@ def user_create(
 
 
 def token_pair_for(user: User) -> dict[str, str]:
-    refresh = RefreshToken.for_user(user)
+    """A new access + refresh pair; the refresh token is recorded by its digest only."""
+    refresh = HashedRefreshToken.for_user(user)
     return {"access": str(refresh.access_token), "refresh": str(refresh)}
 
 
@@ -76,19 +80,34 @@ def user_login(*, identifier: str, password: str, request=None) -> tuple[User, d
     user = authenticate(request, username=identifier, password=password)
     if user is None:
         raise InvalidCredentials()
-    update_last_login(None, user)
+    update_last_login(type(user), user)  # the sender Django's login() sends the signal with
     return user, token_pair_for(user)
 
 
-def user_logout(*, refresh_token: str) -> None:
-    """Blacklist the refresh token so it can never mint access tokens again."""
+def user_logout(*, refresh_token: str, access_token=None) -> None:
+    """Blacklist the refresh token so it can never mint access tokens again, and put the access
+    token the request came with (a validated simplejwt token) on the deny list until it expires."""
     try:
-        RefreshToken(refresh_token).blacklist()
+        # The ignore: simplejwt annotates the encoded token as `Token | None`; it takes the string.
+        HashedRefreshToken(refresh_token).blacklist()  # type: ignore[arg-type]
     except TokenError as exc:
         raise ValidationFailed(
             "refresh: Token is invalid or expired.",
             extra={"fields": {"refresh": ["Token is invalid or expired."]}},
         ) from exc
+    if access_token is not None:
+        access_token_revoke(access_token)
+
+
+def access_token_revoke(access_token) -> None:
+    """Deny a validated access token from now until it expires; forget expired denials."""
+    now = timezone.now()
+    RevokedAccessToken.objects.filter(expires_at__lte=now).delete()
+    jti = access_token.get(jwt_settings.JTI_CLAIM)
+    if jti:
+        RevokedAccessToken.objects.get_or_create(
+            jti=jti, defaults={"expires_at": datetime_from_epoch(access_token["exp"])}
+        )
 
 
 def user_profile_update(*, user: User, time_zone: str | None = None) -> User:

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from users import apis
 
@@ -8,6 +8,6 @@ urlpatterns = [
     path("auth/refresh", apis.RefreshApi.as_view(), name="auth-refresh"),
     path("auth/logout", apis.LogoutApi.as_view(), name="auth-logout"),
     path("auth/me", apis.MeApi.as_view(), name="auth-me"),
-    path("onboarding/start", apis.OnboardingStartApi.as_view(), name="onboarding-start"),
-    path("onboarding/status", apis.OnboardingStatusApi.as_view(), name="onboarding-status"),
+    # Onboarding, connecting a bank, and the demo approval of its consent.
+    path("", include("users.onboarding.urls")),
 ]

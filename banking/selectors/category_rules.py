@@ -75,7 +75,7 @@ class RuleMatcher:
             pass
         found = None
         if self.specs:
-            texts = {
+            texts: dict[str, str] = {
                 CategoryMatch.MERCHANT: fold(
                     merchant_display_name(merchant_name=merchant_name, description=description)
                 ),

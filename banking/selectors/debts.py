@@ -1,4 +1,9 @@
-"""The user's debts (active loans and credit cards) and the nearest payment across them."""
+"""The user's debts: active loans and credit cards, what is still owed on each, totals.
+
+Reads of banking's agreements and of the outstanding amounts banking stores after each sync
+(banking.services.agreements); the /api/debts endpoints that serve them are analytics'
+(analytics.apis), which reads banking through these selectors.
+"""
 
 from collections import defaultdict
 from decimal import Decimal
@@ -72,17 +77,3 @@ def debt_totals(debts: list[ProductAgreement]) -> list[dict]:
             total["monthly_payment"] += debt.monthly_payment or 0
         total["count"] += 1
     return [{"currency": currency, **totals[currency]} for currency in sorted(totals)]
-
-
-def debt_next_payment(*, user, today) -> ProductAgreement | None:
-    """The debt whose next payment is the nearest on or after today (None when none is known)."""
-    return (
-        ProductAgreement.objects.filter(
-            user=user,
-            status="active",
-            product_type__in=DEBT_PRODUCT_TYPES,
-            next_payment_date__gte=today,
-        )
-        .order_by("next_payment_date", "-next_payment_amount", "id")
-        .first()
-    )

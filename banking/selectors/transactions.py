@@ -156,7 +156,12 @@ def _by_month(
             }
         )
     complete_rows = [row for row in rows if row["complete"]]
-    average = {"months": len(complete_rows), "income": None, "spending": None, "net": None}
+    average: dict[str, int | Decimal | None] = {
+        "months": len(complete_rows),
+        "income": None,
+        "spending": None,
+        "net": None,
+    }
     if complete_rows:
         n = Decimal(len(complete_rows))
         for name in ("income", "spending", "net"):
@@ -212,14 +217,14 @@ def transaction_summary(
                 "count": item["count"],
             }
         )
-    for item in by_day.order_by("currency", "date"):
-        currencies[item["currency"]]["by_day"].append(
+    for day in by_day.order_by("currency", "date"):
+        currencies[day["currency"]]["by_day"].append(
             {
-                "date": item["date"],
-                "income": item["income_sum"],
-                "spending": item["spending_sum"],
-                "net": item["income_sum"] - item["spending_sum"],
-                "count": item["count"],
+                "date": day["date"],
+                "income": day["income_sum"],
+                "spending": day["spending_sum"],
+                "net": day["income_sum"] - day["spending_sum"],
+                "count": day["count"],
             }
         )
     result = []

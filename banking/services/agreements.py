@@ -130,7 +130,7 @@ def _schedule(
 ) -> list[dict]:
     """Amortise `remaining` with `payment` monthly from `first_date`; rows after `skip` ones."""
     monthly_rate = Decimal(annual_rate_percent or 0) / Decimal(1200)
-    rows = []
+    rows: list[dict] = []
     index = 0
     while remaining > 0 and len(rows) < count:
         interest = (remaining * monthly_rate).quantize(CENT, ROUND_HALF_UP)
@@ -507,7 +507,7 @@ def loan_state(agreement: ProductAgreement, history: History, today: date) -> Lo
     """Outstanding, payment status and the plan of upcoming debits of one loan."""
     outstanding = outstanding_of(agreement, history, today)
     state = LoanState(outstanding)
-    if outstanding.repaid_on is not None:
+    if outstanding.repaid_on is not None and outstanding.lump is not None:  # set together
         state.status = PaymentStatus.REPAID
         state.note = (
             f"repaid early on {outstanding.repaid_on.isoformat()} "
@@ -519,7 +519,7 @@ def loan_state(agreement: ProductAgreement, history: History, today: date) -> Lo
         state.status = PaymentStatus.REPAID
         state.note = "nothing left to repay"
         return state
-    if not history.parts:
+    if not history.parts or history.last_regular is None:  # set together by history_of
         state.plan = plan_from_estimate(agreement, today)
         return state
     current = _month_index(today)

@@ -4,7 +4,7 @@ A correction (`transaction_category_set`) marks the row `category_source="user"`
 later sync changes it again. "Apply to similar" turns the row's merchant (or, without one, its
 description) into a rule of the user's own. A rule (`category_rule_create/update/delete`) is
 applied to the user's past rows at once (`category_rules_apply`) and by the sync to new and
-updated rows before the built-in rules (sync.transactions.categoriser_for).
+updated rows before the built-in rules (banking.ingestion.transactions.categoriser_for).
 
 Bounds on a pattern, checked before anything is written (400 otherwise):
 * at least PATTERN_MIN_LENGTH characters besides spaces once folded (lowercase, ё → е, spaces
@@ -14,8 +14,9 @@ Bounds on a pattern, checked before anything is written (400 otherwise):
   while a new user's ten rows, six of them at one grocer, are not refused.
 
 After any change the user's daily aggregates are rebuilt from the earliest local day a changed row
-falls on (in the same database transaction, so summaries follow at once), and an analytics
-recomputation is queued once the transaction commits.
+falls on (in the same database transaction, so summaries follow at once); once the transaction
+commits, banking.signals.transactions_changed tells the apps above (analytics then queues a
+recomputation).
 """
 
 import logging
@@ -43,6 +44,7 @@ from banking.selectors.category_rules import (
 )
 from banking.selectors.transactions import transaction_get
 from banking.services.transactions import transaction_aggregates_recompute
+from banking.signals import transactions_changed_on_commit
 from banking.textfold import fold, merchant_display_name
 from fintrack.core.exceptions import Conflict, ValidationFailed
 from fintrack.core.localtime import local_date
@@ -249,21 +251,14 @@ def _recategorise(
     return updated, earliest
 
 
-def _analytics_recompute_request(user_id: int) -> None:
-    # analytics sits above banking (it reads banking's selectors); imported here, when a
-    # correction commits, as banking.apis.debts does: a user action asks for a recomputation.
-    from analytics.services import analytics_recompute_request
-
-    analytics_recompute_request(user_id=user_id)
-
-
 def _derived_data_refresh(*, user, since: datetime | None) -> None:
-    """Aggregates from the local day of `since` on, now; analytics once the transaction commits."""
+    """Aggregates from the local day of `since` on, now; once the transaction commits, the apps
+    above are told (banking.signals.transactions_changed: analytics recomputes)."""
     if since is None:
         return
-    transaction_aggregates_recompute(user=user, since_date=local_date(user, since))
-    user_id = user.pk
-    transaction.on_commit(lambda: _analytics_recompute_request(user_id))
+    since_date = local_date(user, since)
+    transaction_aggregates_recompute(user=user, since_date=since_date)
+    transactions_changed_on_commit(sender=Transaction, user_id=user.pk, since_date=since_date)
 
 
 def category_rules_apply(

@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 
 def catalogue_max_age() -> timedelta:
     """How long a fetched catalogue stays fresh (settings PRODUCT_CATALOGUE_MAX_AGE_HOURS, 6 h)."""
-    return timedelta(hours=float(getattr(settings, "PRODUCT_CATALOGUE_MAX_AGE_HOURS", 6)))
+    return timedelta(hours=float(settings.PRODUCT_CATALOGUE_MAX_AGE_HOURS))
 
 
 def products_catalogue_is_fresh(*, bank_code: str) -> bool:

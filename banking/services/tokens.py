@@ -8,6 +8,7 @@ or once after a 401. Tokens are never logged.
 import logging
 import threading
 from datetime import timedelta
+from typing import TypeGuard
 
 from django.conf import settings
 from django.utils import timezone
@@ -21,7 +22,7 @@ _cache: dict[str, BankTokenInfo] = {}
 _lock = threading.Lock()
 
 
-def _fresh(info: BankTokenInfo | None) -> bool:
+def _fresh(info: BankTokenInfo | None) -> TypeGuard[BankTokenInfo]:
     if info is None or not info.access_token:
         return False
     margin = timedelta(seconds=settings.BANK_TOKEN_REFRESH_MARGIN_SECONDS)

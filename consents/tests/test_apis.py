@@ -143,6 +143,59 @@ def test_a_bank_failure_during_approve_is_a_503_not_a_500(auth_client, settings)
     assert response.json()["extra"]["bank_code"] == "sbank"
 
 
+def _authorized(user) -> Consent:
+    return _consent(user, status=ConsentStatus.AUTHORIZED, bank_consent_id="consent-1")
+
+
+@pytest.mark.django_db
+def test_a_bank_outage_during_revoke_is_a_503_and_the_consent_stays(auth_client, settings):
+    settings.BANK_MAX_RETRIES = 0
+    consent = _authorized(auth_client.user)
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        mock.post(f"{SBANK}/auth/bank-token", json={"access_token": "team-tok"})
+        mock.delete(
+            f"{SBANK}/account-consents/consent-1", status=429, headers={"Retry-After": "30"}
+        )
+
+        response = auth_client.post(f"/api/consents/{consent.pk}/revoke")
+
+    assert response.status_code == 503
+    assert response.json() == {
+        "code": "bank_unavailable",
+        "message": "Smart Bank is not answering right now; try again later.",
+        "extra": {
+            "bank_code": "sbank",
+            "bank_error": "bank_unavailable",
+            "bank_status": 429,
+            "retry_after_seconds": 30,
+        },
+    }
+    consent.refresh_from_db()
+    assert consent.status == ConsentStatus.AUTHORIZED
+
+
+@pytest.mark.django_db
+def test_a_bank_refusing_the_revoke_is_a_502_with_the_banks_code(auth_client):
+    consent = _authorized(auth_client.user)
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        mock.post(f"{SBANK}/auth/bank-token", json={"access_token": "team-tok"})
+        mock.delete(f"{SBANK}/account-consents/consent-1", status=400, json={"detail": "Not yours"})
+
+        response = auth_client.post(f"/api/consents/{consent.pk}/revoke")
+
+    body = response.json()
+    assert response.status_code == 502
+    assert body["code"] == "bank_rejected"
+    assert body["message"].startswith("Smart Bank: ")
+    assert body["extra"] == {
+        "bank_code": "sbank",
+        "bank_error": "bank_rejected",
+        "bank_status": 400,
+    }
+    consent.refresh_from_db()
+    assert consent.status == ConsentStatus.AUTHORIZED
+
+
 @pytest.mark.django_db
 def test_a_non_numeric_id_is_a_404_in_the_standard_shape(auth_client):
     response = auth_client.post("/api/consents/abc/revoke")

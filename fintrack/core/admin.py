@@ -8,7 +8,8 @@ Also here: every admin time in one zone with seconds ("2026-12-01 12:40:05 MSK",
 settings.ADMIN_TIME_ZONE, default Europe/Moscow) and changelists that fit 1400 px
 (`admin_console_install`); the bank's JSON with the keys FinTrack read highlighted beside the
 fields it made of them (`highlighted_json`, `derived_fields_table`, `side_by_side`); line diffs of
-two bodies (`text_line_diff`).
+two bodies (`text_line_diff`). Admin actions that call services are audited, so their mixin is
+audit's (audit.admin_actions.ServiceActionMixin): this module imports no feature app.
 """
 
 import difflib
@@ -21,8 +22,7 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.contrib import admin, messages
-from django.contrib.auth import get_permission_codename
+from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import models
 from django.db.models import Model, QuerySet
@@ -33,9 +33,6 @@ from django.utils.functional import cached_property
 from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-from audit.services import AuditAction, audit_event_record
-from banking.clients.errors import BankError
-from fintrack.core.exceptions import ApplicationError
 from fintrack.core.localtime import DEFAULT_TIME_ZONE, zone_of
 
 EMPTY = "—"
@@ -151,65 +148,6 @@ class BigTableAdminMixin(ChangelistDeferMixin):
     list_per_page = 50
 
 
-class ServiceActionMixin:
-    """Admin actions that call a service per row, audit it and report each row's outcome.
-
-    Actions need the model's real "change" permission (a read-only console still acts through
-    services); bank errors and application errors are reported per row, never raised.
-    """
-
-    def has_operate_permission(self, request) -> bool:
-        opts = self.model._meta
-        return request.user.has_perm(f"{opts.app_label}.{get_permission_codename('change', opts)}")
-
-    def run_service_action(
-        self,
-        request,
-        queryset: QuerySet,
-        *,
-        action: str,
-        call: Callable[[Any], tuple[str, dict[str, Any]]],
-        owner: Callable[[Any], Any] = lambda obj: obj.user,
-    ) -> None:
-        """Call `call(obj)` per selected row; it returns (message, details for the audit event).
-
-        A "correlation_id" in the details becomes the audit event's correlation id.
-        """
-        succeeded = failed = 0
-        for obj in queryset:
-            details: dict[str, Any] = {"action": action}
-            correlation_id = None
-            try:
-                message, result = call(obj)
-            except (BankError, ApplicationError) as exc:
-                failed += 1
-                code = getattr(exc, "code", "error")
-                text = getattr(exc, "message", "") or str(exc)
-                details.update(outcome="failed", error_code=code, error=text[:255])
-                self.message_user(
-                    request, f"{obj}: {action} failed ({code}): {text}", messages.ERROR
-                )
-            else:
-                succeeded += 1
-                correlation_id = result.pop("correlation_id", None)
-                details.update(outcome="succeeded", **result)
-                self.message_user(request, f"{obj}: {message}", messages.SUCCESS)
-            audit_event_record(
-                action=AuditAction.ADMIN_ACTION,
-                actor=request.user,
-                user=owner(obj),
-                obj=obj,
-                bank_code=getattr(obj, "bank_code", ""),
-                correlation_id=correlation_id,
-                details=details,
-            )
-        if succeeded + failed > 1:
-            level = messages.WARNING if failed else messages.INFO
-            self.message_user(
-                request, f"{action}: {succeeded} succeeded, {failed} failed.", level=level
-            )
-
-
 def choices_list_filter(field_name: str, title: str, choices) -> type[admin.SimpleListFilter]:
     """A list filter over fixed choices: unlike a plain field filter it never runs SELECT DISTINCT
     over the whole (possibly huge) table to find its options."""
@@ -238,7 +176,7 @@ def choices_list_filter(field_name: str, title: str, choices) -> type[admin.Simp
 
 def admin_zone() -> ZoneInfo:
     """The zone the admin shows times in: settings.ADMIN_TIME_ZONE, else Europe/Moscow."""
-    return zone_of(getattr(settings, "ADMIN_TIME_ZONE", "") or DEFAULT_TIME_ZONE)
+    return zone_of(settings.ADMIN_TIME_ZONE or DEFAULT_TIME_ZONE)
 
 
 def admin_datetime(value: datetime | None, zone: ZoneInfo | None = None) -> str:

@@ -1,4 +1,8 @@
-"""One error shape for every API error: {"code": ..., "message": ..., "extra": {...}}."""
+"""One error shape for every API error: {"code": ..., "message": ..., "extra": {...}}.
+
+Errors of the services FinTrack calls (`UpstreamError`, e.g. every bank client error) are mapped
+here and only here: call sites let them propagate.
+"""
 
 import logging
 
@@ -10,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from fintrack.core.exceptions import ApplicationError
+from fintrack.core.exceptions import ApplicationError, UpstreamError
 
 logger = logging.getLogger(__name__)
 
@@ -40,14 +44,36 @@ def _first_message(detail) -> str:
     return str(detail)
 
 
+def upstream_error_body(exc: UpstreamError) -> tuple[int, dict]:
+    """(status, body) of a failed upstream call: 503 `<kind>_unavailable` when retryable (with
+    retry_after_seconds when the service said when), else 502 with the service's own code."""
+    kind = exc.kind
+    extra: dict = {
+        f"{kind}_code": exc.service,
+        f"{kind}_error": exc.code,
+        f"{kind}_status": exc.status_code,
+    }
+    name = exc.service_name
+    if exc.retryable:
+        if exc.retry_after is not None:
+            extra["retry_after_seconds"] = max(1, int(exc.retry_after))
+        message = f"{name} is not answering right now; try again later."
+        return 503, {"code": f"{kind}_unavailable", "message": message, "extra": extra}
+    return 502, {"code": exc.code, "message": f"{name}: {exc.message}", "extra": extra}
+
+
 def exception_handler(exc, context):
-    """Turn ApplicationError, Django and DRF errors into the standard shape; log anything else."""
+    """Turn ApplicationError, UpstreamError, Django and DRF errors into the standard shape;
+    leave anything else to Django (logged, 500)."""
     if isinstance(exc, ApplicationError):
         response = Response(
             {"code": exc.code, "message": exc.message, "extra": exc.extra},
             status=exc.http_status,
         )
         return response
+    if isinstance(exc, UpstreamError):
+        status, body = upstream_error_body(exc)
+        return Response(body, status=status)
     if isinstance(exc, DjangoValidationError):
         exc = drf_exceptions.ValidationError(as_serializer_error(exc))
     elif isinstance(exc, Http404):

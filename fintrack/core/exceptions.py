@@ -38,3 +38,35 @@ class ServiceUnavailable(ApplicationError):
     code = "service_unavailable"
     http_status = 503
     default_message = "A service FinTrack depends on is unavailable."
+
+
+class UpstreamError(Exception):
+    """Base of the errors of a service FinTrack calls on the user's behalf (the banks).
+
+    Raised as it is, never translated at the call site: the exception handler renders it once,
+    503 `<kind>_unavailable` (with `retry_after_seconds`) when retrying later may help, else 502
+    with the service's own `code`; `extra` carries `<kind>_code`, `<kind>_error`, `<kind>_status`.
+    """
+
+    kind = "upstream"  # names the service family in the API error: code and extra keys
+    code = "upstream_error"
+    retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        service: str = "",
+        status_code: int | None = None,
+        retry_after: float | None = None,
+    ):
+        super().__init__(message)
+        self.message = message
+        self.service = service
+        self.status_code = status_code
+        self.retry_after = retry_after
+
+    @property
+    def service_name(self) -> str:
+        """The service as a user reads it in a message."""
+        return self.service or "The service"

@@ -105,17 +105,20 @@ def test_task_retries_an_unavailable_bank_then_succeeds(connection):
     assert run.error == ""
 
 
-def test_task_fails_the_run_once_retries_are_exhausted(connection):
+@pytest.mark.parametrize("max_retries", [5, 1])
+def test_task_fails_the_run_once_retries_are_exhausted(connection, settings, max_retries):
+    # Read when the task runs: a changed setting takes effect without a re-import.
+    settings.SYNC_TASK_MAX_RETRIES = max_retries
     run, _ = connection_sync_start(connection=connection, trigger=SyncTrigger.USER)
     with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
         mock.add(responses.GET, f"{fb.BASE}/accounts", status=502, body="<html></html>")
         tasks.connection_sync.apply(args=[run.pk])
-        assert len(mock.calls) == tasks.MAX_RETRIES + 1
+        assert len(mock.calls) == max_retries + 1
 
     run.refresh_from_db()
     assert run.status == SyncStatus.FAILED
     assert run.error_code == "bank_unavailable"
-    assert run.attempts == tasks.MAX_RETRIES + 1
+    assert run.attempts == max_retries + 1
     connection.refresh_from_db()
     assert connection.status == ConnectionStatus.ERROR
 
@@ -132,14 +135,17 @@ def test_redelivered_task_of_a_finished_run_does_nothing(connection):
     assert (run.status, run.attempts) == (SyncStatus.SUCCEEDED, 1)
 
 
-def test_retry_countdown_backs_off_honours_retry_after_and_is_capped():
+def test_retry_countdown_backs_off_honours_retry_after_and_is_capped(settings):
+    settings.SYNC_RETRY_BASE_SECONDS, settings.SYNC_RETRY_MAX_SECONDS = 15, 600
     first = tasks.retry_countdown(retries=0, retry_after=None)
     later = tasks.retry_countdown(retries=3, retry_after=None)
 
-    assert tasks.RETRY_BASE_SECONDS / 2 <= first <= tasks.RETRY_BASE_SECONDS
-    assert tasks.RETRY_BASE_SECONDS * 4 <= later <= tasks.RETRY_BASE_SECONDS * 8
+    assert 7.5 <= first <= 15
+    assert 60 <= later <= 120
     assert tasks.retry_countdown(retries=0, retry_after=120) >= 120
-    assert tasks.retry_countdown(retries=30, retry_after=None) <= tasks.RETRY_MAX_SECONDS
+    assert tasks.retry_countdown(retries=30, retry_after=None) <= 600
+    settings.SYNC_RETRY_MAX_SECONDS = 30
+    assert tasks.retry_countdown(retries=0, retry_after=120) == 30
 
 
 def _connection(make_user, bank_code, *, status, last_sync_minutes_ago, consent_status):

@@ -43,7 +43,7 @@ def _build_rows(owner) -> dict[str, object]:
     from banking.tests import factories
     from consents.models import Consent, ConsentKind, ConsentStatus
     from sync.models import SyncRun, SyncStatus
-    from users.models import OnboardingFlow
+    from users.models import OnboardingFlow, RevokedAccessToken
 
     now = timezone.now()
     connection = factories.make_connection(user=owner)
@@ -83,6 +83,9 @@ def _build_rows(owner) -> dict[str, object]:
     rows = {
         "users.user": owner,
         "users.onboardingflow": OnboardingFlow.objects.get_or_create(user=owner)[0],
+        "users.revokedaccesstoken": RevokedAccessToken.objects.create(
+            jti="revoked-jti-1", expires_at=now + timedelta(minutes=15)
+        ),
         "banking.banktoken": BankToken.objects.create(
             bank_code="vbank",
             access_token="secret-token-value",

@@ -81,7 +81,7 @@ def _connect_and_sync(user, bank_code: str) -> None:
     from consents import services as consent_services
     from consents.models import ConsentKind, ConsentStatus
     from sync.models import SyncStatus, SyncTrigger
-    from sync.services import bank_connect
+    from users.onboarding.services import bank_connect
 
     for kind in (ConsentKind.ACCOUNTS, ConsentKind.PRODUCTS):
         consent = consent_services.consent_ensure(user=user, bank_code=bank_code, kind=kind)

@@ -1,4 +1,8 @@
-"""Health check: the database and the broker, 200 or 503 naming what failed."""
+"""Health check: the database and the broker, 200 or 503 naming what failed.
+
+In the project package (the composition root), not fintrack.core: it asks the Celery app
+(fintrack.celery) about the broker, and core imports neither the project package nor any app.
+"""
 
 import logging
 
