@@ -201,6 +201,10 @@ REST_FRAMEWORK = {
         "login": env.str("THROTTLE_LOGIN_RATE", default="10/min"),
         "register": env.str("THROTTLE_REGISTER_RATE", default="5/min"),
         "sync": env.str("THROTTLE_SYNC_RATE", default="30/min"),
+        # Per user: password change and account deletion (each checks the password) and the
+        # data export (heavy: every row of the user).
+        "password": env.str("THROTTLE_PASSWORD_RATE", default="5/min"),
+        "data_export": env.str("THROTTLE_DATA_EXPORT_RATE", default="10/hour"),
     },
     # Throttles key anonymous clients on their address. With NUM_PROXIES unset DRF believes any
     # X-Forwarded-For header, so a brute-forcer resets the login throttle by sending a new one

@@ -78,6 +78,12 @@ class SyncRun(models.Model):
     heartbeat_at = models.DateTimeField(
         null=True, blank=True, help_text="Last sign of life of the worker running it (the reaper)."
     )
+    task_id = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        help_text="The task message that claimed it; its redelivery may take the run over.",
+    )
     next_retry_at = models.DateTimeField(
         null=True, blank=True, help_text="When a run waiting to retry after a bank outage resumes."
     )

@@ -36,6 +36,7 @@ class SyncRunSerializer(serializers.ModelSerializer):
             "created_at",
             "started_at",
             "finished_at",
+            "next_retry_at",
             "duration_seconds",
         ]
         read_only_fields = fields

@@ -11,12 +11,14 @@ duplicate.
 
 import logging
 import threading
+import time
 from datetime import datetime
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db import connection as db_connection
+from django.db.models import Q
 from django.utils import timezone
 
 from analytics.services import analytics_recompute_request
@@ -59,6 +61,8 @@ STEP_PROGRESS: dict[str, int] = {
     SyncStep.DONE: 100,
 }
 _ERROR_LENGTH = 2000
+# A running run writes its heartbeat at least this often (the reaper's sign of life).
+HEARTBEAT_EVERY_SECONDS = 10
 
 
 # --- Starting a run -----------------------------------------------------------------------------
@@ -68,7 +72,6 @@ def connection_sync_start(
     *, connection: BankConnection, trigger: str, kind: str = SyncKind.FULL
 ) -> tuple[SyncRun, bool]:
     """Queue a run for the connection, or return the active one (created=False)."""
-    from sync.tasks import connection_sync
 
     for _attempt in range(3):
         try:
@@ -81,9 +84,27 @@ def connection_sync_start(
             if active is not None:
                 return active, False
             continue  # the active run finished between our insert and the lookup: try again
-        transaction.on_commit(lambda run_id=run.pk: connection_sync.delay(run_id))
+        # robust: a broker that is down must not undo the run (the reaper sends it again).
+        transaction.on_commit(lambda run_id=run.pk: sync_run_send(sync_run_id=run_id), robust=True)
         return run, True
     raise SyncAlreadyRunning("Another sync of this bank keeps starting; try again shortly.")
+
+
+def sync_run_send(*, sync_run_id: int) -> bool:
+    """Send the run's task message; False (logged) when the broker cannot take it now.
+
+    A run whose message did not leave stays queued: the reaper (sync/reaper.py) sends it again.
+    """
+    from sync.tasks import connection_sync
+
+    try:
+        connection_sync.delay(sync_run_id)
+    except Exception as exc:  # kombu/redis errors differ by transport; all mean "not sent"
+        logger.warning(
+            "sync run %s: task not sent (%s); the reaper will resend it", sync_run_id, exc
+        )
+        return False
+    return True
 
 
 def bank_sync_request(
@@ -160,14 +181,29 @@ def connection_status_set(*, connection: BankConnection, to_status: str, error: 
 # --- Running a run --------------------------------------------------------------------------------
 
 
-def sync_run_execute(*, sync_run_id: int, retry_allowed: bool = False) -> SyncRun | None:
+def sync_run_execute(
+    *, sync_run_id: int, retry_allowed: bool = False, task_id: str | None = None
+) -> SyncRun | None:
     """Run one queued/running sync to its end; returns the run (None if it is gone).
 
-    With `retry_allowed`, a BankUnavailableError is re-raised with the run left running, for the
-    task to retry; otherwise it fails the run like any terminal error.
+    A worker claims the run first (queued → running in one conditional UPDATE): a duplicate
+    message (re-sent by the reaper, redelivered by the broker) finds it claimed or finished and
+    leaves it alone. The same message redelivered (`task_id` unchanged: the broker gives an
+    unacknowledged message to another worker only when its holder died) takes the run over.
+    With `retry_allowed`, a BankUnavailableError puts the run back in the queue
+    and is re-raised for the task to retry; otherwise it fails the run like any terminal error.
     """
+    claimable = Q(status=SyncStatus.QUEUED)
+    if task_id:
+        claimable |= Q(status=SyncStatus.RUNNING, task_id=task_id)
+    claimed = SyncRun.objects.filter(claimable, pk=sync_run_id).update(
+        status=SyncStatus.RUNNING,
+        task_id=task_id or "",
+        heartbeat_at=timezone.now(),
+        next_retry_at=None,
+    )
     run = SyncRun.objects.select_related("connection", "user").filter(pk=sync_run_id).first()
-    if run is None or run.status not in ACTIVE_SYNC_STATUSES:
+    if run is None or not claimed:
         return run
     with correlation_scope(str(run.correlation_id)), fewer_collections():
         _SyncExecution(run).execute(retry_allowed=retry_allowed)
@@ -198,6 +234,7 @@ class _SyncExecution:
 
     def __init__(self, run: SyncRun):
         self.run = run
+        self._last_beat = time.monotonic()
         self.connection = run.connection
         self.user = run.user
         self.bank_code = run.connection.bank_code
@@ -233,15 +270,20 @@ class _SyncExecution:
     def _step(self, step: str, progress: int | None = None) -> None:
         self.run.step = step
         self.run.progress = STEP_PROGRESS.get(step, 0) if progress is None else progress
+        self._last_beat = time.monotonic()
         SyncRun.objects.filter(pk=self.run.pk).update(
-            step=self.run.step, progress=self.run.progress
+            step=self.run.step, progress=self.run.progress, heartbeat_at=timezone.now()
         )
 
     def _set_progress(self, progress: int) -> None:
         progress = max(0, min(99, progress))
-        if progress != self.run.progress:
+        now = time.monotonic()
+        if progress != self.run.progress or now - self._last_beat >= HEARTBEAT_EVERY_SECONDS:
             self.run.progress = progress
-            SyncRun.objects.filter(pk=self.run.pk).update(progress=progress)
+            self._last_beat = now
+            SyncRun.objects.filter(pk=self.run.pk).update(
+                progress=progress, heartbeat_at=timezone.now()
+            )
 
     def _apply_counts(self) -> None:
         run = self.run
@@ -323,9 +365,13 @@ class _SyncExecution:
             )
         except BankUnavailableError as exc:
             if retry_allowed:
+                # Back in the queue while it waits: the lock stays held, the reaper knows it is
+                # not a dead worker's, and the task sets next_retry_at once it knows the delay.
                 self._apply_counts()
+                run.status = SyncStatus.QUEUED
+                run.step = SyncStep.QUEUED
                 run.error = f"Bank unavailable, will retry: {exc.message}"[:_ERROR_LENGTH]
-                run.save(update_fields=[*_COUNT_FIELDS, "error"])
+                run.save(update_fields=[*_COUNT_FIELDS, "error", "status", "step"])
                 raise
             self.fail(
                 error=f"{bank_display_name(self.bank_code)} is unavailable: {exc.message}",
@@ -525,12 +571,28 @@ class _SyncExecution:
                 details=_counts_of(run),
             )
             user_id = self.user.pk
-            transaction.on_commit(lambda: analytics_recompute_request(user_id=user_id))
+            # robust: a cache or broker outage must not turn a committed run into a failure.
+            transaction.on_commit(lambda: analytics_recompute_request(user_id=user_id), robust=True)
 
     def fail(self, *, error: str, error_code: str, connection_status: str) -> None:
+        """Record the failure; on a fresh DB connection when the one in hand has died."""
+        self._apply_counts()
+        try:
+            self._record_failure(
+                error=error, error_code=error_code, connection_status=connection_status
+            )
+        except (OperationalError, InterfaceError) as exc:
+            # The backend was terminated (failover, restart, a killed session): the failure is
+            # written again on a new connection, or the run would hold its bank's lock for good.
+            logger.warning("sync run %s: failure not recorded (%s); reconnecting", self.run.pk, exc)
+            db_connection.close()
+            self._record_failure(
+                error=error, error_code=error_code, connection_status=connection_status
+            )
+
+    def _record_failure(self, *, error: str, error_code: str, connection_status: str) -> None:
         run = self.run
         now = timezone.now()
-        self._apply_counts()
         with transaction.atomic():
             run.status = SyncStatus.FAILED
             run.error = error[:_ERROR_LENGTH]

@@ -2,12 +2,15 @@
 
 import logging
 import random
+from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
+from django.utils import timezone
 
 from banking.clients.errors import BankUnavailableError
-from sync.models import SyncRun, SyncTrigger
+from sync.models import SyncRun, SyncStatus, SyncTrigger
+from sync.reaper import sync_runs_reap
 from sync.selectors import connection_due_for_sync_list
 from sync.services import connection_sync_start, sync_run_execute, sync_run_fail
 
@@ -35,14 +38,20 @@ def connection_sync(self, sync_run_id: int) -> None:
         # attempts run here, one after another, without waiting.
         for attempt in range(max_retries + 1):
             try:
-                sync_run_execute(sync_run_id=sync_run_id, retry_allowed=attempt < max_retries)
+                sync_run_execute(
+                    sync_run_id=sync_run_id,
+                    retry_allowed=attempt < max_retries,
+                    task_id=self.request.id,
+                )
                 return
             except BankUnavailableError as exc:
                 logger.info("sync run %s: bank unavailable (%s), eager retry", sync_run_id, exc)
         return
     retries_left = self.request.retries < max_retries
     try:
-        sync_run_execute(sync_run_id=sync_run_id, retry_allowed=retries_left)
+        sync_run_execute(
+            sync_run_id=sync_run_id, retry_allowed=retries_left, task_id=self.request.id
+        )
     except BankUnavailableError as exc:
         countdown = retry_countdown(retries=self.request.retries, retry_after=exc.retry_after)
         logger.info(
@@ -52,6 +61,9 @@ def connection_sync(self, sync_run_id: int) -> None:
             self.request.retries + 1,
             max_retries,
             countdown,
+        )
+        SyncRun.objects.filter(pk=sync_run_id, status=SyncStatus.QUEUED).update(
+            next_retry_at=timezone.now() + timedelta(seconds=countdown)
         )
         try:
             raise self.retry(exc=exc, countdown=countdown, max_retries=max_retries) from exc
@@ -72,3 +84,9 @@ def sync_all_due() -> int:
         started += int(created)
     logger.info("sync_all_due: %s run(s) started", started)
     return started
+
+
+@shared_task(name="sync.reap_stale_runs", ignore_result=True)
+def reap_stale_runs() -> dict[str, list[int]]:
+    """Heal runs a lost message or a dead worker left active (beat, every few seconds)."""
+    return sync_runs_reap().as_dict()

@@ -57,6 +57,16 @@ class Migration(migrations.Migration):
         ),
         migrations.AddField(
             model_name="syncrun",
+            name="task_id",
+            field=models.CharField(
+                blank=True,
+                default="",
+                help_text="The task message that claimed it; its redelivery may take the run over.",
+                max_length=64,
+            ),
+        ),
+        migrations.AddField(
+            model_name="syncrun",
             name="next_retry_at",
             field=models.DateTimeField(
                 blank=True,

@@ -138,18 +138,24 @@ def test_task_redelivered_after_a_worker_died_mid_run_duplicates_nothing(
         pages_written.append(len(by_id))
         return real_write(writer, by_id)
 
+    message_id = "message-of-the-dead-worker"
     with (
         mock.patch.object(TransactionWriter, "_write", dying_write),
         pytest.raises(WorkerLost),
     ):
-        tasks.connection_sync.apply(args=[run.pk], throw=True)
+        tasks.connection_sync.apply(args=[run.pk], task_id=message_id, throw=True)
     run.refresh_from_db()
     assert run.status == SyncStatus.RUNNING  # the broker still holds the unacked message
     # What the three writes before the crash stored (accounts may be read two at a time).
     assert Transaction.objects.filter(user=user).count() == sum(pages_written) > 0
 
-    tasks.connection_sync.apply(args=[run.pk])  # redelivered to another worker
-    tasks.connection_sync.apply(args=[run.pk])  # …and once more after it finished
+    # A stray copy (another message id) finds the run claimed and leaves it alone …
+    tasks.connection_sync.apply(args=[run.pk])
+    run.refresh_from_db()
+    assert (run.status, run.attempts) == (SyncStatus.RUNNING, 1)
+    # … the same message redelivered to another worker takes it over …
+    tasks.connection_sync.apply(args=[run.pk], task_id=message_id)
+    tasks.connection_sync.apply(args=[run.pk], task_id=message_id)  # …and, once done, no more
 
     run.refresh_from_db()
     assert run.status == SyncStatus.SUCCEEDED, run.error
