@@ -247,12 +247,13 @@ def _apply_result(consent: Consent, result: AccountConsentResult, *, how: str) -
         consent.status_reason = f"bank answered {new_status}"
         fields.append("status_reason")
     _save(consent, fields)
-    action = {
+    actions: dict[str, AuditAction] = {
         ConsentStatus.AUTHORIZED: AuditAction.CONSENT_AUTHORIZED,
         ConsentStatus.REJECTED: AuditAction.CONSENT_REJECTED,
         ConsentStatus.REVOKED: AuditAction.CONSENT_REVOKED,
         ConsentStatus.EXPIRED: AuditAction.CONSENT_INVALIDATED,
-    }.get(new_status)
+    }
+    action = actions.get(new_status)
     if action and new_status != previous:
         audit_event_record(
             action=action,

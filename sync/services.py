@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from datetime import datetime
+from functools import partial
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -85,7 +86,7 @@ def connection_sync_start(
                 return active, False
             continue  # the active run finished between our insert and the lookup: try again
         # robust: a broker that is down must not undo the run (the reaper sends it again).
-        transaction.on_commit(lambda run_id=run.pk: sync_run_send(sync_run_id=run_id), robust=True)
+        transaction.on_commit(partial(sync_run_send, sync_run_id=run.pk), robust=True)
         return run, True
     raise SyncAlreadyRunning("Another sync of this bank keeps starting; try again shortly.")
 

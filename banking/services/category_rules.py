@@ -315,7 +315,7 @@ def transaction_category_set(
         earliest = None
         if category is not None and row.category_id != category.pk:
             earliest = row.booking_date
-        if apply_to_similar:
+        if apply_to_similar and category is not None:  # checked above: a rule needs a category
             correction.rule, correction.rule_created = CategoryRule.objects.update_or_create(
                 user=user,
                 match_kind=match_kind,
@@ -369,7 +369,9 @@ def category_rule_create(
 def _unique_checked(*, user, match_kind: str, pattern_folded: str, rule_id: int | None = None):
     clash = CategoryRule.objects.filter(
         user=user, match_kind=match_kind, pattern_folded=pattern_folded
-    ).exclude(pk=rule_id)
+    )
+    if rule_id is not None:
+        clash = clash.exclude(pk=rule_id)
     existing = clash.values_list("pk", flat=True).first()
     if existing is not None:
         raise CategoryRuleExists(

@@ -17,7 +17,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -127,7 +127,13 @@ class ReadOnlyAdminMixin:
         return False
 
 
-class ChangelistDeferMixin:
+if TYPE_CHECKING:  # the mixins below are mixed into ModelAdmin subclasses only
+    _ModelAdminBase = admin.ModelAdmin
+else:
+    _ModelAdminBase = object
+
+
+class ChangelistDeferMixin(_ModelAdminBase):
     """Leaves heavy columns (`changelist_defer`) out of the changelist query only."""
 
     changelist_defer: tuple[str, ...] = ()
@@ -257,7 +263,8 @@ def admin_console_install(site: admin.AdminSite | None = None) -> None:
         if model_admin.change_list_template is None and not _has_own_template(
             model_admin, "change_list.html"
         ):
-            model_admin.change_list_template = CHANGE_LIST_TEMPLATE
+            # Per registered admin instance, on purpose: each admin without its own template.
+            model_admin.change_list_template = CHANGE_LIST_TEMPLATE  # type: ignore[misc]
 
 
 # --- The bank's JSON with the fields FinTrack used highlighted --------------------------------
@@ -444,7 +451,7 @@ def side_by_side(
     )
 
 
-class ConsolePanelMixin:
+class ConsolePanelMixin(_ModelAdminBase):
     """A change page with a panel of our own above the fieldsets (`console_panel(request, obj)`),
     FinTrack's stylesheet loaded."""
 

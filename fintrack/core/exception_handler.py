@@ -66,11 +66,10 @@ def exception_handler(exc, context):
     """Turn ApplicationError, UpstreamError, Django and DRF errors into the standard shape;
     leave anything else to Django (logged, 500)."""
     if isinstance(exc, ApplicationError):
-        response = Response(
+        return Response(
             {"code": exc.code, "message": exc.message, "extra": exc.extra},
             status=exc.http_status,
         )
-        return response
     if isinstance(exc, UpstreamError):
         status, body = upstream_error_body(exc)
         return Response(body, status=status)
@@ -109,7 +108,8 @@ def exception_handler(exc, context):
     else:
         message = str(detail) if detail is not None else response.status_text
     extra = {}
-    if isinstance(exc, drf_exceptions.Throttled) and exc.wait is not None:
-        extra["retry_after_seconds"] = int(exc.wait)
+    wait = getattr(exc, "wait", None)  # Throttled sets it in __init__ (not in the stubs)
+    if isinstance(exc, drf_exceptions.Throttled) and wait is not None:
+        extra["retry_after_seconds"] = int(wait)
     response.data = {"code": _CODE_OVERRIDES.get(code, code), "message": message, "extra": extra}
     return response
