@@ -1,12 +1,15 @@
 """Writes to the audit trail."""
 
 import logging
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
+from audit import redaction
 from audit.models import AuditEvent, RawApiLog
 from fintrack.core.correlation import get_correlation_id
 
@@ -21,9 +24,14 @@ class AuditAction(models.TextChoices):
     CONSENT_INVALIDATED = "consent.invalidated", "Consent invalidated by the bank"
     SYNC_STARTED = "sync.started", "Sync started"
     SYNC_SUCCEEDED = "sync.succeeded", "Sync succeeded"
+    SYNC_PARTIAL = "sync.partial", "Sync partial (not everything read)"
     SYNC_FAILED = "sync.failed", "Sync failed"
     CONNECTION_STATUS_CHANGED = "connection.status_changed", "Connection status changed"
     ADMIN_ACTION = "admin.action", "Staff action in admin"
+    CONSENT_REVOKE_FAILED = "consent.revoke_failed", "Consent revocation failed at the bank"
+    CONSENT_REVOKE_RETRIED = "consent.revoke_retried", "Consent revoked at the bank on a retry"
+    USER_PASSWORD_CHANGED = "user.password_changed", "Password changed"
+    USER_DELETED = "user.deleted", "Account and data deleted"
 
 
 def audit_event_record(
@@ -47,6 +55,47 @@ def audit_event_record(
         correlation_id=str(correlation_id or get_correlation_id() or ""),
         details=details or {},
     )
+
+
+def audit_events_anonymise(
+    *,
+    user_id: int,
+    subject: str,
+    personal_values: Iterable[str] = (),
+    user_object_type: str = "",
+    batch_size: int = 1000,
+) -> int:
+    """Detach a deleted user's audit events from them: `user`/`actor` set to null, the
+    pseudonym `subject` in the details, `personal_values` cut out of them; the count."""
+    secrets = tuple(value for value in personal_values if value)
+    events = AuditEvent.objects.filter(Q(user_id=user_id) | Q(actor_id=user_id)).order_by("pk")
+    changed_total = 0
+    last_pk = 0
+    while True:
+        # Keyset batches: each one is a SELECT and one bulk UPDATE, whatever the history's size.
+        batch = list(events.filter(pk__gt=last_pk)[:batch_size])
+        if not batch:
+            break
+        for event in batch:
+            details = redaction.redact_json(event.details or {}, secrets=secrets)
+            if not isinstance(details, dict):
+                details = {"details": details}
+            if event.user_id == user_id:
+                event.user_id = None
+                details["subject"] = subject
+            if event.actor_id == user_id:
+                event.actor_id = None
+                details["actor_subject"] = subject
+            if user_object_type and (event.object_type, event.object_id) == (
+                user_object_type,
+                str(user_id),
+            ):
+                event.object_id = ""
+            event.details = details
+        AuditEvent.objects.bulk_update(batch, ["user", "actor", "details", "object_id"])
+        changed_total += len(batch)
+        last_pk = batch[-1].pk
+    return changed_total
 
 
 def raw_logs_purge(*, older_than_days: int, batch_size: int = 5000) -> int:

@@ -144,3 +144,38 @@ class RegisterOutputSerializer(serializers.Serializer):
     user_id = serializers.IntegerField()
     user = MeSerializer()
     tokens = TokenPairSerializer()
+
+
+class PasswordChangeInputSerializer(serializers.Serializer):
+    """POST /api/auth/password."""
+
+    current_password = serializers.CharField(write_only=True, max_length=128)
+    new_password = serializers.CharField(
+        write_only=True,
+        max_length=128,
+        help_text="Checked by the password validators (length, similarity, common passwords).",
+    )
+
+
+class AccountDeleteInputSerializer(serializers.Serializer):
+    """DELETE /api/auth/me: the password confirms it."""
+
+    password = serializers.CharField(write_only=True, max_length=128)
+
+
+class RevocationOutcomeSerializer(serializers.Serializer):
+    bank_code = serializers.CharField()
+    kind = serializers.CharField()
+    revoked = serializers.BooleanField()
+    error_code = serializers.CharField(help_text="Why the bank did not revoke it; empty if it did.")
+    retrying = serializers.BooleanField(
+        help_text="The bank was unavailable: FinTrack keeps trying to revoke it (with backoff)."
+    )
+
+
+class AccountDeletionOutputSerializer(serializers.Serializer):
+    deleted = serializers.BooleanField()
+    consents = RevocationOutcomeSerializer(
+        many=True, help_text="Each consent FinTrack held at a bank and whether it was revoked."
+    )
+    rows_deleted = serializers.IntegerField(help_text="Rows of your data deleted, in all.")

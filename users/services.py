@@ -1,17 +1,28 @@
-"""Writes on users: registration with client-id assignment, login, logout."""
+"""Writes on users: registration with client-id assignment, login, logout, password change.
+
+Deleting an account with all its data is users.deletion; exporting it, users.data_export.
+"""
 
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import update_last_login
 from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.utils import datetime_from_epoch
 
+from audit.services import AuditAction, audit_event_record
 from fintrack.core.exceptions import ValidationFailed
-from users.exceptions import ClientIdPoolExhausted, IdentifierTaken, InvalidCredentials
+from users.exceptions import (
+    ClientIdPoolExhausted,
+    IdentifierTaken,
+    InvalidCredentials,
+    WrongPassword,
+)
 from users.models import RevokedAccessToken, User
 from users.tokens import HashedRefreshToken
 
@@ -41,14 +52,7 @@ def user_create(
         raise IdentifierTaken("A user with this email already exists.", extra={"field": "email"})
     if User.objects.filter(phone=phone).exists() if phone else False:
         raise IdentifierTaken("A user with this phone already exists.", extra={"field": "phone"})
-    candidate = User(email=email, phone=phone)
-    try:
-        validate_password(password, user=candidate)
-    except Exception as exc:  # django ValidationError with a list of messages
-        messages = list(getattr(exc, "messages", [str(exc)]))
-        raise ValidationFailed(
-            f"password: {messages[0]}", extra={"fields": {"password": messages}}
-        ) from exc
+    _password_check(password, user=User(email=email, phone=phone), field="password")
 
     # Two registrations may pick the same free id; the unique constraint decides, we retry.
     for _attempt in range(5):
@@ -67,6 +71,17 @@ def user_create(
             if phone and User.objects.filter(phone=phone).exists():
                 raise IdentifierTaken("A user with this phone already exists.") from exc
     raise ClientIdPoolExhausted()
+
+
+def _password_check(password: str, *, user: User, field: str) -> None:
+    """AUTH_PASSWORD_VALIDATORS on `password` for `user`; their messages under `field`."""
+    try:
+        validate_password(password, user=user)
+    except DjangoValidationError as exc:
+        messages = list(exc.messages)
+        raise ValidationFailed(
+            f"{field}: {messages[0]}", extra={"fields": {field: messages}}
+        ) from exc
 
 
 def token_pair_for(user: User) -> dict[str, str]:
@@ -108,6 +123,58 @@ def access_token_revoke(access_token) -> None:
         RevokedAccessToken.objects.get_or_create(
             jti=jti, defaults={"expires_at": datetime_from_epoch(access_token["exp"])}
         )
+
+
+def password_confirm(*, user: User, password: str, field: str = "password") -> None:
+    """Refuse (WrongPassword, nothing changed) unless `password` is the user's own."""
+    if not password or not user.check_password(password):
+        raise WrongPassword(extra={"fields": {field: ["The password is not correct."]}})
+
+
+def refresh_tokens_end(*, user: User) -> int:
+    """Blacklist every outstanding, unexpired refresh token of the user; how many were ended."""
+    live = OutstandingToken.objects.filter(
+        user=user, expires_at__gt=timezone.now(), blacklistedtoken__isnull=True
+    )
+    ended = [BlacklistedToken(token=token) for token in live.only("pk")]
+    # ignore_conflicts: a token blacklisted meanwhile (a concurrent logout) stays blacklisted.
+    BlacklistedToken.objects.bulk_create(ended, ignore_conflicts=True)
+    return len(ended)
+
+
+def user_password_change(
+    *, user: User, current_password: str, new_password: str, access_token=None
+) -> dict[str, str]:
+    """Change the password after checking the current one; every other session ends.
+
+    Every refresh token issued so far is blacklisted and the access token of the request
+    (`access_token`, a validated simplejwt token) is denied; a fresh pair is returned so the
+    caller stays logged in. Other sessions' access tokens (not recorded anywhere) still work
+    until they expire (JWT_ACCESS_MINUTES) but can no longer be refreshed. A wrong current
+    password or a new one the validators refuse changes nothing.
+    """
+    password_confirm(user=user, password=current_password, field="current_password")
+    if new_password == current_password:
+        raise ValidationFailed(
+            "new_password: The new password must differ from the current one.",
+            extra={
+                "fields": {"new_password": ["The new password must differ from the current one."]}
+            },
+        )
+    _password_check(new_password, user=user, field="new_password")
+    with transaction.atomic():
+        user.set_password(new_password)
+        user.save(update_fields=["password"])
+        sessions_ended = refresh_tokens_end(user=user)
+        if access_token is not None:
+            access_token_revoke(access_token)
+        audit_event_record(
+            action=AuditAction.USER_PASSWORD_CHANGED,
+            user=user,
+            obj=user,
+            details={"refresh_tokens_ended": sessions_ended},
+        )
+        return token_pair_for(user)
 
 
 def user_profile_update(*, user: User, time_zone: str | None = None) -> User:

@@ -8,6 +8,8 @@ urlpatterns = [
     path("auth/refresh", apis.RefreshApi.as_view(), name="auth-refresh"),
     path("auth/logout", apis.LogoutApi.as_view(), name="auth-logout"),
     path("auth/me", apis.MeApi.as_view(), name="auth-me"),
+    path("auth/me/export", apis.MeExportApi.as_view(), name="auth-me-export"),
+    path("auth/password", apis.PasswordChangeApi.as_view(), name="auth-password"),
     # Onboarding, connecting a bank, and the demo approval of its consent.
     path("", include("users.onboarding.urls")),
 ]
