@@ -36,6 +36,23 @@ class FaultConfig(models.Model):
     token_max_age_seconds = models.PositiveIntegerField(null=True, blank=True)
     tokens_issued_before = models.DateTimeField(null=True, blank=True)
     rng_seed = models.IntegerField(default=0, help_text="Seed of the fault dice, for replays.")
+    # Transaction pages only (sandbox.faults.transaction_page).
+    short_page_rate = models.FloatField(default=0, help_text="Share of pages served rows short.")
+    early_end_rate = models.FloatField(
+        default=0, help_text="Share of pages before the last served without links.next."
+    )
+    repeat_page_rate = models.FloatField(
+        default=0, help_text="Share of listings stuck repeating a page (links.next not advancing)."
+    )
+    malformed_row_rate = models.FloatField(
+        default=0, help_text="Share of rows served with a malformed amount while the switches stay."
+    )
+    oversized_page_rate = models.FloatField(
+        default=0, help_text="Share of pages served with far more items than the limit."
+    )
+    oversized_page_items = models.PositiveIntegerField(
+        default=200_000, help_text="Items of an oversized page (at most 1,000,000)."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

@@ -2,7 +2,7 @@
 
 from django.conf import settings
 
-from sandbox import catalog, data, paging, render
+from sandbox import catalog, data, faults, paging, render
 from sandbox.auth import Denied
 from sandbox.http import detail, json_response, query_int, server_error
 from sandbox.layout import Account
@@ -126,15 +126,18 @@ def account_transactions(request, bank, account_id: str):
         links["next"] = f"{base}?page={page + 1}&limit={limit}"
     if page > 1:
         links["prev"] = f"{base}?page={page - 1}&limit={limit}"
-    return json_response(
-        {
-            "data": {"transaction": items},
-            "links": links,
-            "meta": {
-                "totalPages": pages,
-                "totalRecords": total,
-                "currentPage": page,
-                "pageSize": limit,
-            },
-        }
-    )
+    meta = {"totalPages": pages, "totalRecords": total, "currentPage": page, "pageSize": limit}
+    if faults.page_faults_on(bank.config):
+        listing = faults.TransactionListing(
+            account_id=account_id, page=page, limit=limit, total=total, pages=pages,
+            items=items, links=links, meta=meta,
+            rows=lambda offset, count: [
+                data.transaction_item(account, s)
+                for s in paging.page_items(history, offset=offset, limit=count, salt=salt)
+            ],
+            link=lambda number: f"{base}?page={number}&limit={limit}",
+        )  # fmt: skip
+        faulty = faults.transaction_page(bank.config, listing)
+        if faulty is not None:
+            return faulty
+    return json_response({"data": {"transaction": items}, "links": links, "meta": meta})

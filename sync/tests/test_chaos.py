@@ -33,6 +33,7 @@ def test_chaos_rounds_lose_duplicate_and_corrupt_nothing(chaos_settings):
     assert report.wrong_accounts == []
     assert report.wrong_connections == []
     assert report.bad_runs == []
+    assert report.race_failures == []  # no internal_error, no IntegrityError
     # The chaos really happened: faults were met, a consent was revoked and connected again.
     assert report.faults_seen["5xx"] > 0
     assert report.faults_seen["429"] > 0
