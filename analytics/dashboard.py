@@ -3,8 +3,6 @@ statuses. Three queries with authentication, whatever the data size."""
 
 from datetime import date
 
-from django.core.cache import cache
-
 from analytics import selectors, services
 from analytics.summary import jsonable
 
@@ -30,7 +28,7 @@ def dashboard_get(*, user, today: date | None = None) -> dict:
         # Data arrived but the debounced recomputation has not run yet: compute once, now.
         services.analytics_recompute(user=user, today=today)
         row = selectors.snapshot_latest_summary(user=user)
-    recomputing = cache.get(services.recompute_marker_key(user.id)) is not None
+    recomputing = services.recompute_scheduled(user_id=user.id)
     if row is None:
         return jsonable(
             {
@@ -54,8 +52,11 @@ def dashboard_get(*, user, today: date | None = None) -> dict:
             }
         )
     summary = row["summary"] or {}
-    # A sync finished after this snapshot: its recomputation is on the way.
+    # A sync finished after this snapshot: its recomputation is on the way, or was lost (the
+    # broker was down when the sync asked for it): then this read asks again.
     outdated = any(b["last_success_at"] and b["last_success_at"] > row["created_at"] for b in banks)
+    if outdated and not recomputing:
+        recomputing = services.analytics_recompute_request(user_id=user.id)
     return {
         "state": "ready",
         "message": "",

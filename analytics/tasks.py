@@ -4,7 +4,6 @@ import logging
 
 from celery import shared_task
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 
 from analytics import services
 
@@ -16,7 +15,7 @@ def recompute_user(user_id: int) -> None:
     """Recompute the user's analytics snapshot from the data as it is when the task runs."""
     # Clear the marker first: a sync finishing after this point schedules a fresh recomputation,
     # one finishing before it is included because the data is read below.
-    cache.delete(services.recompute_marker_key(user_id))
+    services.recompute_marker_clear(user_id=user_id)
     user = get_user_model().objects.filter(pk=user_id).first()
     if user is None:
         logger.info("analytics: user %s is gone, nothing to recompute", user_id)

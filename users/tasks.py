@@ -14,6 +14,7 @@ from dataclasses import asdict
 
 from celery import shared_task
 
+from fintrack.core.tasks import enqueue
 from users.deletion import (
     REVOCATION_RETRY_FIRST_SECONDS,
     REVOCATION_RETRY_MAX_SECONDS,
@@ -33,9 +34,13 @@ def revocation_retry_countdown(*, attempt: int) -> float:
 
 def consent_revocation_retry_later(*, retry: RevocationRetry, attempt: int) -> None:
     """Send try number `attempt` of a revocation, after its backoff delay."""
-    consent_revocation_retry_task.apply_async(
-        kwargs={"retry": asdict(retry), "attempt": attempt},
+    # A broker that is down must not fail a deletion that committed: the failed revocation is
+    # in the audit log (consent.revoke_failed) for an operator.
+    enqueue(
+        consent_revocation_retry_task,
         countdown=revocation_retry_countdown(attempt=attempt),
+        retry=asdict(retry),
+        attempt=attempt,
     )
 
 

@@ -7,6 +7,15 @@ on 2025-12-01 in Moscow. The database converts each instant itself — PostgreSQ
 `AT TIME ZONE '<zone>'`, SQLite through Django's zoneinfo-backed cast function — so the day is right
 for any IANA zone, across DST changes too. Uncategorised transactions count under "other_income"
 (credits) or "other" (debits).
+
+One rebuild of a user's aggregates at a time: the syncs of several banks of one user finish
+together, and two delete-then-insert rebuilds overlapping in READ COMMITTED collide on
+`aggregate_unique_day_category` (the second one's DELETE cannot see the rows the first inserts).
+`user_aggregates_lock` takes a PostgreSQL advisory lock per user, held until the caller's
+transaction ends, so the second rebuild starts after the first committed and reads its rows and
+its transactions: the result is that of the rebuilds run one after the other. An upsert alone
+would not do: a rebuild reading a snapshot taken before the other sync committed would overwrite
+fresher sums with staler ones. SQLite needs no lock: it runs one writer at a time.
 """
 
 from datetime import date
@@ -21,6 +30,22 @@ from fintrack.core.localtime import local_day_start, user_zone
 
 EXCLUDED_STATUSES = (TransactionStatus.DECLINED,)
 _MONEY = DecimalField(max_digits=18, decimal_places=2)
+# pg_advisory_xact_lock(int4, int4): the first key names FinTrack's per-user money lock, the
+# second is the user id folded into int4 (two users sharing a key only wait for each other).
+_MONEY_LOCK_NAMESPACE = 0x46540001
+_INT4_KEYS = 2**31
+
+
+def user_aggregates_lock(*, user_id: int) -> None:
+    """Wait for, then hold, the user's aggregates lock until the current transaction ends."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("user_aggregates_lock needs a transaction: it is released at its end")
+    if connection.vendor != "postgresql":
+        return  # SQLite serialises writers: a second rebuild waits for the first to commit
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, %s)", [_MONEY_LOCK_NAMESPACE, user_id % _INT4_KEYS]
+        )
 
 
 def counted_transactions(*, user):
@@ -79,6 +104,7 @@ def transaction_aggregates_recompute(*, user, since_date: date | None) -> int:
         f'g."count" FROM ({select_sql}) g'
     )
     with db_transaction.atomic():
+        user_aggregates_lock(user_id=user.pk)
         stale.delete()
         with connection.cursor() as cursor:
             cursor.execute(sql, (user.pk, *params))

@@ -26,12 +26,10 @@ pytestmark = [
 @pytest.fixture
 def not_eager():
     """Tasks go through the broker for this test; eager mode (the test default) comes back after."""
-    from fintrack.celery import app
+    from fintrack.tests.celery_workers import tasks_through_the_broker
 
-    saved = app.conf.task_always_eager
-    app.conf.task_always_eager = False
-    yield
-    app.conf.task_always_eager = saved
+    with tasks_through_the_broker():
+        yield
 
 
 def test_sync_runs_end_to_end_on_a_real_celery_worker(sandbox_banks, not_eager, user):

@@ -13,6 +13,7 @@ import random
 from celery import shared_task
 from django.conf import settings
 
+from fintrack.core.tasks import enqueue
 from sync.models import SyncTrigger
 from users.onboarding.services import onboarding_consent_poll
 
@@ -29,10 +30,14 @@ def consent_poll_countdown(*, attempt: int) -> float:
 
 def pending_consent_poll_later(*, consent_id: int, trigger: str, attempt: int) -> None:
     """Send poll number `attempt` of the consent, after its backoff delay."""
-    countdown = consent_poll_countdown(attempt=attempt)
-    pending_consent_poll.apply_async(
-        kwargs={"consent_id": consent_id, "trigger": trigger, "attempt": attempt},
-        countdown=countdown,
+    # A broker that is down must not turn a committed connect into a 500: the poll is sent again
+    # by the next connect or sync request of the bank (both poll a pending consent).
+    enqueue(
+        pending_consent_poll,
+        countdown=consent_poll_countdown(attempt=attempt),
+        consent_id=consent_id,
+        trigger=trigger,
+        attempt=attempt,
     )
 
 

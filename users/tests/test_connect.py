@@ -129,7 +129,7 @@ def test_a_connect_left_pending_schedules_the_consent_poll_after_commit(
     monkeypatch.setattr(
         onboarding_tasks.pending_consent_poll,
         "apply_async",
-        lambda *, kwargs, countdown: sent.append((kwargs, countdown)),
+        lambda *, args, kwargs, countdown: sent.append((kwargs, countdown)),
     )
     monkeypatch.setattr(onboarding_tasks.random, "uniform", lambda low, high: high)
     with responses.RequestsMock(assert_all_requests_are_fired=True) as bank_http:
