@@ -29,6 +29,7 @@ from banking.models import (
     CategoryRule,
     CategorySource,
     ProductAgreement,
+    QuarantinedBankItem,
     Transaction,
     TransactionAggregate,
     TransactionCategory,
@@ -363,6 +364,72 @@ def transaction_reading(transaction: Transaction) -> list[DerivedField]:
     if getattr(transaction, "note", ""):
         fields.append(DerivedField("note", "User's note", transaction.note))
     return fields
+
+
+class QuarantineOpenFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("open", "Open (retried by each sync)"), ("resolved", "Resolved")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "open":
+            return queryset.filter(resolved_at__isnull=True)
+        if self.value() == "resolved":
+            return queryset.filter(resolved_at__isnull=False)
+        return queryset
+
+
+@admin.register(QuarantinedBankItem)
+class QuarantinedBankItemAdmin(ReadOnlyAdminMixin, ChangelistDeferMixin, admin.ModelAdmin):
+    """Items a bank sent malformed: kept as sent, retried by every sync until one stores them."""
+
+    list_display = [
+        "last_seen_at",
+        "account",
+        "bank_transaction_id",
+        "reason",
+        "booking_date",
+        "times_seen",
+        "is_open",
+        "resolution",
+        "user",
+    ]
+    list_filter = [QuarantineOpenFilter, "connection__bank_code", "resolution"]
+    search_fields = ["=bank_transaction_id", "=connection__user__email", "reason"]
+    search_help_text = "Exact bank transaction id or user email; or words of the reason."
+    date_hierarchy = "last_seen_at"
+    ordering = ["-last_seen_at", "-id"]
+    list_select_related = ["account", "connection__user"]
+    changelist_defer = ("raw_json",)
+    readonly_fields = (
+        "connection",
+        "account",
+        "bank_transaction_id",
+        "item_key",
+        "booking_date",
+        "reason",
+        "first_seen_at",
+        "last_seen_at",
+        "times_seen",
+        "resolved_at",
+        "resolution",
+        "raw_item",
+    )
+    fields = readonly_fields
+
+    @admin.display(description="Raw bank JSON (as sent)")
+    def raw_item(self, obj: QuarantinedBankItem):
+        return raw_json_pretty(obj)
+
+    @admin.display(boolean=True, description="open")
+    def is_open(self, obj: QuarantinedBankItem) -> bool:
+        return obj.is_open
+
+    @admin.display(description="user", ordering="connection__user__email")
+    def user(self, obj: QuarantinedBankItem):
+        return obj.connection.user
 
 
 @admin.register(Transaction)

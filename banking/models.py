@@ -61,6 +61,10 @@ class BankConnection(TimeStampedModel):
     )
     last_error = models.TextField(blank=True, default="")
     consent_expires_at = models.DateTimeField(null=True, blank=True)
+    quarantined_items_open = models.PositiveIntegerField(
+        default=0,
+        help_text="Bank items held in quarantine (sent malformed), retried by every sync.",
+    )
 
     class Meta:
         db_table = "bank_connections"
@@ -366,6 +370,63 @@ class Transaction(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.bank_transaction_id} {self.amount} {self.currency}"
+
+
+class QuarantinedBankItem(models.Model):
+    """A transaction item the bank sent malformed, kept as sent until a sync stores it.
+
+    Written by banking.ingestion only. While it is open (`resolved_at` null) its account's
+    watermark stays at or below its booking time, so each sync reads it again; it is resolved
+    when the bank sends the row well-formed (stored as any other) or no longer lists it.
+    """
+
+    connection = models.ForeignKey(
+        BankConnection, on_delete=models.CASCADE, related_name="quarantined_items"
+    )
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="quarantined_items")
+    # The bank's id when the item has a usable one, else "sha256:" and a digest of its JSON.
+    item_key = models.CharField(max_length=136)
+    bank_transaction_id = models.CharField(
+        max_length=128, blank=True, default="", help_text="The bank's id, when readable."
+    )
+    booking_date = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Its booking time, when readable (what the watermark keeps).",
+    )
+    reason = models.CharField(max_length=300, help_text="Why it could not be stored as sent.")
+    raw_json = models.JSONField(default=dict, blank=True, help_text="The item as the bank sent it.")
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    times_seen = models.PositiveIntegerField(default=1, help_text="Syncs that read it malformed.")
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution = models.CharField(
+        max_length=32, blank=True, default="", help_text="stored, or no longer listed."
+    )
+
+    class Meta:
+        db_table = "quarantined_bank_items"
+        ordering = ["-last_seen_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "item_key"], name="quarantined_item_unique_per_account"
+            ),
+        ]
+        indexes = [
+            # Each sync reads its accounts' open items; few, and the index holds only those.
+            models.Index(
+                fields=["account"],
+                name="quarantine_open_by_account",
+                condition=Q(resolved_at__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bank_transaction_id or self.item_key[:24]} ({self.reason[:40]})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.resolved_at is None
 
 
 class TransactionAggregate(models.Model):

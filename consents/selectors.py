@@ -98,6 +98,10 @@ class BankStatus:
     def consent_expires_at(self) -> datetime | None:
         return self.connection.consent_expires_at if self.connection else None
 
+    @property
+    def quarantined_items(self) -> int:
+        return self.connection.quarantined_items_open if self.connection else 0
+
 
 def _latest_consents(*, user, bank_codes: list[str]) -> dict[tuple[str, str], Consent]:
     latest: dict[tuple[str, str], Consent] = {}

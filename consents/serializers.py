@@ -62,5 +62,8 @@ class BankStatusSerializer(serializers.Serializer):
     )
     last_error = serializers.CharField()
     consent_expires_at = serializers.DateTimeField(allow_null=True)
+    quarantined_items = serializers.IntegerField(
+        help_text="Transactions the bank sent malformed, held and retried by every sync."
+    )
     consent = ConsentSummarySerializer(allow_null=True)
     product_consent = ConsentSummarySerializer(allow_null=True)

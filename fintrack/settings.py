@@ -84,6 +84,8 @@ MIDDLEWARE = [
     "corsheaders.middleware.CorsMiddleware",
     # A NUL byte in the path, query or JSON body is a 400 before any view (PostgreSQL refuses it).
     "fintrack.core.middleware.RejectNulBytesMiddleware",
+    # Bank calls made for a request end within BANK_WEB_REQUEST_DEADLINE_SECONDS of its start.
+    "banking.middleware.BankCallDeadlineMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -293,6 +295,13 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 else:
     # visibility_timeout must exceed the longest task, or Redis redelivers it while it runs.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # A Redis that is down or hangs must not hang the web request sending a task (the send
+    # fails within seconds, fintrack.core.tasks.enqueue logs it), nor leave a worker on a dead
+    # socket: bounded connect and command times, TCP keepalive, and a PING before reusing a
+    # connection idle over health_check_interval seconds. Above the 1 s BRPOP poll of workers.
+    CELERY_BROKER_TRANSPORT_OPTIONS.update(
+        socket_connect_timeout=2, socket_timeout=5, socket_keepalive=True, health_check_interval=10
+    )
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_IGNORE_RESULT = True
@@ -306,6 +315,22 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=900)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=960)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# The worker outlives broker restarts (fintrack/tests/test_broker_restart.py): it reconnects for
+# as long as the broker is away (the default gives up after 100 tries, and the worker exits).
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# A task running when the broker connection drops cannot be acknowledged, and its message may be
+# redelivered at once (Redis restores unacked messages when the channel closes): stop it, so one
+# message never has two holders (a redelivered sync takes its run over, sync.services).
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# Sending a task: two quick retries (a broker restart), then the error goes to the caller, who
+# survives it (fintrack.core.tasks.enqueue). Celery's default waits longer and retries three times.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 # Task modules autodiscovery (`<app>.tasks`) does not find: a package's own tasks.
@@ -355,6 +380,13 @@ BANK_CLIENT_POOL_SIZE = env.int("BANK_CLIENT_POOL_SIZE", default=10)
 # Keep-alive HTTP connections a bank client keeps open (a sync reads accounts in parallel).
 BANK_HTTP_CONNECTIONS = env.int("BANK_HTTP_CONNECTIONS", default=4)
 BANK_TIMEOUT_SECONDS = env.float("BANK_TIMEOUT_SECONDS", default=10.0)
+# Bank calls made while answering a web request end (retries and waits included) within this many
+# seconds of the request's start: below gunicorn's timeout (30 s), so the user gets a JSON 503
+# rather than a killed worker's HTML 500. 0 = no deadline. Workers' tasks have none.
+BANK_WEB_REQUEST_DEADLINE_SECONDS = env.float("BANK_WEB_REQUEST_DEADLINE_SECONDS", default=20.0)
+# The largest bank response body read (streamed; a bigger one is refused unread). A transactions
+# page of 100 items is ~100 KB.
+BANK_MAX_RESPONSE_BYTES = env.int("BANK_MAX_RESPONSE_BYTES", default=4 * 1024 * 1024)
 BANK_MAX_RETRIES = env.int("BANK_MAX_RETRIES", default=3)
 BANK_RETRY_BACKOFF_SECONDS = env.float("BANK_RETRY_BACKOFF_SECONDS", default=0.5)
 BANK_RETRY_MAX_SLEEP_SECONDS = env.float("BANK_RETRY_MAX_SLEEP_SECONDS", default=10.0)

@@ -21,7 +21,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from audit.admin_actions import ServiceActionMixin
 from audit.models import Direction, RawApiLog
-from banking.models import Account, BankConnection, ProductAgreement
+from banking.models import Account, BankConnection, ProductAgreement, QuarantinedBankItem
 from fintrack.core.admin import (
     EMPTY,
     BigTableAdminMixin,
@@ -331,6 +331,7 @@ class BankConnectionAdmin(ServiceActionMixin, ReadOnlyAdminMixin, admin.ModelAdm
         "last_success_at",
         "consent_expires_at",
         "last_error",
+        "quarantined_items_open",
         "related_rows",
         "recent_runs",
         "created_at",
@@ -347,6 +348,10 @@ class BankConnectionAdmin(ServiceActionMixin, ReadOnlyAdminMixin, admin.ModelAdm
         links = [
             (admin_changelist_url(Account, connection__id__exact=obj.pk), "accounts"),
             (admin_changelist_url(ProductAgreement, connection__id__exact=obj.pk), "agreements"),
+            (
+                admin_changelist_url(QuarantinedBankItem, connection__id__exact=obj.pk),
+                "quarantined items",
+            ),
             (admin_changelist_url(SyncRun, connection__id__exact=obj.pk), "all sync runs"),
             (sync_timeline_url(obj.pk), "sync timeline"),
         ]

@@ -11,6 +11,9 @@ class SyncStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Running"
     SUCCEEDED = "succeeded", "Succeeded"
+    # Finished, data stored, but not all of it: a read short of the bank's count, or items the
+    # bank sent malformed (quarantined, retried by the next sync). Never active.
+    PARTIAL = "partial", "Partial"
     FAILED = "failed", "Failed"
 
 

@@ -11,6 +11,12 @@ The banks sort by booking time only (SPEC §17), so rows tied on one instant can
 repeated across a page boundary. A tie group straddling a boundary is repaired with one page of
 another size that holds it whole; a read still short of `meta.totalRecords` is re-read with other
 page sizes, and an account that stays short keeps its watermark (see "Tied booking times").
+
+The watermark never passes a row that was not stored: besides a short read, an item the bank sent
+malformed is quarantined (banking.ingestion.quarantine) and holds its account's watermark at or
+below its booking time until a later read stores it. Paging is bounded: a listing that does not
+advance (a page repeating the one before, a page past the bank's own totalPages still saying
+"next") stops the read with a BankPagingError.
 """
 
 import logging
@@ -21,7 +27,9 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import connection as db_connection
 
+from banking.clients.errors import BankPagingError
 from banking.clients.types import BankTransaction, TransactionPage
+from banking.ingestion.quarantine import QuarantineKeeper, QuarantineState
 from banking.ingestion.transactions import TransactionWriter, WriteCounts
 from banking.models import Account
 from fintrack.core.concurrency import ReadAhead
@@ -30,6 +38,9 @@ logger = logging.getLogger(__name__)
 
 MAX_PAGES_PER_ACCOUNT = 100_000  # a bank that always says "has next" must not loop forever
 SKIPPED_SAMPLES_KEPT = 20
+# A page of rows all tied on one instant may legitimately show the rows of the page before it
+# (ties are ordered anew on each page); a listing that does so this many times in a row is stuck.
+TIED_REPEATS_ALLOWED = 2
 
 
 @dataclass
@@ -42,6 +53,8 @@ class TransactionCounts(WriteCounts):
     # Accounts whose rows fell short of the bank's totalRecords (their watermark stays); each
     # also has a warning among the samples, kept whatever the samples' limit.
     incomplete_accounts: list[dict] = field(default_factory=list)
+    # Items still quarantined (malformed at the bank) on the accounts read, after this read.
+    quarantined: int = 0
 
     def merge(self, other: "TransactionCounts") -> None:
         """Add another account's counts (read on another thread) to these."""
@@ -55,9 +68,10 @@ class TransactionCounts(WriteCounts):
         self.skipped_samples.extend(samples[: max(room, 0)])
         self.skipped_samples.extend(s for s in other.skipped_samples if s.get("incomplete"))
         self.incomplete_accounts.extend(other.incomplete_accounts)
+        self.quarantined += other.quarantined
         self.note_changed(other.changed_since)
 
-    def note_incomplete(self, account: Account, *, found: int, total: int) -> None:
+    def note_incomplete(self, account: Account, *, found: int, total: int, why: str = "") -> None:
         """An account read short of the bank's count: reported in the run's warnings."""
         self.incomplete_accounts.append(
             {"account": account.bank_account_id, "found": found, "total": total}
@@ -66,13 +80,34 @@ class TransactionCounts(WriteCounts):
             {
                 "account": account.bank_account_id,
                 "reason": (
-                    f"incomplete read: {found} of {total} transactions the bank counts (rows"
-                    " tied on booking time across pages?); the account's watermark did not move"
+                    f"incomplete read: {found} of {total} transactions the bank counts"
+                    f" ({why or 'rows tied on booking time across pages, or a paging glitch?'});"
+                    " the account's watermark did not move"
                 ),
                 "raw": "",
                 "incomplete": True,
             }
         )
+
+    def partial_reason(self) -> str:
+        """Why a run that stored these counts is partial, or "" when nothing is missing."""
+        parts = []
+        if self.incomplete_accounts:
+            short = ", ".join(
+                f"{entry['account']}: {entry['found']} of {entry['total']}"
+                for entry in self.incomplete_accounts[:5]
+            )
+            parts.append(
+                f"{len(self.incomplete_accounts)} account(s) read short of the bank's count"
+                f" ({short})"
+            )
+        if self.quarantined:
+            parts.append(
+                f"{self.quarantined} transaction(s) the bank sent malformed are held in quarantine"
+            )
+        if not parts:
+            return ""
+        return "Not everything was read: " + "; ".join(parts) + ". The next sync reads them again."
 
     def note_skipped(self, account: Account, items: list[dict]) -> None:
         """Items of a page that failed to parse: counted, a bounded sample kept."""
@@ -160,13 +195,80 @@ class AccountScan:
     """Result of scanning one account: the newest booking time seen (the candidate watermark).
 
     `complete` is False when the rows read fall short of the bank's `meta.totalRecords` even
-    after the repairs below: the account's watermark must not move then.
+    after the repairs below: the account's watermark must not move then. `quarantine` says what
+    the account's open quarantined items hold it to.
     """
 
     newest_seen: datetime | None = None
     pages: int = 0
     extra_calls: int = 0  # repair and re-read pages (tied booking times across page boundaries)
     complete: bool = True
+    quarantine: QuarantineState = field(default_factory=QuarantineState)
+
+    def watermark_after(self, old: datetime | None) -> datetime | None:
+        """The account's new watermark after this scan, or None to leave it as it is.
+
+        Never past a row not stored: not after a short read, not past the oldest open
+        quarantined item's booking time, not at all while one's booking time is unknown.
+        """
+        if not self.complete or self.newest_seen is None or self.quarantine.booked_unknown:
+            return None
+        candidate = self.newest_seen
+        held_at = self.quarantine.oldest_booked
+        if held_at is not None and held_at < candidate:
+            candidate = held_at
+        return candidate if old is None or candidate > old else None
+
+
+class _RepeatGuard:
+    """Stops a listing that does not advance, page by page of one read.
+
+    A page with the very rows (same ids, same order) of the page before it is a stuck listing,
+    unless every row of both shares one booking time (a tie group larger than two pages may be
+    shown so); a page past the bank's own `totalPages` that still says "next" is one too. Costs
+    two comparisons a page when nothing repeats.
+    """
+
+    def __init__(self, account: Account):
+        self.account = account
+        self._last: list[BankTransaction] = []
+        self._last_skipped: list[dict] = []
+        self._tied_repeats = 0
+
+    def check(self, number: int, page: TransactionPage) -> None:
+        rows, last = page.transactions, self._last
+        last_skipped, self._last, self._last_skipped = self._last_skipped, rows, page.skipped
+        if page.has_next and page.total_pages is not None and number > page.total_pages:
+            raise self._error(
+                f"page {number} still links a next page past the bank's totalPages"
+                f" ({page.total_pages})"
+            )
+        if not rows and not last and page.skipped and page.skipped == last_skipped:
+            # Pages of malformed items only, the same again: stuck all the same.
+            raise self._error(f"page {number} repeats the items of page {number - 1}")
+        if (
+            not rows
+            or len(rows) != len(last)
+            or rows[0].transaction_id != last[0].transaction_id
+            or rows[-1].transaction_id != last[-1].transaction_id
+            or [row.transaction_id for row in rows] != [row.transaction_id for row in last]
+        ):
+            self._tied_repeats = 0
+            return
+        instant = rows[0].booking_date
+        if all(row.booking_date == instant for row in (*rows, *last)):
+            self._tied_repeats += 1
+            if self._tied_repeats <= TIED_REPEATS_ALLOWED:
+                return
+        raise self._error(f"page {number} repeats the rows of page {number - 1}")
+
+    def _error(self, what: str) -> BankPagingError:
+        account = self.account
+        return BankPagingError(
+            f"{account.bank_code} account {account.bank_account_id}: {what}; the listing does"
+            " not advance, so the read stopped",
+            bank_code=account.bank_code,
+        )
 
 
 # --- Tied booking times (SPEC §17) ---------------------------------------------------------------
@@ -269,15 +371,6 @@ def reread_limits(limit: int, max_limit: int, attempts: int = REREAD_ATTEMPTS) -
     return sizes
 
 
-def _skipped_key(entry) -> str:
-    """One unparseable item's identity, so an item listed twice is counted once."""
-    item = entry.get("item", entry) if isinstance(entry, dict) else entry
-    transaction_id = item.get("transactionId") if isinstance(item, dict) else None
-    if isinstance(transaction_id, str) and transaction_id:
-        return transaction_id
-    return f"raw:{item!r}"
-
-
 def account_transactions_sync(
     *,
     client,
@@ -294,12 +387,14 @@ def account_transactions_sync(
     `after_write` is called after each batch is written (the run flushes its raw logs there).
     Tie groups straddling a page boundary are repaired after the page loop (one extra page each);
     a read that still falls short of `meta.totalRecords` is re-read with other page sizes, and
-    if even that does not reach it, the scan says incomplete (the watermark stays).
+    if even that does not reach it, the scan says incomplete (the watermark stays). Items that
+    fail to parse are quarantined; the scan says how far they let the watermark move.
     """
     limit = settings.SYNC_PAGE_LIMIT
     max_limit = max(BANK_MAX_PAGE_LIMIT, limit)
     # The writer reads what it needs of the stored rows first (the pending ones among them).
     writer = TransactionWriter(account=account, counts=counts, after_write=after_write)
+    quarantine = QuarantineKeeper(account=account)
     cutoff = None
     if account.transactions_synced_through is not None:
         cutoff = account.transactions_synced_through - timedelta(days=settings.SYNC_OVERLAP_DAYS)
@@ -311,7 +406,6 @@ def account_transactions_sync(
     reached_end = False
     oldest_seen: datetime | None = None
     seen: set[str] = set()  # ids read by this run: what a complete read counts
-    skipped_keys: set[str] = set()  # items that failed to parse count as read too
     total_records: int | None = None  # the bank's meta.totalRecords, as last given
     total_pages: int | None = None
 
@@ -324,8 +418,12 @@ def account_transactions_sync(
             limit=size,
         )
 
+    repeats = _RepeatGuard(account)
+
     def fetch(number: int) -> TransactionPage:
-        return fetch_page(number, limit)
+        page = fetch_page(number, limit)
+        repeats.check(number, page)  # on the read-ahead thread: it stops there too
+        return page
 
     def should_continue(page: TransactionPage, number: int) -> bool:
         if not page.has_next or number >= MAX_PAGES_PER_ACCOUNT:
@@ -362,10 +460,9 @@ def account_transactions_sync(
         scan.extra_calls += 1
         note_total(page)
         if page.skipped:
-            new = [entry for entry in page.skipped if _skipped_key(entry) not in skipped_keys]
+            new = quarantine.add(page.skipped)
             if new:
                 counts.note_skipped(account, new)
-                skipped_keys.update(_skipped_key(entry) for entry in new)
         new_rows = [bank_tx for bank_tx in page.transactions if bank_tx.transaction_id not in seen]
         add_rows(new_rows, [bank_tx.booking_date for bank_tx in new_rows])
         return page
@@ -404,15 +501,21 @@ def account_transactions_sync(
                     group.booked.isoformat(),
                 )
 
+    def seen_found() -> int:
+        """Distinct rows this run read: well-formed ones, and malformed ones not also read well."""
+        return len(seen) + quarantine.unseen_count(seen)
+
     def reread(size: int, *, until: int | None) -> None:
         """Page through again with another page size (and repair its own straddling groups);
         stops early once `until` rows are read."""
         ties = _TieTracker(size)
+        guard = _RepeatGuard(account)
         number = 1
         while True:
             page = fetch_extra(number, size)
+            guard.check(number, page)
             ties.add(number, page, [bank_tx.booking_date for bank_tx in page.transactions])
-            if until is not None and len(seen) + len(skipped_keys) >= until:
+            if until is not None and seen_found() >= until:
                 return
             if not should_continue(page, number):
                 break
@@ -420,8 +523,9 @@ def account_transactions_sync(
         repair(ties.straddling)
 
     def stored_found() -> int:
-        """An incremental read: the account's stored rows once this run's writes are done."""
-        return writer.stored_count(window_start=oldest_seen) + len(skipped_keys)
+        """An incremental read: the account's stored rows once this run's writes are done, and
+        the malformed items read that are not among them."""
+        return writer.stored_count(window_start=oldest_seen) + quarantine.unstored_count()
 
     ties = _TieTracker(limit)
     found: int | None = None
@@ -431,8 +535,8 @@ def account_transactions_sync(
             note_total(page)
             total_pages = page.total_pages
             if page.skipped:
+                quarantine.add(page.skipped)
                 counts.note_skipped(account, page.skipped)
-                skipped_keys.update(_skipped_key(entry) for entry in page.skipped)
             booked = [bank_tx.booking_date for bank_tx in page.transactions]
             add_rows(page.transactions, booked)
             ties.add(scan.pages, page, booked)
@@ -442,35 +546,25 @@ def account_transactions_sync(
                 on_page(scan.pages, total_pages)
         repair(ties.straddling)  # no call at all when no tie group straddles a boundary
         if total_records is not None:
-            if reached_end:  # a full read: every row of the account went by
-                found = len(seen) + len(skipped_keys)
-                for size in reread_limits(limit, max_limit):
-                    if found >= total_records:
-                        break
-                    logger.info(
-                        "account %s: read %d of %d transactions, re-reading with limit %d",
-                        account.pk,
-                        found,
-                        total_records,
-                        size,
-                    )
-                    reread(size, until=total_records)
-                    found = len(seen) + len(skipped_keys)
-            else:  # incremental: the stored rows must add up to the bank's count
-                found = stored_found()
-                for size in reread_limits(limit, max_limit):
-                    if found >= total_records:
-                        break
-                    logger.info(
-                        "account %s: %d of %d transactions stored, re-reading the window with"
-                        " limit %d",
-                        account.pk,
-                        found,
-                        total_records,
-                        size,
-                    )
-                    reread(size, until=None)
-                    found = stored_found()
+            # A full read counts the distinct rows it read. An incremental one reads a window:
+            # the account's stored rows must add up to the bank's count, whether the listing
+            # ended where expected or early (a paging glitch); short, the window is read again.
+            incremental = cutoff is not None
+            found = stored_found() if incremental else seen_found()
+            for size in reread_limits(limit, max_limit):
+                if found >= total_records:
+                    break
+                logger.info(
+                    "account %s: %d of %d transactions %s, re-reading%s with limit %d",
+                    account.pk,
+                    found,
+                    total_records,
+                    "stored" if incremental else "read",
+                    " the window" if incremental else "",
+                    size,
+                )
+                reread(size, until=None if incremental else total_records)
+                found = stored_found() if incremental else seen_found()
     except BaseException:
         # What was read before the failure is kept, as if written page by page; the watermark
         # does not move, so the next run reads these pages again and finds them stored.
@@ -478,9 +572,27 @@ def account_transactions_sync(
         raise
     writer.flush()
 
+    complete = not (found is not None and total_records is not None and found < total_records)
+    # Every row of the account went by in this read (not only a window of it).
+    whole = seen_found() >= total_records if total_records is not None else reached_end
+    window_start = None if whole else oldest_seen
+    scan.quarantine = quarantine.settle(
+        stored_ids=seen, complete=complete, window_start=window_start
+    )
+    counts.quarantined += scan.quarantine.open_items
+    if quarantine.overflow:
+        # More malformed items than are kept: those not kept hold the watermark where it is.
+        scan.complete = False
+        counts.note_incomplete(
+            account,
+            found=seen_found() - quarantine.overflow,
+            total=total_records if total_records is not None else seen_found(),
+            why=f"{quarantine.read_count} malformed items, more than are kept at once",
+        )
     if found is not None and total_records is not None and found < total_records:
-        # Rows the bank counts but never listed (tied booking times across pages): keep the
-        # watermark, and keep stored pending rows too (unseen is not the same as replaced).
+        # Rows the bank counts but never listed (tied booking times across pages, a paging
+        # glitch): keep the watermark, and keep stored pending rows too (unseen is not the
+        # same as replaced).
         scan.complete = False
         counts.note_incomplete(account, found=found, total=total_records)
         logger.warning(
@@ -493,5 +605,5 @@ def account_transactions_sync(
             scan.extra_calls,
         )
         return scan
-    writer.remove_replaced_pending(window_start=None if reached_end else oldest_seen)
+    writer.remove_replaced_pending(window_start=window_start)
     return scan

@@ -391,6 +391,11 @@ class _SyncExecution:
                 error_code="timeout",
                 connection_status=ConnectionStatus.ERROR,
             )
+        except (OperationalError, InterfaceError) as exc:
+            # The database went away mid-run (failover, restart, a terminated backend): nothing
+            # half-written survives a rollback and watermarks have not moved, so the run goes back
+            # to the queue and starts again on a fresh connection.
+            self._requeue_after_database_error(exc)
         except Exception as exc:
             logger.exception("sync run %s failed unexpectedly", run.pk)
             self.fail(
@@ -402,6 +407,32 @@ class _SyncExecution:
             self.raw_logs.close()
             if self.client is not None:
                 self.client.close()
+
+    def _requeue_after_database_error(self, exc: Exception) -> None:
+        run = self.run
+        logger.warning("sync run %s: database connection lost (%s)", run.pk, exc)
+        db_connection.close()
+        if run.attempts >= settings.SYNC_RUN_MAX_ATTEMPTS:
+            self.fail(
+                error=f"The database connection was lost {run.attempts} time(s) during the sync.",
+                error_code="database_unavailable",
+                connection_status=ConnectionStatus.ERROR,
+            )
+            return
+        try:
+            requeued = SyncRun.objects.filter(pk=run.pk, status=SyncStatus.RUNNING).update(
+                status=SyncStatus.QUEUED,
+                step=SyncStep.QUEUED,
+                error=f"Database connection lost, starting again: {type(exc).__name__}",
+            )
+        except (OperationalError, InterfaceError) as again:
+            # Still down: the run stays running without a heartbeat, and the reaper requeues it.
+            logger.warning("sync run %s: not requeued (%s); left to the reaper", run.pk, again)
+            db_connection.close()
+            return
+        if requeued:
+            run.status = SyncStatus.QUEUED
+            sync_run_send(sync_run_id=run.pk)
 
     def _accounts_consent(self) -> Consent | None:
         return _accounts_consent_usable(user=self.user, bank_code=self.bank_code)
@@ -479,14 +510,11 @@ class _SyncExecution:
                 fetcher.close()
             with progress_lock:
                 shares[index] = 1.0
-            old = account.transactions_synced_through
-            # An incomplete read (rows the bank counts but never listed) keeps the watermark.
-            if (
-                scan.complete
-                and scan.newest_seen is not None
-                and (old is None or scan.newest_seen > old)
-            ):
-                self.watermarks[account.pk] = scan.newest_seen
+            # Never past a row not stored: an incomplete read (rows the bank counts but never
+            # listed) keeps the watermark, a quarantined item holds it at its booking time.
+            watermark = scan.watermark_after(account.transactions_synced_through)
+            if watermark is not None:
+                self.watermarks[account.pk] = watermark
 
         try:
             if workers == 1:
@@ -549,27 +577,32 @@ class _SyncExecution:
         run = self.run
         now = timezone.now()
         since = self.counts.changed_since.date() if self.counts.changed_since else now.date()
+        # Not complete (a read short of the bank's count, items quarantined): partial, never
+        # succeeded. What was stored stays, and the connection stays usable with the warning.
+        partial_reason = self.counts.partial_reason()
         with transaction.atomic():
             for account_id, newest in self.watermarks.items():
                 Account.objects.filter(pk=account_id).update(transactions_synced_through=newest)
             money_refresh_after_sync(user=self.user, since_date=since)
             self._apply_counts()
-            run.status = SyncStatus.SUCCEEDED
+            run.status = SyncStatus.PARTIAL if partial_reason else SyncStatus.SUCCEEDED
             run.step = SyncStep.DONE
             run.progress = 100
             run.finished_at = now
-            run.error = ""
-            run.error_code = ""
+            run.error = partial_reason[:_ERROR_LENGTH]
+            run.error_code = "partial" if partial_reason else ""
             run.save()
             connection_status_set(connection=self.connection, to_status=ConnectionStatus.READY)
-            connection_mark_synced(connection=self.connection, succeeded_at=now)
+            connection_mark_synced(
+                connection=self.connection, succeeded_at=now, warning=partial_reason
+            )
             audit_event_record(
-                action=AuditAction.SYNC_SUCCEEDED,
+                action=AuditAction.SYNC_PARTIAL if partial_reason else AuditAction.SYNC_SUCCEEDED,
                 user=self.user,
                 obj=run,
                 bank_code=self.bank_code,
                 correlation_id=str(run.correlation_id),
-                details=_counts_of(run),
+                details={**_counts_of(run), **({"partial": run.error} if partial_reason else {})},
             )
             user_id = self.user.pk
             # robust: a cache or broker outage must not turn a committed run into a failure.

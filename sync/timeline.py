@@ -18,6 +18,7 @@ STEP_ORDER = ("auth", "consents", "accounts", "balances", "transactions", "agree
 OUTCOME_COLOURS = {"ok": "#2e7d32", "refused": "#ef6c00", "failed": "#c62828"}
 STATUS_COLOURS = {
     "succeeded": "#2e7d32",
+    "partial": "#ef6c00",
     "failed": "#c62828",
     "running": "#1565c0",
     "queued": "#9e9e9e",

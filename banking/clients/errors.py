@@ -74,3 +74,10 @@ class BankResponseError(BankError):
     """A 2xx body we cannot parse or that lacks what the contract promises."""
 
     code = "bank_bad_response"
+
+
+class BankPagingError(BankResponseError):
+    """Pages that do not advance (a page repeating, `links.next` pointing back) or that go on
+    past the bank's own count: the read stops instead of asking again and again."""
+
+    code = "bank_paging_error"

@@ -2,6 +2,11 @@
 redirects, retries with backoff and full jitter, the bank's Retry-After honoured, one token refresh
 on 401, each exchange handed to the raw-log hook, the status checked before the body is read.
 
+Bounded: a body is streamed and refused past `max_response_bytes` (a page of 200,000 items is never
+held, let alone parsed), and a deadline (the client's `deadline_seconds`, or `bank_call_deadline()`
+around a web request) ends retries and waits in time: no attempt starts, and no sleep ends, past it,
+and each attempt's timeout is cut to what is left.
+
 It never imports models or the ORM: the bank token and the raw-log writer are injected as callables
 (`token_provider`, `token_invalidator`, `exchange_hook`) by `banking.services.clients`.
 """
@@ -11,7 +16,9 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -45,6 +52,47 @@ _TRANSPORT_ERRORS = (
 )
 
 Parsed = TypeVar("Parsed")
+
+# The largest body read from a bank: a transactions page of 100 items is ~100 KB.
+DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+_READ_CHUNK_BYTES = 64 * 1024
+# An attempt is not started with less time than this left before the deadline.
+_MIN_ATTEMPT_SECONDS = 0.25
+
+# The clock deadlines are measured on (a test replaces it with a fake one). Read where it is
+# used, so a replacement applies at once, to `bank_call_deadline` and every client alike.
+clock: Callable[[], float] = time.monotonic
+
+_call_deadline: ContextVar[float | None] = ContextVar("bank_call_deadline", default=None)
+
+
+@contextmanager
+def bank_call_deadline(seconds: float | None) -> Iterator[None]:
+    """Bank calls made inside end within `seconds` from now (None or 0: no deadline); a nested
+    deadline never extends an outer one."""
+    if not seconds or seconds <= 0:
+        yield
+        return
+    deadline = clock() + seconds
+    outer = _call_deadline.get()
+    token = _call_deadline.set(deadline if outer is None else min(outer, deadline))
+    try:
+        yield
+    finally:
+        _call_deadline.reset(token)
+
+
+def _sleep(seconds: float) -> None:
+    """time.sleep, looked up when called (a test may replace it)."""
+    time.sleep(seconds)
+
+
+class _BodyTooLarge(Exception):
+    """A response body over the client's byte limit (declared, or counted while reading)."""
+
+    def __init__(self, size: int | None):
+        super().__init__(size)
+        self.size = size
 
 
 @dataclass(slots=True)
@@ -97,6 +145,8 @@ class BankTransport:
         retry_after_max_seconds: float = 20.0,
         verify_tls: bool = True,
         pool_size: int = 10,
+        deadline_seconds: float | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         token_provider: Callable[[], str] | None = None,
         token_invalidator: Callable[[], None] | None = None,
         exchange_hook: Callable[[BankExchange], None] | None = None,
@@ -116,8 +166,13 @@ class BankTransport:
         self.token_provider: Callable[[], str] | None = token_provider
         self.token_invalidator: Callable[[], None] | None = token_invalidator
         self.exchange_hook: Callable[[BankExchange], None] | None = exchange_hook
+        # Every call of this client ends by then (a `clock()` time), whatever its retries.
+        self.deadline: float | None = (
+            clock() + deadline_seconds if deadline_seconds and deadline_seconds > 0 else None
+        )
+        self.max_response_bytes: int = max(1, max_response_bytes)
         # Injectable so tests neither sleep nor depend on randomness.
-        self.sleep: Callable[[float], None] = time.sleep
+        self.sleep: Callable[[float], None] = _sleep
         self.jitter: Callable[[float], float] = lambda cap: random.uniform(0, cap)
         self.calls_made: int = 0
         self._calls_lock = threading.Lock()  # a sync may read several accounts at once
@@ -173,24 +228,42 @@ class BankTransport:
         if product_consent_id:
             headers["X-Product-Agreement-Consent-Id"] = product_consent_id
         uses_bank_token = authenticated and bearer is None
+        deadline = self._deadline()
         refreshed = False
         attempt = 0
         waited_for_bank = 0.0  # seconds of Retry-After slept in this call
+        last_failure: BankUnavailableError | None = None
         while True:
+            timeout = self.timeout_seconds
+            if deadline is not None:
+                left = deadline - clock()
+                if left < _MIN_ATTEMPT_SECONDS:
+                    raise self._past_deadline(attempt, last_failure)
+                timeout = min(timeout, left)
             if bearer is not None:
                 headers["Authorization"] = f"Bearer {bearer}"
             elif uses_bank_token:
                 headers["Authorization"] = f"Bearer {self._bank_token()}"
             try:
-                response = self._attempt(method, path, query or {}, headers, json_body)
+                response = self._attempt(
+                    method,
+                    path,
+                    query or {},
+                    headers,
+                    json_body,
+                    timeout=timeout,
+                    deadline=deadline,
+                )
             except _TRANSPORT_ERRORS as exc:
+                failure = BankUnavailableError(
+                    f"{self.bank_code}: {type(exc).__name__} after {attempt + 1} attempt(s)",
+                    bank_code=self.bank_code,
+                    retry_after=self._backoff_cap(attempt + 1),
+                )
                 if attempt >= self.max_retries:
-                    raise BankUnavailableError(
-                        f"{self.bank_code}: {type(exc).__name__} after {attempt + 1} attempt(s)",
-                        bank_code=self.bank_code,
-                        retry_after=self._backoff_cap(attempt + 1),
-                    ) from exc
-                self.sleep(self._backoff(attempt))
+                    raise failure from exc
+                self._pause(self._backoff(attempt), deadline, failure, cause=exc)
+                last_failure = failure
                 attempt += 1
                 continue
             status = response.status_code
@@ -204,29 +277,61 @@ class BankTransport:
                     retry_after is not None
                     and waited_for_bank + retry_after > self.retry_after_max_seconds
                 )
+                # Out of attempts, a longer wait than this call may spend or one past its
+                # deadline: the caller retries after retry_after (a Celery countdown, a 503).
+                failure = BankUnavailableError(
+                    f"{self.bank_code}: HTTP {status} after {attempt + 1} attempt(s)"
+                    + (f", Retry-After {retry_after:g} s" if too_long else ""),
+                    bank_code=self.bank_code,
+                    status_code=status,
+                    detail=response.body if response.is_json else response.text[:500],
+                    retry_after=(
+                        retry_after if retry_after is not None else self._backoff_cap(attempt + 1)
+                    ),
+                )
                 if attempt >= self.max_retries or too_long:
-                    # Out of attempts, or a longer wait than this call may spend: the caller
-                    # retries after retry_after (a Celery countdown, an API's 503).
-                    raise BankUnavailableError(
-                        f"{self.bank_code}: HTTP {status} after {attempt + 1} attempt(s)"
-                        + (f", Retry-After {retry_after:g} s" if too_long else ""),
-                        bank_code=self.bank_code,
-                        status_code=status,
-                        detail=response.body if response.is_json else response.text[:500],
-                        retry_after=(
-                            retry_after
-                            if retry_after is not None
-                            else self._backoff_cap(attempt + 1)
-                        ),
-                    )
+                    raise failure
                 if retry_after is not None:
-                    self.sleep(retry_after)
+                    self._pause(retry_after, deadline, failure)
                     waited_for_bank += retry_after
                 else:
-                    self.sleep(self._backoff(attempt))
+                    self._pause(self._backoff(attempt), deadline, failure)
+                last_failure = failure
                 attempt += 1
                 continue
             return self._checked(response, path)
+
+    def _deadline(self) -> float | None:
+        """When this call must end: the client's deadline or the caller's, the earlier one."""
+        own, caller = self.deadline, _call_deadline.get()
+        if own is None:
+            return caller
+        return own if caller is None else min(own, caller)
+
+    def _pause(
+        self,
+        seconds: float,
+        deadline: float | None,
+        failure: BankError,
+        *,
+        cause: BaseException | None = None,
+    ) -> None:
+        """Sleep before the next attempt, or raise `failure` when that attempt could not start
+        before the deadline (giving up now beats answering after the caller has gone)."""
+        if deadline is not None and clock() + seconds > deadline - _MIN_ATTEMPT_SECONDS:
+            raise failure from cause
+        self.sleep(seconds)
+
+    def _past_deadline(self, attempts: int, last: BankUnavailableError | None) -> BankError:
+        """The error of a call whose deadline came before (another) attempt could start."""
+        return BankUnavailableError(
+            f"{self.bank_code}: no answer within the call's deadline"
+            + (f" ({last.message})" if last is not None else ""),
+            bank_code=self.bank_code,
+            status_code=last.status_code if last is not None else None,
+            detail=last.detail if last is not None else None,
+            retry_after=self._backoff_cap(attempts + 1),
+        )
 
     def _attempt(
         self,
@@ -235,6 +340,9 @@ class BankTransport:
         query: dict[str, Any],
         headers: dict[str, str],
         json_body: Any,
+        *,
+        timeout: float | None = None,
+        deadline: float | None = None,
     ) -> BankResponse:
         """One HTTP request, recorded for the raw log whatever its outcome."""
         exchange = BankExchange(
@@ -255,17 +363,35 @@ class BankTransport:
                 self.base_url + path + ("?" + urlencode(query) if query else ""),
                 headers=headers,
                 json=json_body,
-                timeout=self.timeout_seconds,
+                timeout=self.timeout_seconds if timeout is None else timeout,
                 allow_redirects=False,
+                stream=True,  # the body is read below, within the byte limit
             )
+        except _TRANSPORT_ERRORS as exc:
+            self._record_error(exchange, started, f"{type(exc).__name__}: {exc}")
+            raise
+        try:
             # Reading the body here keeps a dropped connection inside the retry loop. Decoding
             # ourselves avoids requests' slow charset sniffing; the body is parsed exactly once.
-            body_text = response.content.decode(response.encoding or "utf-8", errors="replace")
+            content = self._read_body(response, deadline)
         except _TRANSPORT_ERRORS as exc:
-            exchange.duration_ms = int((time.perf_counter() - started) * 1000)
-            exchange.error = f"{type(exc).__name__}: {exc}"[:255]
-            self._record(exchange)
+            response.close()
+            self._record_error(exchange, started, f"{type(exc).__name__}: {exc}")
             raise
+        except _BodyTooLarge as exc:
+            response.close()  # the rest of the body is never read
+            size = f"{exc.size} bytes" if exc.size is not None else "more"
+            message = (
+                f"{self.bank_code} {path}: response body of {size}, over the"
+                f" {self.max_response_bytes}-byte limit; refused unread"
+            )
+            exchange.status_code = response.status_code
+            exchange.response_headers = dict(response.headers)
+            self._record_error(exchange, started, message)
+            raise BankResponseError(
+                message, bank_code=self.bank_code, status_code=response.status_code
+            ) from None
+        body_text = content.decode(response.encoding or "utf-8", errors="replace")
         exchange.duration_ms = int((time.perf_counter() - started) * 1000)
         body: Any = None
         parsed = False
@@ -289,6 +415,29 @@ class BankTransport:
         exchange.response_is_json = parsed
         self._record(exchange)
         return result
+
+    def _read_body(self, response: requests.Response, deadline: float | None) -> bytes:
+        """The body, read in chunks up to the byte limit; past it, or past the deadline, stop."""
+        limit = self.max_response_bytes
+        declared = response.headers.get("Content-Length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise _BodyTooLarge(int(declared))
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_content(_READ_CHUNK_BYTES):
+            size += len(chunk)
+            if size > limit:
+                raise _BodyTooLarge(None)
+            chunks.append(chunk)
+            if deadline is not None and clock() > deadline:
+                raise requests.exceptions.ReadTimeout("body not read before the call's deadline")
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def _record_error(self, exchange: BankExchange, started: float, error: str) -> None:
+        """Record an exchange that ended without a usable answer."""
+        exchange.duration_ms = int((time.perf_counter() - started) * 1000)
+        exchange.error = error[:255]
+        self._record(exchange)
 
     def _record(self, exchange: BankExchange) -> None:
         """Hand the exchange to the raw-log hook; a failing hook is logged, never raised."""

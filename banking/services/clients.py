@@ -52,11 +52,17 @@ def team_secrets() -> list[str]:
 
 
 def bank_client_for(
-    bank_code: str, *, user=None, raw_logs: RawLogBuffer | None = None
+    bank_code: str,
+    *,
+    user=None,
+    raw_logs: RawLogBuffer | None = None,
+    deadline_seconds: float | None = None,
 ) -> BankClient:
     """A client for `bank_code` using the shared token and recording raw logs as `user`.
 
-    Each exchange is written as it happens, or noted in `raw_logs` for its owner to flush.
+    Each exchange is written as it happens, or noted in `raw_logs` for its owner to flush. Its
+    calls end within `deadline_seconds` from now when given; inside a web request they also end
+    by the request's deadline (banking.middleware: BANK_WEB_REQUEST_DEADLINE_SECONDS).
     """
     config = _bank_config(bank_code)
     team_id, team_secret = team_credentials(bank_code)
@@ -73,6 +79,8 @@ def bank_client_for(
         retry_after_max_seconds=settings.BANK_RETRY_AFTER_MAX_SECONDS,
         verify_tls=settings.BANK_VERIFY_TLS,
         pool_size=max(settings.BANK_HTTP_CONNECTIONS, settings.SYNC_PARALLEL_ACCOUNTS),
+        deadline_seconds=deadline_seconds,
+        max_response_bytes=settings.BANK_MAX_RESPONSE_BYTES,
     )
     client.display_name = config.get("name") or client.display_name
     client.token_provider = lambda: bank_token_get(bank_code=bank_code, client=client)

@@ -74,13 +74,19 @@ def connection_transition(
     return locked
 
 
-def connection_mark_synced(*, connection: BankConnection, succeeded_at: datetime) -> BankConnection:
-    """Record a successful sync: data from this bank is fresh as of `succeeded_at`."""
-    BankConnection.objects.filter(pk=connection.pk).update(
-        last_sync_at=succeeded_at, last_success_at=succeeded_at
-    )
+def connection_mark_synced(
+    *, connection: BankConnection, succeeded_at: datetime, warning: str = ""
+) -> BankConnection:
+    """Record a successful (or partial) sync: data from this bank is fresh as of `succeeded_at`;
+    a partial sync's `warning` (what it could not read) is shown as the connection's last error."""
+    changes: dict = {"last_sync_at": succeeded_at, "last_success_at": succeeded_at}
+    if warning:
+        changes["last_error"] = warning[:_MAX_ERROR_LENGTH]
+    BankConnection.objects.filter(pk=connection.pk).update(**changes)
     connection.last_sync_at = succeeded_at
     connection.last_success_at = succeeded_at
+    if warning:
+        connection.last_error = changes["last_error"]
     return connection
 
 

@@ -227,6 +227,7 @@ def test_banks_api_lists_every_configured_bank_with_this_users_state(auth_client
         "last_success_at": None,
         "last_error": "",
         "consent_expires_at": None,
+        "quarantined_items": 0,
         "consent": None,
         "product_consent": None,
     }

@@ -1,5 +1,6 @@
-"""Garbage from the bank: each bad item is skipped with its reason, or the run fails with a clear
-error; either way nothing already stored is changed, and no watermark moves past bad data."""
+"""Garbage from the bank: each bad item is quarantined with its reason (the run ends partial), or
+the run fails with a clear error; either way nothing already stored is changed, and no watermark
+moves past bad data."""
 
 import copy
 import json
@@ -9,7 +10,14 @@ from decimal import Decimal
 import pytest
 import responses
 
-from banking.models import Account, BankConnection, ConnectionStatus, ProductAgreement, Transaction
+from banking.models import (
+    Account,
+    BankConnection,
+    ConnectionStatus,
+    ProductAgreement,
+    QuarantinedBankItem,
+    Transaction,
+)
 from sync.models import SyncRun, SyncStatus
 from sync.services import sync_run_execute
 from sync.tests import fakebank as fb
@@ -142,15 +150,29 @@ BAD_ITEMS = {
 
 
 @pytest.mark.parametrize("case", list(BAD_ITEMS))
-def test_a_bad_transaction_is_skipped_with_its_reason_and_the_rest_is_stored(synced, user, case):
+def test_a_bad_transaction_is_quarantined_with_its_reason_and_the_rest_is_stored(
+    synced, user, case
+):
     bad_item, reason = BAD_ITEMS[case]
     before = _stored(user)
+    watermark = Account.objects.get(user=user).transactions_synced_through
 
     run = _second_sync(
         synced, page_body=fb.page_body([GOOD_NEW, bad_item, *OLD_ITEMS], page=1, has_next=False)
     )
 
-    assert run.status == SyncStatus.SUCCEEDED, run.error
+    assert run.status == SyncStatus.PARTIAL, run.error
+    assert "1 transaction(s) the bank sent malformed are held in quarantine" in run.error
+    quarantined = QuarantinedBankItem.objects.get()
+    assert quarantined.raw_json == bad_item
+    assert reason in quarantined.reason
+    assert quarantined.resolved_at is None
+    # Not past the bad item: its booking time when readable, else where it was.
+    booked = quarantined.booking_date
+    expected = booked if booked is not None and booked > watermark else watermark
+    assert Account.objects.get(user=user).transactions_synced_through == expected
+    synced.refresh_from_db()
+    assert (synced.status, synced.quarantined_items_open) == (ConnectionStatus.READY, 1)
     assert (run.transactions_added, run.transactions_skipped) == (1, 1)
     assert len(run.warnings) == 1
     assert reason in run.warnings[0]["reason"]
@@ -195,7 +217,10 @@ def test_a_broken_transactions_page_fails_the_run_and_changes_nothing(synced, us
     assert synced.last_error == run.error
 
 
-def test_a_huge_page_is_stored_whole_with_the_long_text_kept_within_the_columns(synced, user):
+def test_a_full_page_is_stored_whole_with_the_long_text_kept_within_the_columns(
+    synced, user, settings
+):
+    settings.SYNC_PAGE_LIMIT = 100  # the most a bank may send (SPEC §4.4); more is refused
     items = [
         fb.tx(
             f"tx-h{n}",
@@ -204,14 +229,14 @@ def test_a_huge_page_is_stored_whole_with_the_long_text_kept_within_the_columns(
             information="Ω" * 5000,
             merchant={"name": "M" * 1000, "category": "c" * 500, "mccCode": "5411999"},
         )
-        for n in range(3000)
+        for n in range(97)
     ]
     before = _stored(user)
 
     run = _second_sync(synced, page_body=fb.page_body([*items, *OLD_ITEMS], page=1, has_next=False))
 
     assert run.status == SyncStatus.SUCCEEDED, run.error
-    assert run.transactions_added == 3000
+    assert run.transactions_added == 97
     assert set(before["transactions"]) <= set(_stored(user)["transactions"])
     stored = Transaction.objects.get(bank_transaction_id="tx-h7")
     lengths = (len(stored.merchant_name), len(stored.merchant_category), stored.mcc)

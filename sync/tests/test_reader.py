@@ -442,3 +442,77 @@ def test_close_stops_a_helper_whose_reader_was_left_paused_with_a_full_queue():
 
     assert not closer.is_alive()  # close() returned instead of waiting forever
     assert len(fetched) <= 4
+
+
+# --- Completeness and the watermark (issue 20) ---------------------------------------------------
+
+
+class _CountedClient:
+    """Serves one page of parsed rows (and unparseable items) with the bank's totalRecords."""
+
+    def __init__(self, rows, *, skipped=(), total: int):
+        self.rows, self.skipped, self.total = rows, list(skipped), total
+        self.calls = 0
+
+    def get_transactions_page(self, *, page: int, **_ignored) -> TransactionPage:
+        self.calls += 1
+        return TransactionPage(
+            transactions=list(self.rows) if page == 1 else [],
+            page=page,
+            total_pages=1,
+            total_records=self.total,
+            has_next=False,
+            skipped=list(self.skipped) if page == 1 else [],
+        )
+
+
+def _scan(account, client):
+    counts = TransactionCounts()
+    scan = account_transactions_sync(
+        client=client,
+        account=account,
+        client_id="team260-1",
+        consent_id="consent-1",
+        counts=counts,
+        fetcher=PageFetcher(lookahead=False),
+    )
+    return scan, counts
+
+
+@pytest.mark.django_db
+def test_a_stored_row_sent_malformed_is_not_counted_twice_towards_the_banks_count(user):
+    """Stored a, b, c; the bank now counts 4 (d is new) but lists a, b, c-malformed and not d:
+    c is one row (stored), so 3 of 4: incomplete, the watermark stays."""
+    account = make_account(user=user)
+    rows = [_bank_tx("a"), _bank_tx("b"), _bank_tx("c")]
+    first, _counts = _scan(account, _CountedClient(rows, total=3))
+    assert first.complete
+    account.transactions_synced_through = first.watermark_after(None)
+    account.save(update_fields=["transactions_synced_through"])
+    malformed_c = {"reason": "c: missing or non-numeric amount", "item": {"transactionId": "c"}}
+
+    scan, counts = _scan(account, _CountedClient(rows[:2], skipped=[malformed_c], total=4))
+
+    assert scan.complete is False
+    assert counts.incomplete_accounts == [{"account": account.bank_account_id, "found": 3,
+                                           "total": 4}]  # fmt: skip
+    assert scan.watermark_after(account.transactions_synced_through) is None
+    assert "read short of the bank's count" in counts.partial_reason()
+
+
+def test_the_watermark_never_passes_an_open_quarantined_item():
+    from banking.ingestion.quarantine import QuarantineState
+    from sync.reader import AccountScan
+
+    newest = datetime(2025, 11, 20, tzinfo=UTC)
+    held = datetime(2025, 11, 1, tzinfo=UTC)
+    old = datetime(2025, 10, 1, tzinfo=UTC)
+
+    assert AccountScan(newest_seen=newest).watermark_after(old) == newest
+    assert AccountScan(newest_seen=newest, complete=False).watermark_after(old) is None
+    at_item = AccountScan(newest_seen=newest, quarantine=QuarantineState(1, held))
+    assert at_item.watermark_after(old) == held
+    assert at_item.watermark_after(datetime(2025, 11, 5, tzinfo=UTC)) is None  # never back
+    unknown = AccountScan(newest_seen=newest, quarantine=QuarantineState(1, None, True))
+    assert unknown.watermark_after(old) is None
+    assert unknown.watermark_after(None) is None

@@ -277,3 +277,49 @@ def test_a_terminated_backend_mid_run_still_records_the_failure(user, settings):
     run.refresh_from_db()
     assert killed["done"] is True
     assert run.status == SyncStatus.FAILED
+
+
+def test_a_database_error_mid_run_puts_the_run_back_in_the_queue_and_resends_it(
+    connection, monkeypatch, settings
+):
+    from sync import services
+
+    settings.SYNC_RUN_MAX_ATTEMPTS = 3
+    resent: list[int] = []
+    monkeypatch.setattr(
+        services, "sync_run_send", lambda *, sync_run_id: resent.append(sync_run_id)
+    )
+
+    def database_gone(self, **kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(services._SyncExecution, "_run_steps", database_gone)
+    monkeypatch.setattr(db_connection, "close", lambda: None)
+    run = _run(connection)
+
+    sync_run_execute(sync_run_id=run.pk)
+
+    run.refresh_from_db()
+    assert (run.status, run.step, run.attempts) == (SyncStatus.QUEUED, SyncStep.QUEUED, 1)
+    assert run.error.startswith("Database connection lost")
+    assert resent == [run.pk]
+
+
+def test_a_run_that_keeps_losing_the_database_fails_as_database_unavailable(
+    connection, monkeypatch, settings
+):
+    from sync import services
+
+    settings.SYNC_RUN_MAX_ATTEMPTS = 1
+
+    def database_gone(self, **kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(services._SyncExecution, "_run_steps", database_gone)
+    monkeypatch.setattr(db_connection, "close", lambda: None)
+    run = _run(connection)
+
+    sync_run_execute(sync_run_id=run.pk)
+
+    run.refresh_from_db()
+    assert (run.status, run.error_code) == (SyncStatus.FAILED, "database_unavailable")

@@ -82,7 +82,9 @@ def connection(db, user, settings):
     return BankConnection.objects.create(user=user, bank_code="vbank")
 
 
-def _run(connection, bank: TiedBank, *, first: bool = True) -> SyncRun:
+def _run(
+    connection, bank: TiedBank, *, first: bool = True, status: str = SyncStatus.SUCCEEDED
+) -> SyncRun:
     with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
         fb.add_accounts_and_balances(mock)
         mock.add_callback(responses.GET, TRANSACTIONS, callback=bank)
@@ -92,7 +94,7 @@ def _run(connection, bank: TiedBank, *, first: bool = True) -> SyncRun:
         run = SyncRun.objects.create(connection=connection, user_id=connection.user_id)
         sync_run_execute(sync_run_id=run.pk)
         run.refresh_from_db()
-    assert run.status == SyncStatus.SUCCEEDED, run.error
+    assert run.status == status, run.error
     return run
 
 
@@ -173,7 +175,7 @@ def test_a_row_the_bank_never_lists_keeps_the_watermark_and_is_reported(connecti
     settings.SYNC_PAGE_LIMIT = 5
     bank = TiedBank(_listing(3, 4, 3), served=LOSSY, swap=("t3", "t0"))
 
-    run = _run(connection, bank)
+    run = _run(connection, bank, status=SyncStatus.PARTIAL)  # never "succeeded" when short
 
     # The repair, then three re-reads (limits 2, 16, 22) all fall one short of 10.
     assert bank.calls == [
@@ -213,7 +215,7 @@ def test_an_incremental_read_short_of_the_bank_count_keeps_the_watermark(connect
     new = [fb.tx(f"new{n}", T0 + timedelta(days=1) - n * SECOND) for n in range(3)]
     bank = TiedBank(new + history + [fb.tx("late", TIE - timedelta(days=30))])
 
-    run = _run(connection, bank, first=False)
+    run = _run(connection, bank, first=False, status=SyncStatus.PARTIAL)
 
     # The window: pages 1–3 (page 3 reaches a0, below it); the tied rows t0…t3 are positions
     # 6–9, inside page 2. Then the window again at limits 2 (where they straddle 8, but pages 4

@@ -11,7 +11,7 @@ from django.db.models.signals import post_save
 from sync.models import SyncRun, SyncStatus
 from users.onboarding.services import onboarding_step_settle
 
-FINISHED_SYNC_STATUSES = (SyncStatus.SUCCEEDED, SyncStatus.FAILED)
+FINISHED_SYNC_STATUSES = (SyncStatus.SUCCEEDED, SyncStatus.PARTIAL, SyncStatus.FAILED)
 
 
 def sync_run_saved(sender, instance: SyncRun, created: bool, update_fields=None, **kwargs) -> None:

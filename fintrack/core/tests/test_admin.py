@@ -39,7 +39,13 @@ def _build_rows(owner) -> dict[str, object]:
 
     from analytics.models import AnalyticsSnapshot
     from audit.models import AuditEvent, Direction, RawApiLog
-    from banking.models import AccountSummary, BankToken, CategoryRule, TransactionAggregate
+    from banking.models import (
+        AccountSummary,
+        BankToken,
+        CategoryRule,
+        QuarantinedBankItem,
+        TransactionAggregate,
+    )
     from banking.tests import factories
     from consents.models import Consent, ConsentKind, ConsentStatus
     from sync.models import SyncRun, SyncStatus
@@ -106,6 +112,16 @@ def _build_rows(owner) -> dict[str, object]:
             category=transaction.category,
         ),
         "banking.transaction": transaction,
+        "banking.quarantinedbankitem": QuarantinedBankItem.objects.create(
+            connection=connection,
+            account=account,
+            item_key="tx-bad-1",
+            bank_transaction_id="tx-bad-1",
+            reason="tx-bad-1: missing or non-numeric amount",
+            raw_json={"transactionId": "tx-bad-1", "amount": {"amount": "12,50 <b>"}},
+            first_seen_at=now,
+            last_seen_at=now,
+        ),
         "banking.transactionaggregate": TransactionAggregate.objects.create(
             user=owner,
             date=datetime(2025, 11, 20).date(),
