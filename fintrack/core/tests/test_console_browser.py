@@ -15,7 +15,7 @@ from django.contrib import admin
 from django.urls import reverse
 
 from audit.models import Direction, RawApiLog
-from banking.models import BankConnection, Transaction
+from banking.models import Account, BankConnection, QuarantinedBankItem, Transaction
 from conftest import screenshots_dir
 from consents import services as consent_services
 from consents.models import ConsentKind, ConsentStatus
@@ -164,11 +164,21 @@ def test_raw_log_page_shows_request_beside_response_and_the_diff_with_the_previo
     user = _synced_demo_user(make_user)
     first_run = SyncRun.objects.get(connection__user=user, connection__bank_code="vbank")
     second_run = _resync_a_day_later(user, "vbank")
+    # The first page of an account the new day brought rows to (accounts are read in parallel on
+    # PostgreSQL, so "the first page logged" may be a quiet deposit's, the same both days).
+    changed_account = (
+        Transaction.objects.filter(
+            user=user, account__connection__bank_code="vbank", created_at__gt=first_run.finished_at
+        )
+        .values_list("account__bank_account_id", flat=True)
+        .first()
+    )
+    assert changed_account is not None
     response = (
         RawApiLog.objects.filter(
             correlation_id=str(second_run.correlation_id),
             direction=Direction.RESPONSE,
-            endpoint__contains="/transactions?",
+            endpoint__contains=f"/accounts/{changed_account}/transactions?",
             endpoint__endswith="page=1&limit=100",
         )
         .order_by("created_at")
@@ -304,6 +314,24 @@ def _a_row_for_every_other_admin(user) -> None:
     FaultConfig.objects.create(bank="abank")
     ApprovalConfig.objects.create(bank="abank")
     ClientVolume.objects.create(client_id="team260-9", transactions_per_year=100)
+    from datetime import timedelta
+
+    from users.models import RevokedAccessToken
+
+    RevokedAccessToken.objects.create(
+        jti="console-test-jti", expires_at=timezone.now() + timedelta(minutes=15)
+    )
+    account = Account.objects.filter(user=user).first()
+    QuarantinedBankItem.objects.create(
+        connection=account.connection,
+        account=account,
+        item_key="tx-console-malformed",
+        bank_transaction_id="tx-console-malformed",
+        reason="amount: '12,50' is not a number",
+        raw_json={"transactionId": "tx-console-malformed", "amount": {"amount": "12,50"}},
+        first_seen_at=timezone.now(),
+        last_seen_at=timezone.now(),
+    )
 
 
 def test_every_admin_changelist_fits_1400_px(sandbox_banks, staff_page, make_user):
