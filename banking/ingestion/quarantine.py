@@ -155,15 +155,21 @@ class QuarantineKeeper:
         if not self._open and not self._read:
             return QuarantineState()
         now = timezone.now()
-        # An item read well-formed too (a page repeated, a re-read) was stored: not kept.
-        kept = {
-            key: read
-            for key, read in self._read.items()
-            if not (read.bank_id and read.bank_id in stored_ids)
-        }
+        # A row already stored well-formed (by this read or an earlier one) that the bank now
+        # sends malformed loses nothing: not kept, and an open item of it is resolved as stored.
+        # (Kept, it would hold nothing back: the watermark is past it, no read reaches it again.)
+        already = self._stored_ids(
+            [read.bank_id for read in self._read.values() if read.bank_id]
+            + [item.bank_transaction_id for item in self._open if item.bank_transaction_id]
+        )
+
+        def is_stored(bank_id: str) -> bool:
+            return bool(bank_id) and (bank_id in stored_ids or bank_id in already)
+
+        kept = {key: read for key, read in self._read.items() if not is_stored(read.bank_id)}
         stored, not_listed = [], []
         for item in self._open:
-            if item.bank_transaction_id and item.bank_transaction_id in stored_ids:
+            if is_stored(item.bank_transaction_id):
                 stored.append(item.pk)
             elif item.item_key not in self._read and complete and _covered(item, window_start):
                 not_listed.append(item.pk)
@@ -205,6 +211,17 @@ class QuarantineKeeper:
             oldest_booked=state["oldest_booked"],
             booked_unknown=state["booked_unknown"] > 0,
         )
+
+    def _stored_ids(self, ids: list[str]) -> set[str]:
+        """Those of `ids` stored as rows of the account."""
+        found: set[str] = set()
+        for start in range(0, len(ids), _BATCH):
+            found.update(
+                Transaction.objects.filter(
+                    account=self.account, bank_transaction_id__in=ids[start : start + _BATCH]
+                ).values_list("bank_transaction_id", flat=True)
+            )
+        return found
 
     def _record(self, kept: dict[str, _ReadItem], now: datetime) -> None:
         """Insert items seen for the first time; seen again (or again malformed after being

@@ -189,3 +189,22 @@ def test_the_admin_lists_quarantined_items_read_only_with_the_raw_json(staff_cli
     assert "&lt;script&gt;x&lt;/script&gt;" in page and "<script>x</script>" not in page
     assert 'name="_save"' not in page  # read-only
     assert add.status_code == 403
+
+
+def test_a_stored_row_the_bank_now_sends_malformed_is_not_held_and_its_open_item_resolves(account):
+    # Kept, it would never clear: the watermark is already past it, so no read reaches it again.
+    factories.make_transaction(
+        account=account, amount="-12.50", booking_date=T0, bank_transaction_id="tx-1"
+    )
+    other = factories.make_account(user=account.user, bank_code="abank", bank_account_id="acc-2")
+    _read(other, [_item("tx-1")])  # the same id at another account is held there
+
+    state = _read(account, [_item("tx-1"), _item("tx-2")])
+
+    assert state.open_items == 1
+    assert list(
+        QuarantinedBankItem.objects.filter(account=account).values_list(
+            "bank_transaction_id", flat=True
+        )
+    ) == ["tx-2"]
+    assert QuarantinedBankItem.objects.filter(account=other, resolved_at__isnull=True).count() == 1
