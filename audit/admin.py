@@ -6,7 +6,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from audit.capture import TRUNCATED_MARKER
-from audit.models import AuditEvent, Direction, RawApiLog
+from audit.models import AuditEvent, Direction, RawApiBody, RawApiLog
+from audit.selectors import raw_log_same_as
 from audit.services import AuditAction
 from fintrack.core.admin import (
     EMPTY,
@@ -109,6 +110,7 @@ class RawApiLogAdmin(ConsolePanelMixin, ReadOnlyAdminMixin, BigTableAdminMixin, 
         "correlation_link",
         "exchange_id",
         "counterpart_link",
+        "same_as_link",
     ]
     readonly_fields = fields
 
@@ -151,6 +153,29 @@ class RawApiLogAdmin(ConsolePanelMixin, ReadOnlyAdminMixin, BigTableAdminMixin, 
             return EMPTY
         return admin_link(other, f"{other.get_direction_display()}: {other}")
 
+    @admin.display(description="response body")
+    def same_as_link(self, obj: RawApiLog):
+        return body_origin(obj)
+
+
+def body_origin(log: RawApiLog) -> SafeString | str:
+    """Where a response's body is stored: with this row, or "same as" the first call that got
+    it (bodies the bank sends again unchanged are stored once, audit.capture)."""
+    if log.body_id is None:
+        return "stored with this row" if log.payload is not None else EMPTY
+    same_as = raw_log_same_as([log])[log.pk]
+    if same_as is None:
+        return format_html(
+            '{} <span class="ft-muted">{}</span>',
+            "stored with this row",
+            "(shared with every later identical response of this endpoint)",
+        )
+    when = admin_datetime(same_as.created_at)
+    if same_as.id is None:
+        return format_html("same as a call no longer kept ({})", when)
+    first = RawApiLog(pk=same_as.id)
+    return format_html("same as {} ({})", admin_link(first, f"response #{same_as.id}"), when)
+
 
 def exchange_halves(log: RawApiLog) -> tuple[RawApiLog | None, RawApiLog | None]:
     """(request, response) of the exchange `log` belongs to; `log` itself is one of them."""
@@ -158,7 +183,8 @@ def exchange_halves(log: RawApiLog) -> tuple[RawApiLog | None, RawApiLog | None]
     if cached is not None:
         return cached
     halves = {log.direction: log}
-    for other in RawApiLog.objects.filter(exchange_id=log.exchange_id).exclude(pk=log.pk):
+    others = RawApiLog.objects.filter(exchange_id=log.exchange_id).exclude(pk=log.pk)
+    for other in others.select_related("body"):
         halves.setdefault(other.direction, other)
     log._exchange_halves = (halves.get(Direction.REQUEST), halves.get(Direction.RESPONSE))
     return log._exchange_halves
@@ -182,7 +208,7 @@ def previous_call(log: RawApiLog) -> RawApiLog | None:
         candidates = candidates.filter(user_id=log.user_id)
     if log.correlation_id:
         candidates = candidates.exclude(correlation_id=log.correlation_id)
-    return candidates.order_by("-created_at", "-id").first()
+    return candidates.select_related("body").order_by("-created_at", "-id").first()
 
 
 def _bank_url(log: RawApiLog) -> str:
@@ -243,7 +269,7 @@ def _request_pane(half: RawApiLog | None, *, current: RawApiLog) -> SafeString:
             ]
         ),
         pretty_json(half.headers or {}),
-        _body(half.payload),
+        _body(half.body_payload),
     )
 
 
@@ -265,10 +291,11 @@ def _response_pane(half: RawApiLog | None, *, current: RawApiLog) -> SafeString:
                 ("Received at", admin_datetime(half.created_at)),
                 ("Error", half.error or EMPTY),
                 ("Row", _half_link(half, current, "response")),
+                ("Body", body_origin(half)),
             ]
         ),
         pretty_json(half.headers or {}),
-        _body(half.payload),
+        _body(half.body_payload),
     )
 
 
@@ -289,8 +316,8 @@ def _previous_call_section(log: RawApiLog, response_half: RawApiLog | None) -> S
     this_label += f" {admin_datetime((response_half or log).created_at)}"
     previous_label = f"previous call #{previous.pk} {admin_datetime(previous.created_at)}"
     diff, added, removed = text_line_diff(
-        body_text(previous.payload)[0],
-        body_text(response_half.payload if response_half else None)[0],
+        body_text(previous.body_payload)[0],
+        body_text(response_half.body_payload if response_half else None)[0],
         old_label=previous_label,
         new_label=this_label,
     )
@@ -324,6 +351,48 @@ def _previous_call_section(log: RawApiLog, response_half: RawApiLog | None) -> S
         summary,
         diff,
     )
+
+
+@admin.register(RawApiBody)
+class RawApiBodyAdmin(ReadOnlyAdminMixin, BigTableAdminMixin, admin.ModelAdmin):
+    """Response bodies stored once and shared by every identical response of one endpoint."""
+
+    list_display = ["id", "short_digest", "user", "size_bytes", "first_seen_at", "last_seen_at"]
+    list_filter = [("last_seen_at", admin.DateFieldListFilter)]
+    search_fields = ["=digest"]
+    search_help_text = "Exact SHA-256 digest."
+    ordering = ["-id"]
+    list_select_related = ["user"]
+    changelist_defer = ("payload",)
+    fields = [
+        "digest",
+        "user",
+        "size_bytes",
+        "first_seen_at",
+        "last_seen_at",
+        "first_response_link",
+        "payload_pretty",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="digest", ordering="digest")
+    def short_digest(self, obj: RawApiBody):
+        return format_html('<code title="{}">{}…</code>', obj.digest, obj.digest[:16])
+
+    @admin.display(description="first stored by")
+    def first_response_link(self, obj: RawApiBody):
+        first = RawApiLog.objects.filter(
+            exchange_id=obj.first_exchange_id,
+            created_at=obj.first_seen_at,
+            direction=Direction.RESPONSE,
+        ).first()
+        if first is None:
+            return format_html("a call no longer kept ({})", admin_datetime(obj.first_seen_at))
+        return admin_link(first, f"response #{first.pk}: {first}")
+
+    @admin.display(description="body")
+    def payload_pretty(self, obj: RawApiBody):
+        return _body(obj.payload)
 
 
 @admin.register(AuditEvent)

@@ -10,7 +10,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import IsAdminUser
 
 from audit.filters import RawLogFilter, cursor_position_clean
-from audit.selectors import raw_log_list
+from audit.selectors import raw_log_list, raw_log_same_as
 from audit.serializers import AuditErrorSerializer, RawLogOutputSerializer
 from fintrack.core.exceptions import ValidationFailed
 
@@ -22,6 +22,22 @@ class RawLogPagination(CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 200
     ordering = ("-created_at", "-id")
+
+    def get_page_size(self, request):
+        """page_size validated as every filter is: 1–200, else a 400 naming it (DRF would
+        quietly use the default)."""
+        value = request.query_params.get(self.page_size_query_param)
+        if value is None or value == "":
+            return self.page_size
+        digits = value.isascii() and value.isdigit() and len(value) <= 4
+        if not digits or not 1 <= int(value) <= self.max_page_size:
+            raise ValidationFailed(
+                f"page_size: a whole number from 1 to {self.max_page_size}.",
+                extra={
+                    "fields": {"page_size": [f"A whole number from 1 to {self.max_page_size}."]}
+                },
+            )
+        return int(value)
 
     def decode_cursor(self, request):
         try:
@@ -56,17 +72,26 @@ class RawLogListApi(ListAPIView):
             raise ValidationError(errors)
         return filterset.qs
 
+    def paginate_queryset(self, queryset):
+        """The page, each row told which earlier call stored its body (one query per page)."""
+        page = super().paginate_queryset(queryset)
+        if page is not None:
+            same_as = raw_log_same_as(page)
+            for log in page:
+                log.same_as = same_as[log.pk]
+        return page
+
     @extend_schema(
         parameters=[
             _param("user_id", OpenApiTypes.INT, "Only logs of this FinTrack user."),
-            _param("bank", OpenApiTypes.STR, "Bank code.", enum=list(settings.BANK_CODES)),
+            _param("bank_code", OpenApiTypes.STR, "Bank code.", enum=list(settings.BANK_CODES)),
             _param("correlation_id", OpenApiTypes.STR, "One user action or sync run (exact)."),
             _param("endpoint", OpenApiTypes.STR, "Part of the path, e.g. /transactions."),
             _param(
                 "direction", OpenApiTypes.STR, "Request or response.", enum=["request", "response"]
             ),
             _param(
-                "status",
+                "status_code",
                 OpenApiTypes.STR,
                 "Exact HTTP status (404), a class (4xx), or `none` (requests, failed exchanges).",
             ),
@@ -92,7 +117,8 @@ class RawLogListApi(ListAPIView):
         summary="Raw bank requests and responses (staff only), newest first",
         description=(
             "Payloads and headers are returned as stored: secrets were redacted before writing. "
-            "Request and response of one exchange share `exchange_id`."
+            "Request and response of one exchange share `exchange_id`. A response body the "
+            "bank sent unchanged is stored once: `same_as` names the call that stored it."
         ),
         tags=["admin"],
     )

@@ -7,15 +7,18 @@ bank call it records.
 
 `raw_log_hook` writes each exchange as it happens (an API request's few bank calls);
 `RawLogBuffer` gathers a sync run's thousands and writes them in bulk, off the path between one
-bank call and the next.
+bank call and the next. The buffer stores each response body once per (user, bank, method,
+endpoint, content): a body identical to one already stored is referenced (RawApiBody, by the
+SHA-256 of the redacted text), so the hourly re-read of unchanged pages costs metadata rows only.
 """
 
+import hashlib
 import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -27,7 +30,7 @@ from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from audit import redaction
-from audit.models import Direction, RawApiLog
+from audit.models import Direction, RawApiBody, RawApiLog
 from fintrack.core.concurrency import WorkerPool
 from fintrack.core.correlation import get_correlation_id
 from fintrack.core.db import copy_rows
@@ -36,6 +39,9 @@ from fintrack.core.fields import VerbatimJSONField
 logger = logging.getLogger(__name__)
 
 TRUNCATED_MARKER = "_truncated"
+# A shared body's last_seen_at moves forward at most this often (one UPDATE a day per body, not
+# one per call); a body is purged once it has not been seen for the retention plus this.
+BODY_SEEN_REFRESH = timedelta(days=1)
 
 
 def _body_payload(
@@ -89,6 +95,29 @@ class _AsSent:
     text: str
 
 
+@dataclass(frozen=True, slots=True)
+class _SharedBody:
+    """A response body to store once per scope and reference: `_insert` swaps it for a body id."""
+
+    digest: str
+    text: bytes  # the JSON text stored: the bank's own, or the redacted document dumped
+    user_id: int | None
+    exchange_id: uuid.UUID
+    seen_at: datetime
+
+
+def _shared_body(
+    payload: Any, *, user_id: int | None, row: dict[str, Any], seen_at: datetime
+) -> _SharedBody:
+    """The body of a response row, keyed by the SHA-256 of its scope and its (redacted) text."""
+    text = payload.text.encode() if isinstance(payload, _AsSent) else orjson.dumps(payload)
+    scope = "\x1f".join(
+        (str(user_id or ""), row["bank_code"], row["method"], row["endpoint"])
+    ).encode()
+    digest = hashlib.sha256(scope + b"\x1e" + text).hexdigest()
+    return _SharedBody(digest, text, user_id, row["exchange_id"], seen_at)
+
+
 def _exchange_rows(
     *,
     exchange,
@@ -96,8 +125,11 @@ def _exchange_rows(
     secrets: tuple[str, ...],
     correlation_id: str,
     received_at: datetime,
+    share_body: bool = False,
 ) -> list[dict[str, Any]]:
-    """The request row and the response row of one exchange, redacted: RawApiLog's columns."""
+    """The request row and the response row of one exchange, redacted: RawApiLog's columns.
+
+    With `share_body`, the response's body is a `_SharedBody`, stored once by `_insert`."""
     limit = settings.RAW_LOG_MAX_PAYLOAD_BYTES
     exchange_id = uuid.uuid4()
     endpoint = _endpoint(exchange.path, exchange.query, secrets)
@@ -119,6 +151,7 @@ def _exchange_rows(
         "method": exchange.method,
         "correlation_id": correlation_id,
         "exchange_id": exchange_id,
+        "body_id": None,
     }
     request_row = {
         **shared,
@@ -140,18 +173,109 @@ def _exchange_rows(
         "error": redaction.redact_text(exchange.error, secrets=secrets)[:255],
         "created_at": received_at,
     }
+    if share_body and payload is not None:
+        # Redacted above: the digest is of what is stored, never of a secret.
+        response_row["payload"] = _shared_body(
+            payload, user_id=user_id, row=response_row, seen_at=received_at
+        )
     return [request_row, response_row]
 
 
 def _insert(rows: list[dict[str, Any]]) -> None:
-    """Write rows of `_exchange_rows` in one statement: a COPY on PostgreSQL, else an INSERT."""
+    """Write rows of `_exchange_rows` in one statement: a COPY on PostgreSQL, else an INSERT.
+
+    Shared bodies among them are stored first (only those not stored yet: one lookup, one
+    insert) and the rows point at them."""
     # atomic: a failed write must not poison a caller's transaction (a savepoint), nor leave a
-    # COPY half done.
+    # COPY half done, nor a body stored for logs that were not.
     with transaction.atomic():
+        shared = [row for row in rows if isinstance(row["payload"], _SharedBody)]
+        if shared:
+            ids = _bodies_store([row["payload"] for row in shared])
+            for row in shared:
+                row["body_id"], row["payload"] = ids[row["payload"].digest], None
         if connection.vendor == "postgresql":
             copy_rows(RawApiLog, _COPY_COLUMNS, [_copy_row(row) for row in rows])
         else:
             RawApiLog.objects.bulk_create([_model_row(row) for row in rows])
+
+
+def _bodies_store(bodies: list[_SharedBody]) -> dict[str, int]:
+    """The id of each body's row, inserting the bodies not stored yet; {digest: id}.
+
+    One SELECT finds those already stored (a no-op sync's every page): their text is not sent
+    again, and their last_seen_at moves only when a day old. The new ones go in one INSERT,
+    in digest order (two writers never wait on each other's rows in opposite orders); on
+    PostgreSQL ON CONFLICT DO NOTHING lets a concurrent writer of the same body win.
+    """
+    first: dict[str, _SharedBody] = {}
+    for body in sorted(bodies, key=lambda item: item.seen_at):
+        first.setdefault(body.digest, body)
+    seen_at = max(body.seen_at for body in bodies)
+    ids: dict[str, int] = {}
+    stale: list[int] = []
+    for digest, body_id, last_seen_at in RawApiBody.objects.filter(
+        digest__in=list(first)
+    ).values_list("digest", "id", "last_seen_at"):
+        ids[digest] = body_id
+        if last_seen_at < seen_at - BODY_SEEN_REFRESH:
+            stale.append(body_id)
+    if stale:
+        RawApiBody.objects.filter(id__in=sorted(stale), last_seen_at__lt=seen_at).update(
+            last_seen_at=seen_at
+        )
+    new = [first[digest] for digest in sorted(first) if digest not in ids]
+    if new:
+        if connection.vendor == "postgresql":
+            _bodies_insert_postgres(new)
+        else:
+            RawApiBody.objects.bulk_create(
+                [
+                    RawApiBody(
+                        digest=body.digest,
+                        user_id=body.user_id,
+                        payload=Cast(Value(body.text.decode()), output_field=VerbatimJSONField()),
+                        size_bytes=len(body.text),
+                        first_exchange_id=body.exchange_id,
+                        first_seen_at=body.seen_at,
+                        last_seen_at=body.seen_at,
+                    )
+                    for body in new
+                ],
+                ignore_conflicts=True,
+            )
+        ids.update(
+            RawApiBody.objects.filter(digest__in=[body.digest for body in new]).values_list(
+                "digest", "id"
+            )
+        )
+    return ids
+
+
+_BODIES_INSERT = (
+    "INSERT INTO raw_api_bodies (digest, user_id, payload, size_bytes, first_exchange_id, "
+    "first_seen_at, last_seen_at) "
+    "SELECT d, u, p::json, s, e, f, f FROM unnest("
+    "%s::varchar[], %s::bigint[], %s::text[], %s::integer[], %s::uuid[], %s::timestamptz[]"
+    ") AS t (d, u, p, s, e, f) ON CONFLICT (digest) DO NOTHING"
+)
+
+
+def _bodies_insert_postgres(bodies: list[_SharedBody]) -> None:
+    """One INSERT of every new body (each column as one array); the text is validated as JSON by
+    the server, as the logs' COPY has it validated."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _BODIES_INSERT,
+            [
+                [body.digest for body in bodies],
+                [body.user_id for body in bodies],
+                [body.text.decode() for body in bodies],
+                [len(body.text) for body in bodies],
+                [body.exchange_id for body in bodies],
+                [body.seen_at for body in bodies],
+            ],
+        )
 
 
 # Every column of RawApiLog but the id, read from the model: `_exchange_rows` keys its rows by
@@ -197,6 +321,8 @@ class RawLogBuffer:
     transactions), `close()` writes the rest and must end the run, failed or not. If the worker
     process dies, logs not yet written are lost with the transactions not yet written.
     `max_pending` bounds memory: the hook writes by itself when that many exchanges wait.
+    Response bodies are shared: a page the bank sends again unchanged is stored once
+    (`_bodies_store`).
     """
 
     def __init__(
@@ -248,6 +374,7 @@ class RawLogBuffer:
                         secrets=self.secrets,
                         correlation_id=item.correlation_id,
                         received_at=item.received_at,
+                        share_body=True,
                     )
                 )
             _insert(rows)

@@ -142,7 +142,7 @@ class RawLogFilterForm(forms.Form):
 
 class RawLogFilter(django_filters.FilterSet):
     user_id = IdFilter(field_name="user_id", min_value=1, max_value=MAX_ID)
-    bank = django_filters.ChoiceFilter(
+    bank_code = django_filters.ChoiceFilter(
         field_name="bank_code", choices=[(code, code) for code in settings.BANK_CODES]
     )
     correlation_id = django_filters.CharFilter(field_name="correlation_id", max_length=64)
@@ -152,7 +152,7 @@ class RawLogFilter(django_filters.FilterSet):
     direction = django_filters.ChoiceFilter(
         field_name="direction", choices=RawApiLog._meta.get_field("direction").choices
     )
-    status = StatusFilter()
+    status_code = StatusFilter()
     from_ = MomentFilter()
     to = MomentFilter(upper=True)
 

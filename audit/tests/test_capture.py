@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from audit.capture import RawLogBuffer, raw_log_write
-from audit.models import RawApiLog
+from audit.models import RawApiBody, RawApiLog
 from banking.clients.errors import BankUnavailableError
 from banking.services.clients import bank_client_for
 from banking.services.tokens import bank_token_cache_clear
@@ -322,19 +322,19 @@ def test_buffer_hook_writes_nothing_and_flush_keeps_each_exchanges_hook_time_cor
     assert all(hooked_from <= row.created_at <= hooked_until for row in responses_rows)
     assert {row.user_id for row in rows} == {user.pk}
     # Redaction applies as in the direct writer: headers, bodies, the team secret anywhere.
-    dump = json.dumps(list(RawApiLog.objects.values()), default=str)
+    dump = json.dumps([*RawApiLog.objects.values(), *RawApiBody.objects.values()], default=str)
     assert TOKEN.split(".")[1] not in dump
     assert SECRET not in dump
     assert {r.headers["Authorization"] for r in rows if r.direction == "request"} == {"[REDACTED]"}
-    assert {r.payload["access_token"] for r in responses_rows} == {"[REDACTED]"}
-    assert {r.payload["data"]["balance"][0]["amount"] for r in responses_rows} == {"1", "2"}
+    assert {r.body_payload["access_token"] for r in responses_rows} == {"[REDACTED]"}
+    assert {r.body_payload["data"]["balance"][0]["amount"] for r in responses_rows} == {"1", "2"}
 
     buffer.flush()  # what was written is not written again
     assert RawApiLog.objects.count() == 4
 
 
 @pytest.mark.django_db
-def test_buffer_flush_of_several_exchanges_is_one_statement(user):
+def test_buffer_flush_is_one_write_of_new_bodies_and_one_of_the_rows(user):
     buffer = RawLogBuffer(user=user, secrets=[SECRET])
     for number in range(3):  # 6 rows: far below SQLite's bulk_create batch limit
         buffer.hook(_exchange(number))
@@ -343,6 +343,20 @@ def test_buffer_flush_of_several_exchanges_is_one_statement(user):
         buffer.flush()
 
     assert RawApiLog.objects.count() == 6
+    assert RawApiBody.objects.count() == 3
+    writes = _writes(captured)
+    assert len(writes) == 2
+    assert writes[0].startswith("INSERT") and "raw_api_bodies" in writes[0].split("(")[0]
+    assert writes[1].startswith(WRITE_STATEMENT)
+
+    # The same pages again (the next hourly sync): rows only, the bodies are not sent again.
+    for number in range(3):
+        buffer.hook(_exchange(number))
+    with CaptureQueriesContext(connection) as captured:
+        buffer.flush()
+
+    assert RawApiLog.objects.count() == 12
+    assert RawApiBody.objects.count() == 3
     writes = _writes(captured)
     assert len(writes) == 1
     assert writes[0].startswith(WRITE_STATEMENT)
@@ -435,8 +449,10 @@ def test_client_with_a_buffer_leaves_no_row_until_the_buffer_is_flushed(user):
     ]
     assert {r.correlation_id for r in rows} == {"corr-buffered"}
     assert {r.user_id for r in rows} == {user.pk}
-    assert SECRET not in json.dumps(list(RawApiLog.objects.values()), default=str)
-    assert rows[1].payload["access_token"] == "[REDACTED]"
+    assert SECRET not in json.dumps(
+        [*RawApiLog.objects.values(), *RawApiBody.objects.values()], default=str
+    )
+    assert rows[1].body_payload["access_token"] == "[REDACTED]"
 
 
 @pytest.mark.django_db(transaction=True)

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from audit.models import AuditEvent, RawApiLog
+from audit.models import AuditEvent, RawApiBody, RawApiLog
 from banking.models import BankToken
 from banking.services.tokens import bank_token_cache_clear
 from consents import services as consent_services
@@ -37,7 +37,7 @@ def client_tokens(bank_client_tokens):
 def test_no_log_holds_a_token_the_team_secret_or_a_password(sandbox, make_user, client_tokens):
     from banking.services.connections import connection_get_or_create
 
-    user = make_user(email="anna@example.com", password=USER_PASSWORD)
+    user = make_user(email="anna@example.com", password=USER_PASSWORD, client_id="team260-1")
     for bank_code in ("vbank", "abank", "sbank"):
         for kind in (ConsentKind.ACCOUNTS, ConsentKind.PRODUCTS):
             consent = consent_services.consent_ensure(user=user, bank_code=bank_code, kind=kind)
@@ -55,11 +55,12 @@ def test_no_log_holds_a_token_the_team_secret_or_a_password(sandbox, make_user, 
     assert all(len(secret) >= 8 for secret in secrets)
 
     logs = list(RawApiLog.objects.values("endpoint", "headers", "payload", "error"))
+    bodies = list(RawApiBody.objects.values("payload"))  # the sync's response bodies, shared
     events = list(AuditEvent.objects.values("details"))
-    stored = json.dumps([logs, events], ensure_ascii=False, default=str)
+    stored = json.dumps([logs, bodies, events], ensure_ascii=False, default=str)
 
     assert SyncRun.objects.filter(status=SyncStatus.SUCCEEDED).count() == 3
-    assert len(logs) > 20  # the whole conversation was recorded...
+    assert len(logs) > 20 and len(bodies) > 10  # the whole conversation was recorded...
     assert {row["endpoint"].split("?")[0] for row in logs} >= {"/auth/bank-token", "/accounts"}
     assert [secret for secret in secrets if secret in stored] == []  # ...but none of its secrets
     assert JWT.findall(stored) == []

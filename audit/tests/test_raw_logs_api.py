@@ -103,7 +103,7 @@ def test_staff_sees_every_log_newest_first_with_payload_as_stored(staff_api, log
         "id": logs["anna_accounts"].id,
         "created_at": "2025-11-01T12:00:00Z",
         "user_id": logs["anna"].id,
-        "bank": "vbank",
+        "bank_code": "vbank",
         "direction": "response",
         "method": "GET",
         "endpoint": "/accounts",
@@ -114,28 +114,29 @@ def test_staff_sees_every_log_newest_first_with_payload_as_stored(staff_api, log
         "exchange_id": str(logs["anna_accounts"].exchange_id),
         "headers": {},
         "payload": {"data": {"x": 1}},
+        "same_as": None,  # the body is this row's own
     }
 
 
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
-        ({"bank": "abank"}, ["boris_abank_503"]),
+        ({"bank_code": "abank"}, ["boris_abank_503"]),
         ({"correlation_id": "corr-a"}, ["anna_accounts", "anna_request"]),
         ({"endpoint": "transactions"}, ["anna_tx_404"]),
         ({"endpoint": "/AUTH/"}, ["system_token"]),
         ({"direction": "request"}, ["anna_request"]),
-        ({"status": "404"}, ["anna_tx_404"]),
-        ({"status": "5xx"}, ["boris_abank_503"]),
-        ({"status": "2XX"}, ["system_token", "anna_accounts"]),
-        ({"status": "none"}, ["boris_timeout", "anna_request"]),
+        ({"status_code": "404"}, ["anna_tx_404"]),
+        ({"status_code": "5xx"}, ["boris_abank_503"]),
+        ({"status_code": "2XX"}, ["system_token", "anna_accounts"]),
+        ({"status_code": "none"}, ["boris_timeout", "anna_request"]),
         ({"from": "2025-11-03"}, ["boris_timeout", "system_token", "boris_abank_503"]),
         ({"to": "2025-11-01"}, ["anna_accounts", "anna_request"]),
         (
             {"from": "2025-11-01T11:30:00Z", "to": "2025-11-02T12:00:00Z"},
             ["anna_tx_404", "anna_accounts"],
         ),
-        ({"from": "2025-11-02", "to": "2025-11-03", "bank": "vbank"}, ["anna_tx_404"]),
+        ({"from": "2025-11-02", "to": "2025-11-03", "bank_code": "vbank"}, ["anna_tx_404"]),
     ],
 )
 def test_each_filter_returns_exactly_its_rows(staff_api, logs, query, expected):
@@ -151,10 +152,10 @@ def test_user_id_filter_returns_that_users_rows(staff_api, logs):
 @pytest.mark.parametrize(
     ("query", "field"),
     [
-        ({"status": "4x"}, "status"),
-        ({"status": "600"}, "status"),
-        ({"status": "abc"}, "status"),
-        ({"bank": "nobank"}, "bank"),
+        ({"status_code": "4x"}, "status_code"),
+        ({"status_code": "600"}, "status_code"),
+        ({"status_code": "abc"}, "status_code"),
+        ({"bank_code": "nobank"}, "bank_code"),
         ({"direction": "sideways"}, "direction"),
         ({"user_id": "abc"}, "user_id"),
         ({"user_id": "0"}, "user_id"),
@@ -163,6 +164,9 @@ def test_user_id_filter_returns_that_users_rows(staff_api, logs):
         ({"to": "2025-13-01"}, "to"),
         ({"from": "2025-11-05", "to": "2025-11-01"}, "to"),
         ({"correlation_id": "x" * 65}, "correlation_id"),
+        ({"page_size": "twelve"}, "page_size"),
+        ({"page_size": "0"}, "page_size"),
+        ({"page_size": "201"}, "page_size"),
     ],
 )
 def test_bad_filter_values_are_a_400_naming_the_field(staff_api, logs, query, field):

@@ -116,3 +116,68 @@ def test_migration_registers_a_daily_purge_with_expiry():
     )
     assert schedule.month_of_year == "*"
     assert str(schedule.timezone) == "UTC"
+
+
+@pytest.mark.django_db
+def test_audit_events_older_than_the_retention_go_in_batches(settings):
+    from audit.tasks import audit_events_purge_task
+
+    settings.AUDIT_EVENT_RETENTION_DAYS = 365
+    settings.DATA_RETENTION_BATCH_ROWS = 2
+    old = [AuditEvent.objects.create(action="sync.started") for _ in range(5)]
+    AuditEvent.objects.filter(pk__in=[e.pk for e in old]).update(
+        created_at=timezone.now() - timedelta(days=366)
+    )
+    kept = AuditEvent.objects.create(action="sync.succeeded")
+
+    with CaptureQueriesContext(connection) as queries:
+        assert audit_events_purge_task() == 5
+
+    deletes = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("DELETE")]
+    assert len(deletes) == 3  # 2 + 2 + 1
+    assert list(AuditEvent.objects.values_list("pk", flat=True)) == [kept.pk]
+
+    settings.AUDIT_EVENT_RETENTION_DAYS = 0
+    AuditEvent.objects.update(created_at=timezone.now() - timedelta(days=5000))
+    assert audit_events_purge_task() == 0
+    assert AuditEvent.objects.count() == 1
+
+
+LIFECYCLE_SCHEDULES = {
+    "purge old raw API logs": "audit.raw_logs_purge",
+    "create raw API log partitions ahead": "audit.raw_log_partitions_ensure",
+    "prune analytics snapshots": "analytics.snapshots_prune",
+    "prune sync runs": "sync.runs_prune",
+    "thin balance snapshots": "banking.balance_snapshots_thin",
+    "purge old audit events": "audit.audit_events_purge",
+}
+
+
+@pytest.mark.django_db
+def test_every_lifecycle_task_is_scheduled_by_beat_and_exists():
+    from django_celery_beat.models import PeriodicTask
+
+    from fintrack.celery import app
+
+    app.loader.import_default_modules()
+    scheduled = {
+        task.name: task for task in PeriodicTask.objects.filter(name__in=list(LIFECYCLE_SCHEDULES))
+    }
+
+    assert {name: task.task for name, task in scheduled.items()} == LIFECYCLE_SCHEDULES
+    for task in scheduled.values():
+        assert task.enabled and task.crontab is not None and task.expire_seconds
+        assert task.task in app.tasks, task.task
+        assert task.description
+    assert "partitions" in scheduled["purge old raw API logs"].description
+
+
+@pytest.mark.django_db
+def test_the_retention_tasks_run_on_the_maintenance_queue():
+    from fintrack.celery import app
+
+    app.loader.import_default_modules()
+    router = app.amqp.router
+    for task_name in LIFECYCLE_SCHEDULES.values():
+        route = router.route({}, task_name)
+        assert route["queue"].name == "maintenance", task_name

@@ -60,9 +60,10 @@ def test_a_logged_page_is_stored_as_the_very_text_the_bank_sent():
 
     response = RawApiLog.objects.get(direction=Direction.RESPONSE)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT payload::text FROM raw_api_logs WHERE id = %s", [response.pk])
+        # A sync's response body is stored once (shared by every identical later response).
+        cursor.execute("SELECT payload::text FROM raw_api_bodies WHERE id = %s", [response.body_id])
         assert cursor.fetchone()[0] == text
-    assert response.payload == json.loads(text)
+    assert response.body_payload == json.loads(text)
     assert response.headers == {"Content-Type": "application/json"}
     request = RawApiLog.objects.get(direction=Direction.REQUEST)
     assert request.headers == {"Authorization": "[REDACTED]"}
@@ -71,3 +72,38 @@ def test_a_logged_page_is_stored_as_the_very_text_the_bank_sent():
         response.exchange_id,
         "/accounts/acc-1/transactions?page=1",
     )
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="TOAST compression is PostgreSQL's")
+@pytest.mark.django_db
+def test_a_big_shared_body_is_compressed_with_lz4():
+    from audit.capture import RawLogBuffer
+    from banking.clients import BankExchange
+
+    page = {
+        "data": {
+            "transaction": [{"transactionId": f"tx-{n}", "note": "x" * 40} for n in range(200)]
+        }
+    }
+    text = json.dumps(page)
+    buffer = RawLogBuffer()
+    buffer.hook(
+        BankExchange(
+            bank_code="vbank",
+            method="GET",
+            path="/accounts/acc-1/transactions",
+            query={"page": 1},
+            request_headers={},
+            request_json=None,
+            status_code=200,
+            response_text=text,
+            response_json=page,
+            response_is_json=True,
+            started_at=timezone.now(),
+        )
+    )
+    buffer.flush()
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_column_compression(payload) FROM raw_api_bodies")
+        assert cursor.fetchone()[0] == "lz4"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.db import connection as db_connection
 from django.db.models import Min, Sum
 
 from banking.filters import (
@@ -83,13 +84,41 @@ def transaction_export_rows(
 ) -> Iterator[tuple]:
     """Every one of the user's matching transactions as a tuple of EXPORT_COLUMNS, in `ordering`.
 
-    Streamed from the database `chunk_size` rows at a time (a server-side cursor on PostgreSQL,
-    chunked reads on SQLite): memory stays constant whatever the number of rows. No model
-    instances: at 250,000 rows they would cost more than the CSV itself.
+    Memory stays constant whatever the number of rows. Where server-side cursors work (SQLite's
+    chunked reads, PostgreSQL without a pooler) the rows stream from one query, so the file is
+    one snapshot even while a sync writes. Behind PgBouncer in transaction pooling
+    (DISABLE_SERVER_SIDE_CURSORS: iterator() would read every row at once) they are read
+    `chunk_size` per query, each page after the last row's key exactly as the feed's cursor
+    pages (transactions_after); in autocommit each page then reads the rows as they are, so a
+    row a sync moves across pages meanwhile may come twice or not at all, as in the feed. No
+    model instances: at 250,000 rows they would cost more than the CSV itself.
     """
     queryset = transactions_filter(Transaction.objects.filter(user=user), filters)
-    queryset = transactions_after(queryset, None, ordering)
-    return queryset.values_list(*EXPORT_COLUMNS).iterator(chunk_size=chunk_size)
+    if not db_connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS"):
+        ordered = transactions_after(queryset, None, ordering).values_list(*EXPORT_COLUMNS)
+        return ordered.iterator(chunk_size=chunk_size)
+    id_at, date_at, amount_at = (
+        EXPORT_COLUMNS.index(name) for name in ("id", "booking_date", "amount")
+    )
+
+    def pages() -> Iterator[tuple]:
+        cursor = None
+        while True:
+            page = transactions_after(queryset, cursor, ordering).values_list(*EXPORT_COLUMNS)
+            rows = list(page[:chunk_size])
+            yield from rows
+            if len(rows) < chunk_size:
+                return
+            last = rows[-1]
+            del rows  # one page in memory at a time
+            cursor = FeedCursor(
+                id=last[id_at],
+                booking_date=last[date_at],
+                amount=abs(last[amount_at]),
+                ordering=ordering,
+            )
+
+    return pages()
 
 
 def transaction_get(*, user, transaction_id: int) -> Transaction:
@@ -207,10 +236,11 @@ def transaction_summary(
         summary["count"] += item["count"]
         summary["by_category"].append(
             {
-                "code": item["category__code"],
-                "name_en": item["category__name_en"],
-                "name_ru": item["category__name_ru"],
-                "kind": item["category__kind"],
+                "category_code": item["category__code"],
+                "category_name_en": item["category__name_en"],
+                "category_name_ru": item["category__name_ru"],
+                "category_kind": item["category__kind"],
+                "currency": item["currency"],
                 "income": item["income_sum"],
                 "spending": item["spending_sum"],
                 "net": item["income_sum"] - item["spending_sum"],
@@ -221,6 +251,7 @@ def transaction_summary(
         currencies[day["currency"]]["by_day"].append(
             {
                 "date": day["date"],
+                "currency": day["currency"],
                 "income": day["income_sum"],
                 "spending": day["spending_sum"],
                 "net": day["income_sum"] - day["spending_sum"],
@@ -230,7 +261,9 @@ def transaction_summary(
     result = []
     for currency in sorted(currencies):
         summary = currencies[currency]
-        summary["by_category"].sort(key=lambda row: (-row["spending"], -row["income"], row["code"]))
+        summary["by_category"].sort(
+            key=lambda row: (-row["spending"], -row["income"], row["category_code"])
+        )
         by_month, monthly_average = _by_month(
             summary["by_day"],
             date_from=date_from,
@@ -238,6 +271,9 @@ def transaction_summary(
             history_start=history_start,
             today=today,
         )
+        # Every row with money names its currency (issue 24), as the group does.
+        for row in (*by_month, monthly_average):
+            row["currency"] = currency
         result.append(
             {
                 "currency": currency,
