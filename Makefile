@@ -17,7 +17,8 @@ install: $(STAMP)
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
 
-## Web (API, admin, Swagger UI, sandbox banks), a Celery worker and celery-beat; Ctrl-C stops all.
+## Web (API, admin, Swagger UI, sandbox banks), one Celery worker (queues sync, analytics and
+## maintenance) and celery-beat; Ctrl-C stops all.
 run: migrate
 	$(BIN)/python manage.py bootstrap
 	bin/run-embedded

@@ -121,7 +121,9 @@ class ConsentsMixin(AuthMixin):
         )
 
     def revoke_product_consent(self, *, consent_id: str, client_id: str) -> None:
-        """DELETE /product-agreement-consents/{id}?client_id=… (204)."""
+        """DELETE /product-agreement-consents/{id}?client_id=… (204). Some deployments want a
+        client token here (SPEC §6.2) and answer 401 `Insufficient permissions`: that is
+        BankPermissionError, not an expired bank token, so no new token is fetched."""
         self._send(
             "DELETE",
             f"/product-agreement-consents/{consent_id}",

@@ -46,8 +46,24 @@ class BankUnavailableError(BankError):
     code = "bank_unavailable"
 
 
+class BankCircuitOpenError(BankUnavailableError):
+    """The bank failed too many calls in a row: its circuit is open (circuit.py), so calls fail
+    at once, without reaching it, until `retry_after` seconds from now, when one probe is let
+    through. A sync waits that long (its task's countdown) instead of hammering the bank."""
+
+    code = "bank_circuit_open"
+
+
+class BankRateLimitedError(BankUnavailableError):
+    """FinTrack's own per-bank rate limit (ratelimit.py): the bank's next free call slot is
+    further away than this call may wait (its deadline, BANK_RATE_LIMIT_MAX_WAIT_SECONDS)."""
+
+    code = "bank_rate_limited"
+
+
 class BankAuthError(BankError):
-    """401 from the bank: the bank token is bad or expired; refresh it once."""
+    """401 from the bank refusing our credentials: the team secret at /auth/bank-token, a
+    client's password, or a bank token still refused after one refresh (SPEC §2.3)."""
 
     code = "bank_auth_failed"
 
@@ -62,6 +78,14 @@ class BankRejectedError(BankError):
     """Any other 4xx: the bank refused this request; retrying will not help."""
 
     code = "bank_rejected"
+
+
+class BankPermissionError(BankRejectedError):
+    """A 401 that is not a token expiry (SPEC §2.3, §9): the bank knows the token but refuses
+    this caller this route (`Insufficient permissions`, `Invalid client_id`, `Client token
+    required …`). A new token would change nothing, so none is fetched and nothing is retried."""
+
+    code = "bank_permission_denied"
 
 
 class BankNotFoundError(BankRejectedError):

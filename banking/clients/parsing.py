@@ -209,6 +209,22 @@ def error_code(body: Any) -> str:
     return code if isinstance(code, str) else ""
 
 
+# The one 401 detail that means "this bank token is bad, expired or another bank's" (SPEC §2.3).
+TOKEN_REFUSED_DETAIL = "could not validate credentials"
+
+
+def token_refused(body: Any, www_authenticate: str) -> bool:
+    """Whether a 401 says the bearer token itself is not valid (SPEC §2.3): its detail is
+    "Could not validate credentials", or it has no detail of its own and challenges for a new
+    Bearer token (`WWW-Authenticate: Bearer`, RFC 6750 `error="invalid_token"`). Any other 401
+    (`Insufficient permissions`, `Invalid client_id`, …) is about the caller, not the token."""
+    detail = error_detail_message(body).strip().rstrip(".").lower()
+    if detail:
+        return detail == TOKEN_REFUSED_DETAIL
+    challenge = (www_authenticate or "").strip().lower()
+    return challenge.startswith("bearer") and "insufficient_scope" not in challenge
+
+
 # --- Authentication (SPEC §2) ---------------------------------------------------------------
 
 
@@ -498,9 +514,13 @@ def transaction(item: Any, account_id: str) -> tuple[BankTransaction | None, str
         return None, (
             f"{transaction_id}: unknown creditDebitIndicator {get('creditDebitIndicator')!r}"
         )
-    booking_date = to_datetime(get("bookingDateTime"))
+    booked_text = get("bookingDateTime")
+    booking_date = to_datetime(booked_text)
     if booking_date is None:
         return None, f"{transaction_id}: unparseable bookingDateTime"
+    value_text = get("valueDateTime")
+    # Most banks send the same text twice (SPEC §4.4): parsed once.
+    value_date = booking_date if value_text == booked_text else to_datetime(value_text)
     status = transaction_status(get("status") or "booked")
     if status is None:
         return None, f"{transaction_id}: unknown status {get('status')!r}"
@@ -521,7 +541,7 @@ def transaction(item: Any, account_id: str) -> tuple[BankTransaction | None, str
             currency=text(money.get("currency")) or "RUB",
             status=status,
             booking_date=booking_date,
-            value_date=to_datetime(get("valueDateTime")),
+            value_date=value_date,
             description=text(get("transactionInformation")),
             bank_transaction_code=text(code),
             merchant_name=text(merchant.get("name")),

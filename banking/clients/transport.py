@@ -1,14 +1,41 @@
 """The transport every bank call goes through (SPEC.md): one session, a timeout on every call, no
 redirects, retries with backoff and full jitter, the bank's Retry-After honoured, one token refresh
-on 401, each exchange handed to the raw-log hook, the status checked before the body is read.
+on a 401 that says the token is no longer valid, each exchange handed to the raw-log hook, the
+status checked before the body is read.
+
+Before each HTTP attempt the bank's circuit breaker (circuit.py) is asked (open: fail at once with
+BankCircuitOpenError, no call made) and the bank's shared rate limit (ratelimit.py) gives the call
+its slot (waited for within the deadline, else BankRateLimitedError); each attempt's outcome is
+reported back to the breaker.
 
 Bounded: a body is streamed and refused past `max_response_bytes` (a page of 200,000 items is never
 held, let alone parsed), and a deadline (the client's `deadline_seconds`, or `bank_call_deadline()`
 around a web request) ends retries and waits in time: no attempt starts, and no sleep ends, past it,
 and each attempt's timeout is cut to what is left.
 
-It never imports models or the ORM: the bank token and the raw-log writer are injected as callables
-(`token_provider`, `token_invalidator`, `exchange_hook`) by `banking.services.clients`.
+One retry layer of waiting, not two nested ones. Outside a task (a web request, a command) this
+transport is the only layer: up to `max_retries` retries of a 5xx, 429, timeout or dropped
+connection, with backoff and Retry-After waits, all within the deadline. Inside a sync task
+(`bank_calls_retried_by_task()`, sync/tasks.py) the task's retry is the layer that waits (a Celery
+countdown frees the worker): here a call is retried at most BANK_TASK_MAX_RETRIES quick times
+(never more than `max_retries`), sleeping at most BANK_TASK_MAX_SLEEP_SECONDS before each (a
+backoff, or a Retry-After no longer than that); anything longer raises BankUnavailableError with
+`retry_after` for the task's countdown. During a full outage a sync run therefore makes at most
+(1 + BANK_TASK_MAX_RETRIES) × (1 + SYNC_TASK_MAX_RETRIES) bank calls (3 × 6 = 18 with the
+defaults, over ~8 minutes, then it fails until the next scheduled run), against 4 × 6 = 24 with
+the transport's own retries nested in the task's; and once BANK_CIRCUIT_FAILURE_THRESHOLD calls in
+a row failed, the whole bank, all connections together, gets only one probe per open period
+(banking/tests/test_transport_retry_layers.py counts them).
+
+401 (SPEC §2.3): only "Could not validate credentials" (or a Bearer challenge saying the token is
+invalid) means the bank token expired: it is fetched again once and the call repeated. Any other
+401 on a route called with the bank token (`Insufficient permissions`, `Invalid client_id`,
+`Client token required …`) is BankPermissionError at once, with no new token and no retry; a 401
+to a credentials call (/auth/bank-token, /auth/login) is BankAuthError.
+
+It never imports models or the ORM: the bank token, the raw-log writer and the circuit's state
+recorder are injected as callables (`token_provider`, `token_invalidator`, `exchange_hook`,
+`circuit_listener`) by `banking.services.clients`.
 """
 
 import logging
@@ -30,15 +57,20 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from banking.clients import parsing
+from banking.clients.circuit import BankCircuit, CircuitPermit, CircuitTransition, Outcome
+from banking.clients.circuit import circuit_for as _circuit_for
 from banking.clients.errors import (
     BankAuthError,
     BankError,
     BankNotFoundError,
+    BankPermissionError,
     BankRejectedError,
     BankResponseError,
     BankUnavailableError,
     ConsentRequiredError,
 )
+from banking.clients.ratelimit import BankRateLimiter
+from banking.clients.ratelimit import limiter_for as _limiter_for
 from banking.clients.types import BankTokenInfo
 
 logger = logging.getLogger(__name__)
@@ -64,6 +96,32 @@ _MIN_ATTEMPT_SECONDS = 0.25
 clock: Callable[[], float] = time.monotonic
 
 _call_deadline: ContextVar[float | None] = ContextVar("bank_call_deadline", default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class _TaskRetries:
+    """The transport's share of retrying inside a task whose own retry does the waiting."""
+
+    max_retries: int
+    max_sleep_seconds: float
+
+
+_task_retries: ContextVar[_TaskRetries | None] = ContextVar("bank_task_retries", default=None)
+
+
+@contextmanager
+def bank_calls_retried_by_task(*, max_retries: int, max_sleep_seconds: float) -> Iterator[None]:
+    """Bank calls made inside belong to a task that retries itself (one layer of waiting): each
+    is retried at most `max_retries` times (and never more than its client's own `max_retries`),
+    sleeping at most `max_sleep_seconds` before each retry (a backoff, or a Retry-After no longer
+    than that); a longer wait is left to the task (BankUnavailableError.retry_after)."""
+    token = _task_retries.set(
+        _TaskRetries(max_retries=max(0, max_retries), max_sleep_seconds=max(0.0, max_sleep_seconds))
+    )
+    try:
+        yield
+    finally:
+        _task_retries.reset(token)
 
 
 @contextmanager
@@ -150,6 +208,7 @@ class BankTransport:
         token_provider: Callable[[], str] | None = None,
         token_invalidator: Callable[[], None] | None = None,
         exchange_hook: Callable[[BankExchange], None] | None = None,
+        circuit_listener: Callable[[CircuitTransition], object] | None = None,
     ) -> None:
         self.bank_code = bank_code or self.bank_code
         self.base_url: str = base_url.rstrip("/")
@@ -166,6 +225,13 @@ class BankTransport:
         self.token_provider: Callable[[], str] | None = token_provider
         self.token_invalidator: Callable[[], None] | None = token_invalidator
         self.exchange_hook: Callable[[BankExchange], None] | None = exchange_hook
+        # The bank's rate limit and circuit breaker, shared by every process (None: neither).
+        self.rate_limiter: BankRateLimiter | None = (
+            _limiter_for(self.bank_code) if self.bank_code else None
+        )
+        self.circuit: BankCircuit | None = _circuit_for(self.bank_code) if self.bank_code else None
+        # Told of each change of the circuit's state (stored for the admin); never on each call.
+        self.circuit_listener: Callable[[CircuitTransition], object] | None = circuit_listener
         # Every call of this client ends by then (a `clock()` time), whatever its retries.
         self.deadline: float | None = (
             clock() + deadline_seconds if deadline_seconds and deadline_seconds > 0 else None
@@ -219,7 +285,8 @@ class BankTransport:
         product_consent_id: str | None = None,
         bearer: str | None = None,
     ) -> BankResponse:
-        """Send with retries; refresh the bank token once on 401; map failures to typed errors."""
+        """Send with retries; refresh the bank token once on an expired-token 401; map failures
+        to typed errors."""
         headers = {"Accept": "application/json"}
         if interbank:
             headers["X-Requesting-Bank"] = self.team_id
@@ -229,30 +296,21 @@ class BankTransport:
             headers["X-Product-Agreement-Consent-Id"] = product_consent_id
         uses_bank_token = authenticated and bearer is None
         deadline = self._deadline()
+        max_retries, max_sleep, retry_after_max = self._retry_budget()
         refreshed = False
         attempt = 0
         waited_for_bank = 0.0  # seconds of Retry-After slept in this call
         last_failure: BankUnavailableError | None = None
         while True:
-            timeout = self.timeout_seconds
-            if deadline is not None:
-                left = deadline - clock()
-                if left < _MIN_ATTEMPT_SECONDS:
-                    raise self._past_deadline(attempt, last_failure)
-                timeout = min(timeout, left)
+            if deadline is not None and deadline - clock() < _MIN_ATTEMPT_SECONDS:
+                raise self._past_deadline(attempt, last_failure)
             if bearer is not None:
                 headers["Authorization"] = f"Bearer {bearer}"
             elif uses_bank_token:
                 headers["Authorization"] = f"Bearer {self._bank_token()}"
             try:
-                response = self._attempt(
-                    method,
-                    path,
-                    query or {},
-                    headers,
-                    json_body,
-                    timeout=timeout,
-                    deadline=deadline,
+                response = self._guarded_attempt(
+                    method, path, query or {}, headers, json_body, deadline=deadline
                 )
             except _TRANSPORT_ERRORS as exc:
                 failure = BankUnavailableError(
@@ -260,22 +318,22 @@ class BankTransport:
                     bank_code=self.bank_code,
                     retry_after=self._backoff_cap(attempt + 1),
                 )
-                if attempt >= self.max_retries:
+                if attempt >= max_retries:
                     raise failure from exc
-                self._pause(self._backoff(attempt), deadline, failure, cause=exc)
+                self._pause(self._backoff(attempt, max_sleep), deadline, failure, cause=exc)
                 last_failure = failure
                 attempt += 1
                 continue
             status = response.status_code
-            if status == 401 and uses_bank_token and not refreshed:
+            token_expired = status == 401 and uses_bank_token and self._token_refused(response)
+            if token_expired and not refreshed:
                 refreshed = True
                 self._drop_bank_token()
                 continue
             if status in RETRYABLE_STATUSES:
                 retry_after = self._retry_after(response) if status == 429 else None
                 too_long = (
-                    retry_after is not None
-                    and waited_for_bank + retry_after > self.retry_after_max_seconds
+                    retry_after is not None and waited_for_bank + retry_after > retry_after_max
                 )
                 # Out of attempts, a longer wait than this call may spend or one past its
                 # deadline: the caller retries after retry_after (a Celery countdown, a 503).
@@ -289,17 +347,82 @@ class BankTransport:
                         retry_after if retry_after is not None else self._backoff_cap(attempt + 1)
                     ),
                 )
-                if attempt >= self.max_retries or too_long:
+                if attempt >= max_retries or too_long:
                     raise failure
                 if retry_after is not None:
                     self._pause(retry_after, deadline, failure)
                     waited_for_bank += retry_after
                 else:
-                    self._pause(self._backoff(attempt), deadline, failure)
+                    self._pause(self._backoff(attempt, max_sleep), deadline, failure)
                 last_failure = failure
                 attempt += 1
                 continue
-            return self._checked(response, path)
+            return self._checked(response, path, credentials_call=not authenticated)
+
+    def _retry_budget(self) -> tuple[int, float, float]:
+        """(retries, longest backoff sleep, most Retry-After waited) for a call made now: the
+        client's own, or inside a self-retrying task the task's smaller share."""
+        task = _task_retries.get()
+        if task is None:
+            return self.max_retries, self.max_sleep_seconds, self.retry_after_max_seconds
+        return (
+            min(self.max_retries, task.max_retries),
+            min(self.max_sleep_seconds, task.max_sleep_seconds),
+            min(self.retry_after_max_seconds, task.max_sleep_seconds),
+        )
+
+    def _guarded_attempt(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, Any],
+        headers: dict[str, str],
+        json_body: Any,
+        *,
+        deadline: float | None,
+    ) -> BankResponse:
+        """One attempt through the bank's circuit breaker and rate limit: admitted (or
+        BankCircuitOpenError), given its slot (or BankRateLimitedError), sent, its outcome
+        reported to the breaker."""
+        permit: CircuitPermit | None = None
+        if self.circuit is not None:
+            permit = self.circuit.admit(
+                probe_seconds=self.timeout_seconds, listener=self.circuit_listener
+            )
+        outcome, error = Outcome.NEUTRAL, ""
+        try:
+            if self.rate_limiter is not None:
+                self.rate_limiter.acquire(
+                    max_wait=None
+                    if deadline is None
+                    else max(0.0, deadline - clock() - _MIN_ATTEMPT_SECONDS)
+                )
+            timeout = self.timeout_seconds
+            if deadline is not None:
+                timeout = max(0.001, min(timeout, deadline - clock()))
+            try:
+                response = self._attempt(
+                    method, path, query, headers, json_body, timeout=timeout, deadline=deadline
+                )
+            except _TRANSPORT_ERRORS as exc:
+                outcome, error = Outcome.FAILURE, f"{type(exc).__name__} on {path}"
+                raise
+            if response.status_code >= 500:
+                outcome, error = Outcome.FAILURE, f"HTTP {response.status_code} on {path}"
+            elif response.status_code != 429:
+                outcome = Outcome.SUCCESS
+            return response
+        finally:
+            if permit is not None and self.circuit is not None:
+                self.circuit.record(permit, outcome, listener=self.circuit_listener, error=error)
+
+    @staticmethod
+    def _token_refused(response: BankResponse) -> bool:
+        """Whether a 401 says the bank token itself is bad or expired (SPEC §2.3)."""
+        return parsing.token_refused(
+            response.body if response.is_json else None,
+            response.headers.get("WWW-Authenticate", ""),
+        )
 
     def _deadline(self) -> float | None:
         """When this call must end: the client's deadline or the caller's, the earlier one."""
@@ -455,9 +578,10 @@ class BankTransport:
         """The longest backoff before attempt `attempt + 1`."""
         return min(self.max_sleep_seconds, self.backoff_seconds * 2.0**attempt)
 
-    def _backoff(self, attempt: int) -> float:
-        """Exponential backoff with full jitter, capped."""
-        return max(0.0, min(self.jitter(self._backoff_cap(attempt)), self.max_sleep_seconds))
+    def _backoff(self, attempt: int, max_sleep: float | None = None) -> float:
+        """Exponential backoff with full jitter, capped (at `max_sleep` when given)."""
+        cap = self.max_sleep_seconds if max_sleep is None else max_sleep
+        return max(0.0, min(self.jitter(min(self._backoff_cap(attempt), cap)), cap))
 
     @staticmethod
     def _retry_after(response: BankResponse) -> float | None:
@@ -481,8 +605,13 @@ class BankTransport:
 
     # --- Checking and reading answers -------------------------------------------------------
 
-    def _checked(self, response: BankResponse, path: str) -> BankResponse:
-        """Status first, then the body: 2xx must be JSON (or empty); anything else a typed error."""
+    def _checked(
+        self, response: BankResponse, path: str, *, credentials_call: bool = False
+    ) -> BankResponse:
+        """Status first, then the body: 2xx must be JSON (or empty); anything else a typed error.
+
+        A 401 is BankAuthError when our credentials were refused (a credentials call, or a token
+        the bank says is invalid), else BankPermissionError (SPEC §2.3)."""
         status = response.status_code
         if 200 <= status < 300:
             if response.text and not response.is_json:
@@ -506,7 +635,9 @@ class BankTransport:
         if 300 <= status < 400:
             raise BankResponseError(f"{self.bank_code} {path}: unexpected redirect", **context)
         if status == 401:
-            raise BankAuthError(text, **context)
+            if credentials_call or self._token_refused(response):
+                raise BankAuthError(text, **context)
+            raise BankPermissionError(text, **context)
         if parsing.error_code(body) in CONSENT_REQUIRED_CODES:
             raise ConsentRequiredError(text, **context)
         if status == 404:

@@ -170,23 +170,40 @@ def test_bank_client_for_gives_a_deadline_only_when_asked(clock, settings):
 
 
 @pytest.mark.django_db
-def test_connect_to_a_hanging_bank_answers_the_json_503_within_the_web_deadline(
+def test_a_hanging_bank_in_a_web_request_answers_the_json_503_within_the_web_deadline(
     auth_client, settings, clock
 ):
-    fb.bank_settings(settings)  # a stored bank token: the consent request is the first call
+    """Connecting calls no bank in the request any more (a worker does, issue 21); the demo
+    approval still does, so it is the request held to the web deadline here."""
+    from banking.tests.factories import client_id_give
+    from consents.models import Consent, ConsentKind, ConsentStatus
+
+    fb.bank_settings(settings)  # a stored bank token: the approval's calls are the first
     settings.BANK_TIMEOUT_SECONDS = 10.0
     settings.BANK_MAX_RETRIES = 3
     settings.BANK_RETRY_BACKOFF_SECONDS = 0.5
     settings.BANK_RETRY_MAX_SLEEP_SECONDS = 10.0
     settings.BANK_WEB_REQUEST_DEADLINE_SECONDS = 20.0
+    settings.DEMO_BANK_CLIENTS = settings.DEMO_BANK_CLIENT_SELF_SIGN = True
+    client_id_give(user=auth_client.user, client_id="team260-1", bank_codes=["vbank"])
+    pending = Consent.objects.create(
+        user=auth_client.user,
+        bank_code="vbank",
+        kind=ConsentKind.ACCOUNTS,
+        status=ConsentStatus.PENDING,
+        request_id="req-1",
+    )
     timeouts: list[float] = []
-    with responses.RequestsMock() as mock:
-        mock.add_callback(
-            responses.POST,
-            re.compile(rf"{re.escape(fb.BASE)}/account-consents/request.*"),
-            callback=hanging_bank(clock, timeouts),
-        )
-        response = auth_client.post("/api/banks/vbank/connect")
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        for method in (responses.GET, responses.POST):
+            mock.add_callback(
+                method,
+                re.compile(rf"{re.escape(fb.BASE)}/.*"),
+                callback=hanging_bank(clock, timeouts),
+            )
+        connect = auth_client.post("/api/banks/abank/connect")
+        assert (connect.status_code, timeouts) == (202, [])  # the intent only: no bank call
+        response = auth_client.post(f"/api/consents/{pending.pk}/approve-demo")
 
     assert response.status_code == 503
     assert response["Content-Type"] == "application/json"
