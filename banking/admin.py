@@ -10,6 +10,7 @@ from django.contrib import admin
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from audit.admin_actions import ServiceActionMixin
 from banking.categorization import (
     RULE_DEFAULT,
     RULE_DESCRIPTION,
@@ -24,6 +25,7 @@ from banking.models import (
     Account,
     AccountSummary,
     BalanceSnapshot,
+    BankCircuitState,
     BankProduct,
     BankToken,
     CategoryRule,
@@ -34,6 +36,7 @@ from banking.models import (
     TransactionAggregate,
     TransactionCategory,
 )
+from banking.services.circuits import bank_circuit_close, bank_circuit_live
 from banking.textfold import merchant_display_name
 from fintrack.core.admin import (
     BigTableAdminMixin,
@@ -502,7 +505,7 @@ class TransactionAggregateAdmin(ReadOnlyAdminMixin, BigTableAdminMixin, admin.Mo
         "transaction_count",
     ]
     list_filter = ["category"]
-    search_fields = ["=user__email", "=user__external_client_id"]
+    search_fields = ["=user__email", "=user__bank_connections__client_id"]
     search_help_text = "Exact user email or client id."
     date_hierarchy = "date"
     ordering = ["-date", "-id"]
@@ -531,7 +534,7 @@ class AccountSummaryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "updated_at",
     ]
     list_filter = ["currency"]
-    search_fields = ["=user__email", "=user__external_client_id"]
+    search_fields = ["=user__email", "=user__bank_connections__client_id"]
     search_help_text = "Exact user email or client id."
     date_hierarchy = "updated_at"
     ordering = ["-updated_at", "-id"]
@@ -644,3 +647,59 @@ class ProductAgreementAdmin(ReadOnlyAdminMixin, ChangelistDeferMixin, admin.Mode
         ],
     )
     readonly_fields = _readonly_from_fieldsets(fieldsets)
+
+
+@admin.register(BankCircuitState)
+class BankCircuitStateAdmin(ServiceActionMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Each bank's circuit breaker: its last recorded change beside what the cache says now.
+
+    Rows change on transitions only (open, half-open, closed), so "live" reads the shared state.
+    "Close now" lets calls through again at once (after the bank is known to be back).
+    """
+
+    list_display = [
+        "bank_code",
+        "status",
+        "live_status",
+        "failures",
+        "trips",
+        "opened",
+        "next_probe",
+        "reason",
+        "changed",
+    ]
+    list_filter = ["status"]
+    ordering = ["bank_code"]
+    fields = list_display
+    readonly_fields = list_display
+    actions = ["close_now"]
+
+    @admin.display(description="live (cache)")
+    def live_status(self, obj: BankCircuitState) -> str:
+        live = bank_circuit_live(bank_code=obj.bank_code)
+        if live.retry_after is None:
+            return f"{live.status} ({live.failures} failure(s) in a row)"
+        return f"{live.status}, next probe in {live.retry_after:.0f} s"
+
+    @admin.display(description="opened at", ordering="opened_at")
+    def opened(self, obj: BankCircuitState) -> str:
+        return admin_datetime(obj.opened_at)
+
+    @admin.display(description="next probe at", ordering="next_probe_at")
+    def next_probe(self, obj: BankCircuitState) -> str:
+        return admin_datetime(obj.next_probe_at)
+
+    @admin.display(description="changed at", ordering="changed_at")
+    def changed(self, obj: BankCircuitState) -> str:
+        return admin_datetime(obj.changed_at)
+
+    @admin.action(description="Close now (let calls through again)", permissions=["operate"])
+    def close_now(self, request, queryset):
+        def call(row: BankCircuitState) -> tuple[str, dict]:
+            before = row.status
+            row = bank_circuit_close(bank_code=row.bank_code)
+            return f"circuit closed (was {before})", {"from": before, "to": row.status}
+
+        self.run_service_action(
+            request, queryset, action="bank_circuit_close", call=call, owner=lambda row: None
+        )

@@ -40,7 +40,12 @@ class BankToken(models.Model):
 class ConnectionStatus(models.TextChoices):
     NOT_CONNECTED = "not_connected", "Not connected"
     CONSENT_PENDING = "consent_pending", "Consent pending"
+    # Revoked, expired or rejected at the bank, or an approval that timed out: the user must
+    # approve a new consent (status_reason says which).
+    CONSENT_REQUIRED = "consent_required", "Consent required"
     SYNC_IN_PROGRESS = "sync_in_progress", "Sync in progress"
+    # The bank failed (5xx, timeout, throttled); the sync waits until next_retry_at.
+    RETRYING = "retrying", "Retrying"
     READY = "ready", "Ready"
     ERROR = "error", "Error"
 
@@ -60,6 +65,25 @@ class BankConnection(TimeStampedModel):
         null=True, blank=True, help_text="When data from this bank was last fresh."
     )
     last_error = models.TextField(blank=True, default="")
+    status_reason = models.CharField(
+        max_length=40,
+        blank=True,
+        default="",
+        help_text="Machine-readable reason of the status (consent_revoked, bank_unavailable, …).",
+    )
+    next_retry_at = models.DateTimeField(
+        null=True, blank=True, help_text="While retrying: when the next attempt is due."
+    )
+    client_id = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        help_text="Who the user is at this bank (e.g. team260-3), given when connecting.",
+    )
+    client_id_is_demo = models.BooleanField(
+        default=False,
+        help_text="A demo client proposed by FinTrack: only these may be self-signed (SPEC §3.4).",
+    )
     consent_expires_at = models.DateTimeField(null=True, blank=True)
     quarantined_items_open = models.PositiveIntegerField(
         default=0,
@@ -71,6 +95,12 @@ class BankConnection(TimeStampedModel):
         ordering = ["user_id", "bank_code"]
         constraints = [
             models.UniqueConstraint(fields=["user", "bank_code"], name="one_connection_per_bank"),
+            # A bank client belongs to one FinTrack user (someone else's client id is refused).
+            models.UniqueConstraint(
+                fields=["bank_code", "client_id"],
+                condition=~Q(client_id=""),
+                name="one_user_per_bank_client",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -595,3 +625,36 @@ class ProductAgreement(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.bank_code} {self.agreement_id} {self.product_type}"
+
+
+class CircuitStatus(models.TextChoices):
+    CLOSED = "closed", "Closed (calls go through)"
+    OPEN = "open", "Open (calls fail at once)"
+    HALF_OPEN = "half_open", "Half-open (one probe call)"
+
+
+class BankCircuitState(models.Model):
+    """The last change of a bank's circuit breaker (banking/clients/circuit.py), for the admin.
+
+    Written on each change of state, never on each call: the state itself lives in the cache,
+    shared by every worker; this row is its record (when it opened, why, when it probes next).
+    """
+
+    bank_code = models.CharField(max_length=16, choices=BankCode.choices, unique=True)
+    status = models.CharField(
+        max_length=16, choices=CircuitStatus.choices, default=CircuitStatus.CLOSED
+    )
+    # Failed calls in a row that opened it; how many times in a row it opened (failed probes).
+    failures = models.PositiveIntegerField(default=0)
+    trips = models.PositiveIntegerField(default=0)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    next_probe_at = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=255, blank=True, default="")
+    changed_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "bank_circuit_states"
+        ordering = ["bank_code"]
+
+    def __str__(self) -> str:
+        return f"{self.bank_code} circuit {self.status}"

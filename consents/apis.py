@@ -2,15 +2,17 @@
 bank with the user's connection and newest consents). The demo approval, which starts the first
 sync, is users.onboarding's."""
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from consents.models import ConsentKind
 from consents.selectors import bank_status_get, bank_status_list, consent_get, consent_list
-from consents.serializers import BankStatusSerializer, ConsentSerializer
+from consents.serializers import (
+    BankStatusSerializer,
+    ConsentListParamsSerializer,
+    ConsentSerializer,
+)
 from consents.services import consent_revoke
-from fintrack.core.exceptions import ValidationFailed
 
 _ERRORS = {
     404: OpenApiResponse(description="No such consent of this user."),
@@ -22,22 +24,20 @@ _ERRORS = {
 class ConsentListApi(APIView):
     @extend_schema(
         operation_id="consents_list",
-        parameters=[
-            OpenApiParameter("bank_code", str, description="Only this bank's consents."),
-            OpenApiParameter("kind", str, enum=ConsentKind.values, description="Consent kind."),
-        ],
-        responses={200: ConsentSerializer(many=True)},
+        parameters=[ConsentListParamsSerializer],
+        responses={
+            200: ConsentSerializer(many=True),
+            400: OpenApiResponse(description="An unknown bank code or kind (validation_error)."),
+        },
         tags=["consents"],
     )
     def get(self, request):
-        kind = request.query_params.get("kind") or None
-        if kind is not None and kind not in ConsentKind.values:
-            raise ValidationFailed(
-                f"kind: must be one of {', '.join(ConsentKind.values)}.",
-                extra={"fields": {"kind": [f"Unknown kind {kind!r}."]}},
-            )
+        params = ConsentListParamsSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
         consents = consent_list(
-            user=request.user, bank_code=request.query_params.get("bank_code") or None, kind=kind
+            user=request.user,
+            bank_code=params.validated_data.get("bank_code"),
+            kind=params.validated_data.get("kind"),
         )
         return Response(ConsentSerializer(consents, many=True).data)
 

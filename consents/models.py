@@ -18,6 +18,8 @@ class ConsentStatus(models.TextChoices):
     REJECTED = "rejected", "Rejected"
     REVOKED = "revoked", "Revoked"
     EXPIRED = "expired", "Expired"
+    # Replaced by a renewal once the new consent was authorised (then revoked at the bank).
+    SUPERSEDED = "superseded", "Superseded by a renewal"
 
 
 class Consent(TimeStampedModel):
@@ -35,6 +37,14 @@ class Consent(TimeStampedModel):
     expires_at = models.DateTimeField(null=True, blank=True)
     status_reason = models.CharField(max_length=255, blank=True, default="")
     raw_response = models.JSONField(default=dict, blank=True)
+    renews = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="renewals",
+        help_text="The authorised consent this request renews; it stays in use until this one is.",
+    )
 
     class Meta:
         db_table = "consents"
@@ -43,12 +53,19 @@ class Consent(TimeStampedModel):
             models.Index(fields=["user", "bank_code", "kind", "status"], name="consent_lookup"),
         ]
         constraints = [
-            # One live consent per user, bank and kind: two concurrent connects must not leave
-            # two consents at the bank, one of which a "revoke" would silently leave working.
+            # At most one authorised and one pending consent per user, bank and kind: two
+            # concurrent connects must not leave two consents at the bank, one of which a
+            # "revoke" would silently leave working. A renewal is the pending one while the old
+            # consent stays authorised, so syncing has no gap.
             models.UniqueConstraint(
                 fields=["user", "bank_code", "kind"],
-                condition=Q(status__in=["pending", "authorized"]),
-                name="one_live_consent_per_bank_kind",
+                condition=Q(status="authorized"),
+                name="one_authorized_consent_per_bank_kind",
+            ),
+            models.UniqueConstraint(
+                fields=["user", "bank_code", "kind"],
+                condition=Q(status="pending"),
+                name="one_pending_consent_per_bank_kind",
             ),
         ]
 

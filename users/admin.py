@@ -1,4 +1,4 @@
-"""Users console: identity and bank client id (editable by staff), connections, latest analytics."""
+"""Users console: identity, bank connections (each with its bank client id), latest analytics."""
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
@@ -19,14 +19,22 @@ from fintrack.core.admin import (
     admin_link,
 )
 from sync.models import SyncRun
-from users.models import OnboardingFlow, RevokedAccessToken, User
+from users.models import ConnectRequest, OnboardingFlow, RevokedAccessToken, User
 
 
 class BankConnectionInline(ReadOnlyAdminMixin, admin.TabularInline):
     """The user's bank connections, read-only; each links to its page (with "sync now")."""
 
     model = BankConnection
-    fields = ["bank_code", "status", "last_sync_at", "last_success_at", "consent_expires_at"]
+    fields = [
+        "bank_code",
+        "client_id",
+        "client_id_is_demo",
+        "status",
+        "last_sync_at",
+        "last_success_at",
+        "consent_expires_at",
+    ]
     readonly_fields = fields
     show_change_link = True
     extra = 0
@@ -40,7 +48,6 @@ class UserAdmin(DjangoUserAdmin):
         "id",
         "email",
         "phone",
-        "external_client_id",
         "banks",
         "is_staff",
         "created_at",
@@ -48,7 +55,8 @@ class UserAdmin(DjangoUserAdmin):
         "picture",
     ]
     list_filter = ["is_staff", "is_active", "created_at"]
-    search_fields = ["email", "phone", "external_client_id"]
+    search_fields = ["email", "phone", "=bank_connections__client_id"]
+    search_help_text = "Email or phone (words), or an exact bank client id."
     date_hierarchy = "created_at"
     readonly_fields = [
         "created_at",
@@ -60,7 +68,6 @@ class UserAdmin(DjangoUserAdmin):
     inlines = [BankConnectionInline]
     fieldsets = (
         (None, {"fields": ("email", "phone", "password")}),
-        ("Bank identity", {"fields": ("external_client_id",)}),
         (
             "FinTrack data",
             {"fields": ("financial_picture_link", "latest_snapshot", "related_rows")},
@@ -76,7 +83,7 @@ class UserAdmin(DjangoUserAdmin):
             None,
             {
                 "classes": ("wide",),
-                "fields": ("email", "phone", "external_client_id", "password1", "password2"),
+                "fields": ("email", "phone", "password1", "password2"),
             },
         ),
     )
@@ -95,7 +102,9 @@ class UserAdmin(DjangoUserAdmin):
         return self.inlines if obj is not None else []
 
     def get_queryset(self, request):
-        connections = BankConnection.objects.only("id", "user_id", "bank_code", "status")
+        connections = BankConnection.objects.only(
+            "id", "user_id", "bank_code", "status", "client_id"
+        )
         return (
             super()
             .get_queryset(request)
@@ -105,7 +114,15 @@ class UserAdmin(DjangoUserAdmin):
     @admin.display(description="banks")
     def banks(self, obj: User) -> str:
         connections = sorted(obj.bank_connections.all(), key=lambda c: c.bank_code)
-        return ", ".join(f"{c.bank_code} ({c.status})" for c in connections) or EMPTY
+        return (
+            ", ".join(
+                f"{c.bank_code} {c.client_id} ({c.status})"
+                if c.client_id
+                else f"{c.bank_code} ({c.status})"
+                for c in connections
+            )
+            or EMPTY
+        )
 
     @admin.display(description="financial picture")
     def picture(self, obj: User):
@@ -167,7 +184,7 @@ class UserAdmin(DjangoUserAdmin):
 class OnboardingFlowAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["user", "step", "selected_banks", "completed_at", "created_at", "updated_at"]
     list_filter = ["step", ("completed_at", admin.EmptyFieldListFilter)]
-    search_fields = ["=user__email", "=user__phone", "=user__external_client_id"]
+    search_fields = ["=user__email", "=user__phone", "=user__bank_connections__client_id"]
     search_help_text = "Exact user email, phone or client id."
     date_hierarchy = "created_at"
     ordering = ["-created_at", "-id"]
@@ -189,3 +206,52 @@ class RevokedAccessTokenAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ordering = ["-expires_at"]
     fields = ["jti", "expires_at"]
     readonly_fields = fields
+
+
+@admin.register(ConnectRequest)
+class ConnectRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Connects asked for in a web request and carried out by a worker: who, which bank, how it
+    went (a stuck `queued` one is re-sent by the user's next connect)."""
+
+    list_display = [
+        "id",
+        "user",
+        "bank_code",
+        "status",
+        "outcome",
+        "attempts",
+        "error_code",
+        "next_retry_at",
+        "created_at",
+        "finished_at",
+    ]
+    list_filter = ["status", "bank_code", "outcome"]
+    search_fields = ["=user__email", "=client_id", "=task_id"]
+    search_help_text = "Exact user email, client id or task id."
+    date_hierarchy = "created_at"
+    ordering = ["-created_at", "-id"]
+    list_select_related = ["user"]
+    fields = [
+        "user_link",
+        "bank_code",
+        "trigger",
+        "status",
+        "outcome",
+        "client_id",
+        "previous_client_id",
+        "previous_client_id_is_demo",
+        "attempts",
+        "task_id",
+        "error_code",
+        "error",
+        "next_retry_at",
+        "sync_run",
+        "created_at",
+        "updated_at",
+        "finished_at",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="user")
+    def user_link(self, obj: ConnectRequest):
+        return admin_link(obj.user)

@@ -12,13 +12,14 @@ consent and request ids) and the banks' raw JSON (every figure FinTrack read fro
 files; a heavy history's raw bodies would multiply the size). Derived tables (daily aggregates,
 per-currency summaries) are left out too: they are recomputed from the transactions.
 
-Memory stays bounded whatever the history: rows are read ROWS_PER_READ at a time (a server-side
-cursor on PostgreSQL) and written straight into the zip's entries, the zip into a
+Memory stays bounded whatever the history: rows are read ROWS_PER_READ at a time (keyset pages,
+fintrack.core.db.keyset_chunks) and written straight into the zip's entries, the zip into a
 SpooledTemporaryFile that moves to disk past SPOOL_MEMORY_BYTES. Every file comes from one
 snapshot of the database (one REPEATABLE READ transaction on PostgreSQL), so a sync running
 meanwhile cannot make the transactions disagree with the accounts.
 """
 
+import itertools
 import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator
@@ -41,6 +42,7 @@ from banking.selectors.products import agreement_list
 from banking.selectors.transactions import transaction_export_rows
 from banking.serializers.transactions import transaction_csv_chunks
 from consents.selectors import consent_list
+from fintrack.core.db import keyset_chunks
 from fintrack.core.localtime import user_zone
 from sync.models import SyncRun
 from users.models import OnboardingFlow, User
@@ -53,7 +55,6 @@ PROFILE_FIELDS = (
     "id",
     "email",
     "phone",
-    "external_client_id",
     "time_zone",
     "created_at",
     "last_login",
@@ -62,6 +63,8 @@ ONBOARDING_FIELDS = ("selected_banks", "step", "completed_at", "created_at", "up
 CONNECTION_FIELDS = (
     "id",
     "bank_code",
+    "client_id",
+    "client_id_is_demo",
     "status",
     "last_sync_at",
     "last_success_at",
@@ -242,7 +245,15 @@ def _write_chunks(archive: zipfile.ZipFile, name: str, chunks: Iterable[bytes]) 
 
 
 def _streamed(queryset) -> Iterator[dict]:
-    return queryset.iterator(chunk_size=ROWS_PER_READ)
+    """The rows in the queryset's order (ties broken by id), ROWS_PER_READ per query: keyset
+    pages, not a server-side cursor, which PgBouncer's transaction pooling cannot keep and
+    without which `iterator()` would read the whole result set at once. Run inside
+    `_one_snapshot`, every page sees the same snapshot."""
+    key_fields = list(queryset.query.order_by)
+    if not key_fields or key_fields[-1].lstrip("-") not in ("id", "pk"):
+        key_fields.append("id")
+    chunks = keyset_chunks(queryset, key_fields=key_fields, chunk_size=ROWS_PER_READ)
+    return itertools.chain.from_iterable(chunks)
 
 
 @contextmanager

@@ -40,10 +40,10 @@ from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 
 from analytics.models import AnalyticsSnapshot
 from audit.capture import RawLogBuffer
-from audit.models import RawApiLog
+from audit.models import AuditEvent, RawApiLog
 from audit.services import AuditAction, audit_event_record, audit_events_anonymise
 from banking.clients.errors import BankError, BankNotFoundError
-from banking.models import BalanceSnapshot, Transaction, TransactionAggregate
+from banking.models import BalanceSnapshot, BankConnection, Transaction, TransactionAggregate
 from banking.services.clients import bank_client_for, team_secrets
 from consents.models import Consent, ConsentKind, ConsentStatus
 from consents.services import consent_revoke
@@ -135,8 +135,20 @@ def user_delete(*, user: User, password: str) -> UserDeletion:
 
 
 def _personal_values(user: User) -> list[str]:
-    """What identifies the person in free text: cut out of the audit trail that stays."""
-    return [value for value in (user.email, user.phone, user.external_client_id) if value]
+    """What identifies the person in free text: cut out of the audit trail that stays. Besides
+    email and phone, every bank client id the user had or tried (their connections' and those
+    the client-id audit events name); the longest first, so none is cut out of a longer one."""
+    client_ids = set(
+        BankConnection.objects.filter(user=user)
+        .exclude(client_id="")
+        .values_list("client_id", flat=True)
+    )
+    set_events = AuditEvent.objects.filter(user=user, action=AuditAction.CONNECTION_CLIENT_SET)
+    for details in set_events.values_list("details", flat=True):
+        if isinstance(details, dict):
+            client_ids.update(str(details.get(key) or "") for key in ("from", "to"))
+    clients = sorted(filter(None, client_ids), key=lambda value: (-len(value), value))
+    return [value for value in (user.email, user.phone, *clients) if value]
 
 
 # --- 2. Consents at the banks --------------------------------------------------------------
@@ -145,6 +157,9 @@ def _personal_values(user: User) -> list[str]:
 def _consents_revoke(*, user: User, deletion: UserDeletion) -> list[RevocationRetry]:
     """Revoke each live consent of the user; failures are recorded, retryable ones returned."""
     retries: list[RevocationRetry] = []
+    # Who the user is at each bank: a product consent's DELETE names the client.
+    connections = BankConnection.objects.filter(user=user)
+    client_ids = dict(connections.values_list("bank_code", "client_id"))
     live = Consent.objects.filter(
         user=user, status__in=[ConsentStatus.PENDING, ConsentStatus.AUTHORIZED]
     ).order_by("bank_code", "kind", "pk")
@@ -193,7 +208,7 @@ def _consents_revoke(*, user: User, deletion: UserDeletion) -> list[RevocationRe
                         kind=consent.kind,
                         bank_consent_id=consent.bank_consent_id,
                         client_id=(
-                            user.external_client_id or ""
+                            client_ids.get(consent.bank_code, "")
                             if consent.kind == ConsentKind.PRODUCTS
                             else ""
                         ),

@@ -1,11 +1,6 @@
 from fintrack.core.exceptions import ApplicationError, Conflict
 
 
-class ClientIdPoolExhausted(Conflict):
-    code = "client_id_pool_exhausted"
-    default_message = "All bank client ids of this team are taken; ask an operator to free one."
-
-
 class IdentifierTaken(Conflict):
     code = "identifier_taken"
     default_message = "A user with this email or phone already exists."

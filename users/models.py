@@ -44,17 +44,10 @@ class UserManager(BaseUserManager):
 
 
 class User(AbstractBaseUser, PermissionsMixin):
-    """A person using FinTrack; `external_client_id` is who they are at the banks (team260-3)."""
+    """A person using FinTrack; who they are at each bank is on their bank connection."""
 
     email = models.EmailField(unique=True, null=True, blank=True)
     phone = models.CharField(max_length=20, unique=True, null=True, blank=True)
-    external_client_id = models.CharField(
-        max_length=64,
-        unique=True,
-        null=True,
-        blank=True,
-        help_text="Bank-side client id, e.g. team260-3. Assigned at registration from the pool.",
-    )
     time_zone = models.CharField(
         max_length=64,
         default=DEFAULT_TIME_ZONE,
@@ -105,6 +98,70 @@ class OnboardingFlow(models.Model):
 
     def __str__(self) -> str:
         return f"onboarding {self.user_id} ({self.step})"
+
+
+class ConnectRequest(models.Model):
+    """A connect of one bank, asked for in a web request and carried out by a worker.
+
+    The web request checks the client id and stores it on the connection, stores this row and
+    answers 202; the task `onboarding.connect_request_run` asks the bank for the consents and
+    starts the first sync, so no bank call waits in the request. At most one is active (queued or
+    running) per user and bank (a constraint: connecting again while one is under way answers
+    that one, and no second consent is requested); it keeps the client the connection had before,
+    put back when the bank refuses the new one.
+    """
+
+    class Status(models.TextChoices):
+        # Waiting for a worker, or for its retry after a bank outage (next_retry_at).
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        # The consents were asked for: the first sync started, or the user's approval awaited.
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="connect_requests")
+    bank_code = models.CharField(max_length=16)
+    trigger = models.CharField(max_length=16, default="user")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    client_id = models.CharField(max_length=64, blank=True, default="")
+    previous_client_id = models.CharField(max_length=64, blank=True, default="")
+    previous_client_id_is_demo = models.BooleanField(default=False)
+    outcome = models.CharField(
+        max_length=32,
+        blank=True,
+        default="",
+        help_text="sync_started or awaiting_approval once succeeded.",
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    task_id = models.CharField(max_length=64, blank=True, default="")
+    error = models.TextField(blank=True, default="")
+    error_code = models.CharField(max_length=64, blank=True, default="")
+    next_retry_at = models.DateTimeField(null=True, blank=True)
+    sync_run = models.ForeignKey(
+        "sync.SyncRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "connect_requests"
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "bank_code"],
+                condition=Q(status__in=["queued", "running"]),
+                name="one_active_connect_per_user_bank",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["user", "bank_code", "-created_at"], name="connect_user_bank_recent"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"connect #{self.pk} {self.user_id}/{self.bank_code} {self.status}"
 
 
 class RevokedAccessToken(models.Model):

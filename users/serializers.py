@@ -115,6 +115,8 @@ class AccessTokenSerializer(serializers.Serializer):
 
 
 class MeSerializer(serializers.ModelSerializer):
+    """The profile. Who the user is at each bank is the connection's: GET /api/banks."""
+
     user_id = serializers.IntegerField(source="id")
 
     class Meta:
@@ -123,7 +125,6 @@ class MeSerializer(serializers.ModelSerializer):
             "user_id",
             "email",
             "phone",
-            "external_client_id",
             "time_zone",
             "created_at",
             "last_login",

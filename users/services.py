@@ -1,9 +1,8 @@
-"""Writes on users: registration with client-id assignment, login, logout, password change.
+"""Writes on users: registration, login, logout, password change.
 
 Deleting an account with all its data is users.deletion; exporting it, users.data_export.
 """
 
-from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import update_last_login
 from django.contrib.auth.password_validation import validate_password
@@ -17,60 +16,38 @@ from rest_framework_simplejwt.utils import datetime_from_epoch
 
 from audit.services import AuditAction, audit_event_record
 from fintrack.core.exceptions import ValidationFailed
-from users.exceptions import (
-    ClientIdPoolExhausted,
-    IdentifierTaken,
-    InvalidCredentials,
-    WrongPassword,
-)
+from users.exceptions import IdentifierTaken, InvalidCredentials, WrongPassword
 from users.models import RevokedAccessToken, User
 from users.tokens import HashedRefreshToken
-
-
-def client_id_pool() -> list[str]:
-    """The team's bank client ids, in assignment order: team260-1 … team260-N."""
-    return [f"{settings.BANK_TEAM_ID}-{n}" for n in range(1, settings.BANK_CLIENT_POOL_SIZE + 1)]
-
-
-def _first_free_client_id() -> str:
-    taken = set(
-        User.objects.filter(external_client_id__isnull=False).values_list(
-            "external_client_id", flat=True
-        )
-    )
-    for client_id in client_id_pool():
-        if client_id not in taken:
-            return client_id
-    raise ClientIdPoolExhausted()
 
 
 def user_create(
     *, password: str, email: str | None = None, phone: str | None = None, **extra
 ) -> User:
-    """Register a user: validate the password, assign the first free bank client id."""
+    """Register a user: the identifier free, the password accepted by the validators.
+
+    Nothing bank-side happens here: who the user is at a bank (the bank client id) belongs to
+    the connection, given when the user connects that bank (users.onboarding.bank_connect).
+    """
     if User.objects.filter(email=email).exists() if email else False:
         raise IdentifierTaken("A user with this email already exists.", extra={"field": "email"})
     if User.objects.filter(phone=phone).exists() if phone else False:
         raise IdentifierTaken("A user with this phone already exists.", extra={"field": "phone"})
     _password_check(password, user=User(email=email, phone=phone), field="password")
-
-    # Two registrations may pick the same free id; the unique constraint decides, we retry.
-    for _attempt in range(5):
-        try:
-            with transaction.atomic():
-                return User.objects.create_user(
-                    email=email,
-                    phone=phone,
-                    password=password,
-                    external_client_id=_first_free_client_id(),
-                    **extra,
-                )
-        except IntegrityError as exc:
-            if email and User.objects.filter(email=email).exists():
-                raise IdentifierTaken("A user with this email already exists.") from exc
-            if phone and User.objects.filter(phone=phone).exists():
-                raise IdentifierTaken("A user with this phone already exists.") from exc
-    raise ClientIdPoolExhausted()
+    try:
+        with transaction.atomic():
+            return User.objects.create_user(email=email, phone=phone, password=password, **extra)
+    except IntegrityError as exc:
+        # A concurrent registration took the identifier between the check and the insert.
+        if email and User.objects.filter(email=email).exists():
+            field = "email"
+        elif phone and User.objects.filter(phone=phone).exists():
+            field = "phone"
+        else:
+            raise
+        raise IdentifierTaken(
+            f"A user with this {field} already exists.", extra={"field": field}
+        ) from exc
 
 
 def _password_check(password: str, *, user: User, field: str) -> None:

@@ -5,6 +5,7 @@ from django.conf import settings
 from audit.capture import RawLogBuffer, raw_log_hook
 from banking.clients import CLIENT_CLASSES, BankClient
 from banking.exceptions import UnknownBank
+from banking.services.circuits import bank_circuit_state_record
 from banking.services.tokens import bank_token_get, bank_token_invalidate
 
 
@@ -85,6 +86,7 @@ def bank_client_for(
     client.display_name = config.get("name") or client.display_name
     client.token_provider = lambda: bank_token_get(bank_code=bank_code, client=client)
     client.token_invalidator = lambda: bank_token_invalidate(bank_code=bank_code)
+    client.circuit_listener = bank_circuit_state_record  # the admin's record of the breaker
     if raw_logs is not None:
         client.exchange_hook = raw_logs.hook
     else:

@@ -29,13 +29,62 @@ def at(day: date | str, hour: int = 12) -> datetime:
 
 
 def make_connection(
-    *, user, bank_code: str = "vbank", status: str = ConnectionStatus.READY
+    *,
+    user,
+    bank_code: str = "vbank",
+    status: str = ConnectionStatus.READY,
+    client_id: str | None = None,
 ) -> BankConnection:
-    """The user's connection to `bank_code` (created once; later calls return it)."""
-    connection, _ = BankConnection.objects.get_or_create(
-        user=user, bank_code=bank_code, defaults={"status": status}
+    """The user's connection to `bank_code` (created once; later calls return it). A connected
+    bank has a client: `client_id`, else the demo client a connect would have proposed ("" for
+    a connection with none)."""
+    from banking.services.connections import demo_client_id_propose
+
+    existing = BankConnection.objects.filter(user=user, bank_code=bank_code).first()
+    if existing is not None:
+        return existing
+    is_demo = client_id is None
+    if client_id is None:
+        client_id = demo_client_id_propose(bank_code=bank_code, user=user) or f"client-{user.pk}"
+    return BankConnection.objects.create(
+        user=user,
+        bank_code=bank_code,
+        status=status,
+        client_id=client_id,
+        client_id_is_demo=is_demo and bool(client_id),
     )
-    return connection
+
+
+def client_id_give(
+    *, user, client_id: str, bank_codes=None, is_demo: bool = True, take_over: bool = True
+) -> list[BankConnection]:
+    """Make `user` the bank client `client_id` at each of `bank_codes` (default: every configured
+    bank), as connecting would: the connections (created not_connected where missing). Rows are
+    written directly (no audit event; the unique constraint still holds). `is_demo`: a demo
+    client FinTrack proposed (self-signable). `take_over`: another test user holding that client
+    there loses it first (a test picking a sandbox persona by number need not know who
+    registered before)."""
+    from django.conf import settings
+
+    connections = []
+    for bank_code in bank_codes or list(settings.BANKS):
+        if take_over:
+            BankConnection.objects.filter(bank_code=bank_code, client_id=client_id).exclude(
+                user=user
+            ).update(client_id="", client_id_is_demo=False)
+        connection, _ = BankConnection.objects.update_or_create(
+            user=user,
+            bank_code=bank_code,
+            defaults={"client_id": client_id, "client_id_is_demo": is_demo},
+        )
+        connections.append(connection)
+    return connections
+
+
+def client_id_of(*, user, bank_code: str = "vbank") -> str:
+    """Who `user` is at `bank_code`: the connection's client id ("" without one)."""
+    connection = BankConnection.objects.filter(user=user, bank_code=bank_code).first()
+    return connection.client_id if connection else ""
 
 
 def make_account(

@@ -19,9 +19,18 @@ from banking.services.connections import (
 from consents.models import Consent, ConsentKind, ConsentStatus
 
 S = ConnectionStatus
-ALL = [S.NOT_CONNECTED, S.CONSENT_PENDING, S.SYNC_IN_PROGRESS, S.READY, S.ERROR]
+ALL = [
+    S.NOT_CONNECTED,
+    S.CONSENT_PENDING,
+    S.CONSENT_REQUIRED,
+    S.SYNC_IN_PROGRESS,
+    S.RETRYING,
+    S.READY,
+    S.ERROR,
+]
 EXPECTED_ALLOWED = {
     (S.NOT_CONNECTED, S.CONSENT_PENDING),
+    (S.NOT_CONNECTED, S.CONSENT_REQUIRED),
     (S.NOT_CONNECTED, S.SYNC_IN_PROGRESS),
     (S.NOT_CONNECTED, S.READY),
     (S.NOT_CONNECTED, S.ERROR),
@@ -30,15 +39,33 @@ EXPECTED_ALLOWED = {
     (S.CONSENT_PENDING, S.ERROR),
     (S.CONSENT_PENDING, S.NOT_CONNECTED),
     (S.CONSENT_PENDING, S.CONSENT_PENDING),
+    (S.CONSENT_PENDING, S.CONSENT_REQUIRED),
+    (S.CONSENT_PENDING, S.RETRYING),  # a connect under way whose bank is down (issue 21)
+    (S.CONSENT_REQUIRED, S.CONSENT_PENDING),
+    (S.CONSENT_REQUIRED, S.CONSENT_REQUIRED),
+    (S.CONSENT_REQUIRED, S.SYNC_IN_PROGRESS),
+    (S.CONSENT_REQUIRED, S.READY),
+    (S.CONSENT_REQUIRED, S.ERROR),
+    (S.CONSENT_REQUIRED, S.NOT_CONNECTED),
     (S.SYNC_IN_PROGRESS, S.READY),
     (S.SYNC_IN_PROGRESS, S.ERROR),
     (S.SYNC_IN_PROGRESS, S.CONSENT_PENDING),
+    (S.SYNC_IN_PROGRESS, S.CONSENT_REQUIRED),
+    (S.SYNC_IN_PROGRESS, S.RETRYING),
+    (S.RETRYING, S.SYNC_IN_PROGRESS),
+    (S.RETRYING, S.RETRYING),
+    (S.RETRYING, S.READY),
+    (S.RETRYING, S.ERROR),
+    (S.RETRYING, S.CONSENT_PENDING),
+    (S.RETRYING, S.CONSENT_REQUIRED),
     (S.READY, S.SYNC_IN_PROGRESS),
     (S.READY, S.CONSENT_PENDING),
+    (S.READY, S.CONSENT_REQUIRED),
     (S.READY, S.ERROR),
     (S.READY, S.NOT_CONNECTED),
     (S.ERROR, S.SYNC_IN_PROGRESS),
     (S.ERROR, S.CONSENT_PENDING),
+    (S.ERROR, S.CONSENT_REQUIRED),
     (S.ERROR, S.READY),
     (S.ERROR, S.NOT_CONNECTED),
     (S.ERROR, S.ERROR),
@@ -223,13 +250,22 @@ def test_banks_api_lists_every_configured_bank_with_this_users_state(auth_client
         "bank_code": "abank",
         "name": "Awesome Bank",
         "status": "not_connected",
+        "status_reason": "",
+        "status_message": "",
+        "next_retry_at": None,
         "last_sync_at": None,
         "last_success_at": None,
         "last_error": "",
         "consent_expires_at": None,
+        "consent_state": "none",
+        "consent_days_left": None,
+        "consent_expiring": False,
         "quarantined_items": 0,
         "consent": None,
         "product_consent": None,
+        "client_id": "",
+        "proposed_client_id": "team260-1",
+        "action_required": None,  # a pending account consent's approval (issue 21)
     }
     assert sbank["last_error"] == "sbank: HTTP 503"
 

@@ -4,6 +4,7 @@ import pytest
 import responses
 
 from banking.services.tokens import bank_token_cache_clear
+from banking.tests.factories import client_id_give
 from consents.models import Consent, ConsentKind, ConsentStatus
 
 SBANK = "https://sbank.test"
@@ -85,6 +86,7 @@ def test_another_users_consent_is_not_found(auth_client, make_user):
 
 @pytest.mark.django_db
 def test_approve_demo_authorizes_a_pending_consent(auth_client):
+    client_id_give(user=auth_client.user, client_id="team260-1", bank_codes=["sbank"])  # demo
     consent = _consent(auth_client.user)
     with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
         mock.post(f"{SBANK}/auth/login", json={"access_token": "client-tok"})
@@ -132,6 +134,7 @@ def test_approve_demo_when_disabled_is_403(auth_client, settings):
 @pytest.mark.django_db
 def test_a_bank_failure_during_approve_is_a_503_not_a_500(auth_client, settings):
     settings.BANK_MAX_RETRIES = 0
+    client_id_give(user=auth_client.user, client_id="team260-1", bank_codes=["sbank"])  # demo
     consent = _consent(auth_client.user)
     with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
         mock.post(f"{SBANK}/auth/login", status=502, body="<html>Bad Gateway</html>")

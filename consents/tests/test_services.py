@@ -12,10 +12,17 @@ from banking.clients.errors import BankUnavailableError, ConsentRequiredError
 from banking.models import BankConnection
 from banking.services.clients import bank_client_for
 from banking.services.tokens import bank_token_cache_clear
-from consents.exceptions import ConsentNotPending, DemoSigningDisabled, NoBankClientId
+from banking.tests.factories import client_id_give
+from consents.exceptions import (
+    ConsentNotPending,
+    DemoSigningDisabled,
+    NoBankClientId,
+    NotADemoClient,
+)
 from consents.models import Consent, ConsentKind, ConsentStatus
 from consents.services import (
     consent_active,
+    consent_approval_action,
     consent_approve_demo,
     consent_ensure,
     consent_invalidate,
@@ -24,6 +31,7 @@ from consents.services import (
 )
 
 VBANK = "https://vbank.test"
+CLIENT = "team260-3"  # who the user is at both banks: the connections' demo client
 SBANK = "https://sbank.test"
 TOKEN = {"access_token": "tok", "token_type": "bearer", "expires_in": 86400}
 APPROVED = {
@@ -73,6 +81,12 @@ def _banks(settings):
 
 
 @pytest.fixture
+def user(make_user):
+    """Anna, the demo client CLIENT at both banks (as a connect without a client id makes her)."""
+    return make_user(email="anna@example.com", client_id=CLIENT)
+
+
+@pytest.fixture
 def bank_mock():
     """A strict mock: every registered answer must be used."""
     with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
@@ -89,9 +103,7 @@ def test_auto_approved_consent_is_stored_authorized_and_audited(user, bank_mock)
     bank_mock.post(
         f"{VBANK}/account-consents/request",
         json=APPROVED,
-        match=[
-            matchers.json_params_matcher({"client_id": user.external_client_id}, strict_match=False)
-        ],
+        match=[matchers.json_params_matcher({"client_id": CLIENT}, strict_match=False)],
     )
 
     consent = consent_ensure(user=user, bank_code="vbank", kind=ConsentKind.ACCOUNTS)
@@ -248,11 +260,7 @@ def test_demo_approval_signs_as_the_client_and_authorizes(user, bank_mock):
     bank_mock.post(
         f"{SBANK}/auth/login",
         json={"access_token": "client-tok", "token_type": "bearer"},
-        match=[
-            matchers.json_params_matcher(
-                {"username": user.external_client_id, "password": "team-secret"}
-            )
-        ],
+        match=[matchers.json_params_matcher({"username": CLIENT, "password": "team-secret"})],
     )
     bank_mock.post(
         f"{SBANK}/account-consents/sign",
@@ -325,7 +333,8 @@ def test_revoke_deletes_at_the_bank_and_marks_revoked(user, bank_mock):
 
     assert delete.call_count == 1
     assert Consent.objects.get(pk=consent.pk).status == ConsentStatus.REVOKED
-    assert _actions() == ["consent.revoked"]
+    # The user is connected there (a client at the bank): the connection says so too.
+    assert _actions() == ["consent.revoked", "connection.status_changed"]
 
 
 @pytest.mark.django_db
@@ -387,7 +396,7 @@ def test_a_403_consent_required_invalidates_the_consent_and_ensure_requests_anew
 
     with pytest.raises(ConsentRequiredError) as caught:
         bank_client_for("vbank", user=user).list_accounts(
-            client_id=user.external_client_id, consent_id=consent.bank_consent_id
+            client_id=CLIENT, consent_id=consent.bank_consent_id
         )
     consent_invalidate(consent=consent, reason=caught.value.message)
 
@@ -395,7 +404,7 @@ def test_a_403_consent_required_invalidates_the_consent_and_ensure_requests_anew
     assert stored.status == ConsentStatus.REVOKED
     assert stored.status_reason == "vbank /accounts: Требуется согласие клиента"
     assert consent_active(user=user, bank_code="vbank", kind=ConsentKind.ACCOUNTS) is None
-    assert _actions() == ["consent.invalidated"]
+    assert _actions() == ["consent.invalidated", "connection.status_changed"]
 
     fresh = consent_ensure(user=user, bank_code="vbank", kind=ConsentKind.ACCOUNTS)
     assert fresh.bank_consent_id == "consent-46965b4ef205"
@@ -416,7 +425,7 @@ def test_invalidating_a_consent_past_its_expiry_marks_it_expired(user):
     consent_invalidate(consent=consent, reason="403 again")
 
     assert Consent.objects.get(pk=consent.pk).status == ConsentStatus.EXPIRED
-    assert _actions() == ["consent.invalidated"]
+    assert _actions() == ["consent.invalidated", "connection.status_changed"]
 
 
 @pytest.mark.django_db
@@ -431,7 +440,7 @@ def test_product_consents_follow_the_same_flow(user, bank_mock):
             "auto_approved": False,
             "valid_until": "2027-11-26T09:31:12.482113Z",
         },
-        match=[matchers.query_param_matcher({"client_id": user.external_client_id})],
+        match=[matchers.query_param_matcher({"client_id": CLIENT})],
     )
     bank_mock.post(
         f"{VBANK}/auth/login", json={"access_token": "client-tok", "token_type": "bearer"}
@@ -460,8 +469,34 @@ def test_product_consents_follow_the_same_flow(user, bank_mock):
 
 @pytest.mark.django_db
 def test_a_user_without_a_bank_client_id_cannot_request(make_user):
-    user = make_user()
-    user.external_client_id = None
-    user.save()
+    user = make_user()  # registered, never connected: no client at any bank
+    client_id_give(user=user, client_id="team260-4", bank_codes=["sbank"])
     with responses.RequestsMock(assert_all_requests_are_fired=True), pytest.raises(NoBankClientId):
         consent_ensure(user=user, bank_code="vbank", kind=ConsentKind.ACCOUNTS)
+    assert not Consent.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_client_the_user_gave_is_never_self_signed(make_user):
+    user = make_user()
+    client_id_give(user=user, client_id="team260-57", bank_codes=["sbank"], is_demo=False)
+    pending = Consent.objects.create(
+        user=user,
+        bank_code="sbank",
+        kind=ConsentKind.ACCOUNTS,
+        status=ConsentStatus.PENDING,
+        request_id="req-1",
+    )
+
+    action = consent_approval_action(consent=pending)
+    with (
+        responses.RequestsMock(assert_all_requests_are_fired=True) as nothing_asked,
+        pytest.raises(NotADemoClient) as refused,
+    ):
+        consent_approve_demo(consent=pending)
+
+    assert action["approve_demo_url"] is None
+    assert action["message"].startswith("Open Smart Bank and approve")
+    assert refused.value.http_status == 403 and "Smart Bank's app" in refused.value.message
+    assert len(nothing_asked.calls) == 0
+    assert Consent.objects.get(pk=pending.pk).status == ConsentStatus.PENDING

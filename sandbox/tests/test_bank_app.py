@@ -233,10 +233,12 @@ def test_fintrack_keeps_an_app_approved_request_pending_and_nothing_fails(
     sandbox_banks, make_user, client
 ):
     """FinTrack over real HTTP: after the client approved in SBank's app, the request never
-    resolves. FinTrack keeps the consent pending (no poll/expiry of it yet) and answers every
-    call with a 2xx or a 4xx in its error shape, never a 5xx."""
+    resolves. FinTrack keeps the consent pending (until CONSENT_APPROVAL_TIMEOUT_MINUTES:
+    consents/tests/test_lifecycle_sandbox.py) and answers every call with a 2xx or a 4xx in its
+    error shape, never a 5xx."""
     from rest_framework.test import APIClient
 
+    from banking.tests.factories import client_id_of
     from consents.models import Consent, ConsentKind, ConsentStatus
     from consents.services import consent_refresh
     from users.services import token_pair_for
@@ -249,7 +251,8 @@ def test_fintrack_keeps_an_app_approved_request_pending_and_nothing_fails(
     consent = Consent.objects.get(user=user, bank_code="sbank", kind=ConsentKind.ACCOUNTS)
     assert consent.status == ConsentStatus.PENDING and consent.request_id.startswith("req-")
 
-    assert _decide(client, consent.request_id, client_id=user.external_client_id).status_code == 303
+    client_id = client_id_of(user=user, bank_code="sbank")  # the demo client the connect took
+    assert _decide(client, consent.request_id, client_id=client_id).status_code == 303
     assert AccountConsent.objects.filter(request__request_id=consent.request_id).exists()
 
     answers = {
@@ -269,7 +272,7 @@ def test_fintrack_keeps_an_app_approved_request_pending_and_nothing_fails(
     # Connecting again reuses the pending request (no fresh one yet: a later issue).
     assert answers["connect again"].status_code == 202
     again = answers["connect again"].json()["action_required"]
-    assert again["request_id"] == consent.request_id
+    assert again["bank_request_id"] == consent.request_id
     # The demo sign finds the request processed (404 at the bank): a 409, still pending.
     assert answers["approve demo"].status_code == 409
     assert answers["approve demo"].json()["code"] == "consent_not_pending"

@@ -18,6 +18,7 @@ from rest_framework.test import APIClient
 from audit.models import AuditEvent, RawApiLog
 from audit.services import AuditAction, audit_event_record
 from banking.models import Account, CategoryRule, Transaction, TransactionCategory
+from banking.tests.factories import client_id_of
 from consents.models import Consent
 from sandbox.models import AccountConsent, ProductConsent
 from sync.tests.ground_truth import sandbox_client_sync
@@ -123,8 +124,8 @@ def _texts_naming(needles: dict[str, re.Pattern]) -> list[str]:
     return hits
 
 
-def _needles(user) -> dict[str, re.Pattern]:
-    values = {"email": user.email, "phone": user.phone, "client id": user.external_client_id}
+def _needles(user, client_id: str) -> dict[str, re.Pattern]:
+    values = {"email": user.email, "phone": user.phone, "client id": client_id}
     # team260-1 must not match team260-10.
     return {what: re.compile(re.escape(value) + r"(?!\d)") for what, value in values.items()}
 
@@ -160,6 +161,9 @@ def world(sandbox_banks, make_user):
     ops = make_user(email="ops@example.com", password=PASSWORD, is_staff=True)
     sandbox_client_sync(user=anna, banks=ALL_BANKS)
     sandbox_client_sync(user=bob, banks=["vbank"])
+    # Who each is at the banks: their connections' client (one demo client at every bank).
+    anna_client = client_id_of(user=anna)
+    assert {client_id_of(user=anna, bank_code=code) for code in ALL_BANKS} == {anna_client}
 
     OnboardingFlow.objects.create(user=anna, selected_banks=ALL_BANKS, step="done")
     CategoryRule.objects.create(
@@ -193,15 +197,21 @@ def world(sandbox_banks, make_user):
         action=AuditAction.SYNC_FAILED,
         user=anna,
         bank_code="abank",
-        details={"error": f"abank: client {anna.external_client_id} has no consent"},
+        details={"error": f"abank: client {anna_client} has no consent"},
     )
     session = SessionStore()
     session["_auth_user_id"] = str(anna.pk)
     session.create()
 
-    assert _live_bank_consents(anna.external_client_id) == 6
+    assert _live_bank_consents(anna_client) == 6
     assert _sessions_of(anna)
-    return {"anna": anna, "bob": bob, "ops": ops, "access": sessions[0]["access"]}
+    return {
+        "anna": anna,
+        "bob": bob,
+        "ops": ops,
+        "access": sessions[0]["access"],
+        "anna_client": anna_client,
+    }
 
 
 def _bob_counts(bob) -> dict[str, int]:
@@ -211,11 +221,11 @@ def _bob_counts(bob) -> dict[str, int]:
         "consents": Consent.objects.filter(user=bob).count(),
         "raw_logs": RawApiLog.objects.filter(user=bob).count(),
         "audit": AuditEvent.objects.filter(user=bob).count(),
-        "live_bank_consents": _live_bank_consents(bob.external_client_id),
+        "live_bank_consents": _live_bank_consents(client_id_of(user=bob)),
     }
 
 
-def _assert_nothing_of(anna, owned, *, subject: str) -> None:
+def _assert_nothing_of(anna, owned, *, subject: str, client_id: str) -> None:
     """No row of Anna's left in any table, her audit events kept under the pseudonym only."""
     assert not User.objects.filter(pk=anna.pk).exists()
     # 1. No foreign key or one-to-one anywhere still names her.
@@ -238,7 +248,7 @@ def _assert_nothing_of(anna, owned, *, subject: str) -> None:
         assert event.details["subject"] == subject, event.action
         assert not (event.object_type == "User" and event.object_id == str(anna.pk))
     # 3. No text or JSON column names her: email, phone or bank client id.
-    assert _texts_naming(_needles(anna)) == []
+    assert _texts_naming(_needles(anna, client_id)) == []
     assert _sessions_of(anna) == []
 
 
@@ -266,7 +276,7 @@ def test_deletion_leaves_no_row_of_the_user_in_any_table(world):
         "admin.LogEntry",
     ):
         assert owned.get(apps.get_model(label)), f"the fixture made no {label}"
-    assert _texts_naming(_needles(anna))  # the scan does find her before
+    assert _texts_naming(_needles(anna, world["anna_client"]))  # the scan does find her before
     bob_before = _bob_counts(bob)
     transactions_total = Transaction.objects.filter(user=anna).count()
 
@@ -280,14 +290,14 @@ def test_deletion_leaves_no_row_of_the_user_in_any_table(world):
     assert {item["bank_code"] for item in body["consents"]} == set(ALL_BANKS)
     assert body["rows_deleted"] >= transactions_total
     # At the banks: none of Anna's consents is active any more.
-    assert _live_bank_consents(anna.external_client_id) == 0
+    assert _live_bank_consents(world["anna_client"]) == 0
     deleted = AuditEvent.objects.get(action="user.deleted")
     subject = deleted.details["subject"]
     assert subject.startswith(PSEUDONYM_PREFIX) and len(subject) == len(PSEUDONYM_PREFIX) + 16
     assert deleted.details["consents_revoked"] == 6
     assert deleted.details["revocations_failed"] == []
     assert deleted.details["rows_deleted"]["banking.Transaction"] == transactions_total
-    _assert_nothing_of(anna, owned, subject=subject)
+    _assert_nothing_of(anna, owned, subject=subject, client_id=world["anna_client"])
     # Her tokens are refused; Bob's data is all there.
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {world['access']}")
@@ -322,7 +332,7 @@ def test_a_wrong_or_missing_password_is_a_400_and_changes_nothing(world, passwor
     assert set(body) == {"code", "message", "extra"} and body["code"] == code
     assert list(body["extra"]["fields"]) == ["password"]
     assert _rows_per_model() == before
-    assert _live_bank_consents(anna.external_client_id) == 6
+    assert _live_bank_consents(world["anna_client"]) == 6
     assert Consent.objects.filter(user=anna, status="authorized").count() == 6
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {world['access']}")
@@ -337,7 +347,7 @@ def test_a_bank_that_is_down_stops_nothing_and_its_revocation_is_retried(
 
     anna = world["anna"]
     owned = _owned_rows(anna)
-    client_id = anna.external_client_id
+    client_id = world["anna_client"]
     scheduled: list[tuple[RevocationRetry, int]] = []
     monkeypatch.setattr(
         users.tasks,
@@ -360,7 +370,7 @@ def test_a_bank_that_is_down_stops_nothing_and_its_revocation_is_retried(
         assert outcomes[("vbank", kind)]["revoked"] and outcomes[("abank", kind)]["revoked"]
     subject = AuditEvent.objects.get(action="user.deleted").details["subject"]
     # FinTrack's data is gone all the same, the failures audited under the pseudonym.
-    _assert_nothing_of(anna, owned, subject=subject)
+    _assert_nothing_of(anna, owned, subject=subject, client_id=world["anna_client"])
     failed = AuditEvent.objects.filter(action="consent.revoke_failed")
     assert {(event.bank_code, event.details["kind"]) for event in failed} == {
         ("sbank", "accounts"),
@@ -387,7 +397,7 @@ def test_a_bank_that_is_down_stops_nothing_and_its_revocation_is_retried(
     retried = AuditEvent.objects.filter(action="consent.revoke_retried")
     assert sorted(event.details["kind"] for event in retried) == ["accounts", "products"]
     assert all(event.details["subject"] == subject for event in retried)
-    assert _texts_naming(_needles(anna)) == []
+    assert _texts_naming(_needles(anna, client_id)) == []
 
 
 def test_a_retry_while_the_bank_is_still_down_asks_for_another_and_gives_up_at_the_cap(

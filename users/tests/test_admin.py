@@ -1,4 +1,5 @@
-"""User admin: staff edit the bank client id; connections and the latest snapshot are shown."""
+"""User admin: connections (with their bank client ids) and the latest snapshot are shown; a user
+is found by a bank client id."""
 
 from decimal import Decimal
 
@@ -23,7 +24,6 @@ def change_form_data(user: User, connections: int, **changes) -> dict:
     data = {
         "email": user.email or "",
         "phone": user.phone or "",
-        "external_client_id": user.external_client_id or "",
         "is_active": "on",
         "bank_connections-TOTAL_FORMS": str(connections),
         "bank_connections-INITIAL_FORMS": str(connections),
@@ -37,30 +37,29 @@ def change_form_data(user: User, connections: int, **changes) -> dict:
     return data
 
 
-def test_staff_can_change_the_bank_client_id(staff_client, user):
-    factories.make_connection(user=user, bank_code="vbank")
+def test_staff_edit_a_user_and_the_bank_clients_stay_the_connections(staff_client, user):
+    factories.client_id_give(user=user, client_id="team260-7", bank_codes=["vbank"])
     url = reverse("admin:users_user_change", args=[user.pk])
 
-    response = staff_client.post(url, change_form_data(user, 1, external_client_id="team260-7"))
+    page = staff_client.get(url).content.decode()
+    response = staff_client.post(url, change_form_data(user, 1, phone="+79001234567"))
 
+    assert "external_client_id" not in page
+    assert "team260-7" in page  # the connection inline shows who the user is at VBank
     assert response.status_code == 302, response.context["adminform"].form.errors
     user.refresh_from_db()
-    assert user.external_client_id == "team260-7"
+    assert user.phone == "+79001234567"
+    assert factories.client_id_of(user=user, bank_code="vbank") == "team260-7"
 
 
-def test_a_client_id_taken_by_another_user_is_refused(staff_client, user, make_user):
-    other = make_user(email="boris@example.com")
-    url = reverse("admin:users_user_change", args=[user.pk])
-    before = user.external_client_id
+def test_a_user_is_found_by_the_exact_bank_client_id_of_a_connection(staff_client, make_user):
+    anna = make_user(email="anna@example.com", client_id="team260-17")
+    make_user(email="boris@example.com", client_id="team260-171")
 
-    response = staff_client.post(
-        url, change_form_data(user, 0, external_client_id=other.external_client_id)
-    )
+    page = staff_client.get(reverse("admin:users_user_changelist"), {"q": "team260-17"})
 
-    assert response.status_code == 200
-    assert "external_client_id" in response.context["adminform"].form.errors
-    user.refresh_from_db()
-    assert user.external_client_id == before
+    assert list(page.context["cl"].queryset) == [anna]
+    assert "vbank team260-17 (not_connected)" in page.content.decode()
 
 
 def test_user_page_shows_connections_and_the_latest_snapshot(staff_client, user):
@@ -82,9 +81,11 @@ def test_user_page_shows_connections_and_the_latest_snapshot(staff_client, user)
 
 
 def test_user_list_shows_each_users_banks(staff_client, user):
-    factories.make_connection(user=user, bank_code="vbank")
+    factories.make_connection(user=user, bank_code="vbank", client_id="team260-3")
     factories.make_connection(user=user, bank_code="abank", status=ConnectionStatus.ERROR)
+    factories.make_connection(user=user, bank_code="sbank", client_id="")
 
     html = staff_client.get(reverse("admin:users_user_changelist")).content.decode()
 
-    assert "abank (error), vbank (ready)" in html
+    # abank's client is the one a connect would propose: the user's own number elsewhere.
+    assert "abank team260-3 (error), sbank (ready), vbank team260-3 (ready)" in html

@@ -25,14 +25,16 @@ def assert_error_shape(response, status, code):
 
 
 @pytest.mark.django_db
-def test_register_returns_profile_tokens_and_first_free_client_id(api_client, settings):
+def test_register_returns_profile_and_tokens_and_touches_no_bank_identity(api_client):
     response = register(api_client, email="  Anna@Example.COM ", password=PASSWORD)
 
     assert response.status_code == 201
     body = response.json()
     user = User.objects.get(pk=body["user_id"])
     assert body["user"]["email"] == "anna@example.com"
-    assert body["user"]["external_client_id"] == f"{settings.BANK_TEAM_ID}-1"
+    # Who the user is at a bank is given when connecting it: registration makes no connection.
+    assert "external_client_id" not in body["user"]
+    assert not user.bank_connections.exists()
     assert user.check_password(PASSWORD)
     assert AccessToken(body["tokens"]["access"])["user_id"] == str(user.pk)
 
@@ -217,7 +219,6 @@ def test_me_returns_the_profile(auth_client):
         "user_id": user.pk,
         "email": user.email,
         "phone": None,
-        "external_client_id": user.external_client_id,
         "time_zone": "Europe/Moscow",
         "created_at": response.json()["created_at"],
         "last_login": None,

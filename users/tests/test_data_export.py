@@ -12,7 +12,7 @@ import orjson
 import pytest
 from rest_framework.test import APIClient
 
-from banking.models import Account, BalanceSnapshot, ProductAgreement, Transaction
+from banking.models import Account, BalanceSnapshot, BankConnection, ProductAgreement, Transaction
 from banking.serializers.transactions import CSV_HEADER
 from banking.tests.factories import at, make_account, make_transaction
 from consents.models import Consent
@@ -137,10 +137,15 @@ def test_the_export_of_a_synced_user_holds_every_row_once_with_the_databases_fig
         ProductAgreement.objects.filter(user=anna).values_list("agreement_id", flat=True)
     )
     assert {row["bank_code"] for row in files["connections.json"]} == {"vbank", "abank", "sbank"}
+    # Who anna is at each bank is her connections' (registration gives no bank client).
+    assert {(row["bank_code"], row["client_id"]) for row in files["connections.json"]} == set(
+        BankConnection.objects.filter(user=anna).values_list("bank_code", "client_id")
+    )
+    assert all(row["client_id"] for row in files["connections.json"])
     assert len(files["consents.json"]) == Consent.objects.filter(user=anna).count() == 6
     assert len(files["sync_runs.json"]) == SyncRun.objects.filter(user=anna).count() == 3
     assert files["profile.json"]["email"] == "anna@example.com"
-    assert files["profile.json"]["external_client_id"] == anna.external_client_id
+    assert "external_client_id" not in files["profile.json"]
     manifest = files["manifest.json"]
     assert manifest["files"]["transactions.json"]["rows"] == anna_rows.count()
     assert manifest["files"]["accounts.json"]["rows"] == len(accounts)

@@ -1,7 +1,9 @@
 """Create the demo and admin users of a fresh install and print how to log in.
 
 Passwords are generated on first run (never baked into the code) and kept, readable only by
-their owner, in var/demo_credentials.json so later runs can print them again.
+their owner, in var/demo_credentials.json so later runs can print them again. With demo clients
+on (DEMO_BANK_CLIENTS), the demo user is given a demo bank client at every bank (not connected
+yet: the banks may not be up while this runs), so its first connect is one click.
 """
 
 import json
@@ -11,6 +13,11 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from banking.services.clients import bank_codes
+from banking.services.connections import (
+    connection_demo_client_id_assign,
+    connection_get_or_create,
+)
 from users.models import User
 from users.services import user_create
 
@@ -37,13 +44,27 @@ class Command(BaseCommand):
         self.stdout.write(
             "\nLog in with:\n"
             f"  demo user   {DEMO_EMAIL} / {demo_password or '(password changed by hand)'}"
-            f"   bank client id {demo.external_client_id}\n"
+            f"   {self._demo_clients(demo)}\n"
             f"  admin user  {ADMIN_EMAIL} / {admin_password or '(password changed by hand)'}"
             "   (Django admin at /admin/)\n"
             f"  credentials are kept in {path}\n"
             '  API: POST /api/auth/login {"login": …, "password": …}, then '
             "'Authorize' in Swagger UI with the access token.\n"
         )
+
+    def _demo_clients(self, user: User) -> str:
+        """The demo user's client at each bank (given one where it has none), as printed."""
+        if not settings.DEMO_BANK_CLIENTS:
+            return "connect a bank as your client there: POST /api/banks/{code}/connect" + (
+                ' {"client_id": …}'
+            )
+        clients = []
+        for code in bank_codes():
+            connection = connection_get_or_create(user=user, bank_code=code)
+            if not connection.client_id:
+                connection = connection_demo_client_id_assign(connection=connection)
+            clients.append(f"{code} {connection.client_id}")
+        return "bank clients " + ", ".join(clients)
 
     def _ensure(self, stored: dict, email: str, *, staff: bool) -> str | None:
         user = User.objects.filter(email=email).first()
