@@ -1,14 +1,18 @@
 """Where one bank's full sync of the heavy client spends its time (not part of bin/bench).
 
 Same setup as benchmark 1 (bench database, sandbox over HTTP, frozen clock): a bare fetch of the
-bank's pages first (it also warms the sandbox's history cache), a second, measured bare fetch, then
+bank's pages first (it also warms the sandbox's history cache), a second, measured bare fetch (the
+sync's own pages, `bench.sync_full.bare_fetch_planned`; `--grid` for a plain grid of 100), then
 the sync in this process. For both it prints the wall time and the CPU per bank call of the three
 processes that share the machine's cores: this one, the sandbox server and PostgreSQL (its
 processes still running at the end), and the busy CPU time of the whole machine (anything else
-running shows there). `--profile` runs the sync under pyinstrument (slower; the tree shows where
-wall time goes); `--no-lookahead` puts every bank call on the main thread.
+running shows there). Then the sync's transaction calls by kind (the read's pages, repairs and
+re-reads). `--profile` runs the sync under pyinstrument (slower; the tree shows where the main
+thread's wall time goes); `--no-lookahead` puts every bank call on the main thread; `--phases`
+times the sync's stages on every thread (wall and that thread's CPU): the HTTP call (bank wait),
+JSON decoding, parsing, the transaction writes (rows built, COPY, commit), the raw-log writes.
 
-    .venv/bin/python bench/profile_sync.py [--bank vbank] [--profile] [--no-lookahead] [--html f]
+    .venv/bin/python bench/profile_sync.py [--bank vbank] [--profile] [--phases] [--grid]
 """
 
 import argparse
@@ -59,10 +63,133 @@ class CpuMeter:
         )
 
 
-def main(bank_code: str, *, lookahead: bool, profile: bool, html: str | None) -> None:
+class PhaseMeter:
+    """Wall time and thread CPU spent in a few functions of the sync, summed over threads.
+
+    Each is wrapped in place (monkeypatched for this process only, restored at exit); a call
+    inside another measured one counts in both (the writes include the COPY)."""
+
+    def __init__(self):
+        import threading
+
+        self.lock = threading.Lock()
+        self.figures: dict[str, list[float]] = {}  # name → [calls, wall, cpu]
+        self._restore: list[tuple[object, str, object]] = []
+
+    def wrap(self, owner, name: str, label: str) -> None:
+        original = getattr(owner, name)
+        meter = self
+
+        def timed(*args, **kwargs):
+            wall, cpu = time.perf_counter(), time.thread_time()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
+                with meter.lock:
+                    entry = meter.figures.setdefault(label, [0, 0.0, 0.0])
+                    entry[0] += 1
+                    entry[1] += wall
+                    entry[2] += cpu
+
+        self._restore.append((owner, name, original))
+        setattr(owner, name, timed)
+
+    def _sample_threads(self) -> None:
+        """CPU of each thread of this process so far, kept at its largest (sampled)."""
+        while not self._stop.wait(0.2):
+            for key, cpu in self._thread_cpu_now().items():
+                self.threads[key] = max(self.threads.get(key, 0.0), cpu)
+
+    def __enter__(self):
+        import threading
+        import types
+
+        self.threads: dict[tuple[str, str], float] = {}
+        self._stop = threading.Event()
+        self._sampler = threading.Thread(target=self._sample_threads, daemon=True)
+
+        import orjson
+        import requests
+
+        from audit.capture import RawLogBuffer
+        from banking.clients import parsing, transport
+        from banking.ingestion import transactions
+
+        self.wrap(requests.Session, "request", "HTTP request to headers (bank wait)")
+        self.wrap(transport.BankTransport, "_read_body", "HTTP body read")
+        shim = types.SimpleNamespace(**{n: getattr(orjson, n) for n in dir(orjson) if n[0] != "_"})
+        self._restore.append((transport, "orjson", transport.orjson))
+        transport.orjson = shim  # type: ignore[assignment]
+        self.wrap(shim, "loads", "JSON decode (orjson.loads)")
+        self.wrap(parsing, "transaction_page", "parse page (parsing.transaction_page)")
+        self.wrap(transactions.TransactionWriter, "_write", "write batch (rows, COPY, commit)")
+        self.wrap(transactions, "copy_rows", "  of which COPY (copy_rows)")
+        self.wrap(transactions, "transactions_copy", "  of which rows built + COPY")
+        self.wrap(RawLogBuffer, "flush", "raw-log write (RawLogBuffer.flush)")
+        self._start_cpu = {
+            name: cpu for name, cpu in self._thread_cpu_now().items()
+        }  # threads already running (main): their CPU before the sync
+        self._sampler.start()
+        return self
+
+    def _thread_cpu_now(self) -> dict[tuple[str, str], float]:
+        """CPU of each live thread (Linux /proc/self/task), by (native id, Python name)."""
+        import os
+        import threading
+        from pathlib import Path
+
+        tick = os.sysconf("SC_CLK_TCK")
+        names = {str(thread.native_id): thread.name for thread in threading.enumerate()}
+        out = {}
+        for task in Path("/proc/self/task").iterdir():
+            try:
+                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # the thread ended meanwhile
+                continue
+            name = names.get(task.name, "other")
+            out[(task.name, name)] = (int(fields[11]) + int(fields[12])) / tick
+        return out
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._sampler.join()
+        for key, cpu in self._thread_cpu_now().items():
+            self.threads[key] = max(self.threads.get(key, 0.0), cpu)
+        for owner, name, original in reversed(self._restore):
+            setattr(owner, name, original)
+
+    def lines(self, calls: int) -> list[str]:
+        by_kind: dict[str, float] = {}
+        for key, cpu in self.threads.items():
+            kind = key[1].rstrip("0123456789").rstrip("-") or key[1]
+            by_kind[kind] = by_kind.get(kind, 0.0) + cpu - self._start_cpu.get(key, 0.0)
+        out = [
+            "  CPU by thread (sampled every 0.2 s; threads by name): "
+            + ", ".join(
+                f"{kind} {cpu / calls * 1000:.2f} ms"
+                for kind, cpu in sorted(by_kind.items(), key=lambda item: -item[1])
+            )
+            + " per bank call"
+        ]
+        for label, (count, wall, cpu) in self.figures.items():
+            out.append(
+                f"  {label}: {count} calls, wall {wall:.2f} s ({wall / calls * 1000:.2f} ms per"
+                f" bank call), CPU {cpu:.2f} s ({cpu / calls * 1000:.2f} ms per bank call)"
+            )
+        return out
+
+
+def main(
+    bank_code: str, *, lookahead: bool, profile: bool, html: str | None, phases: bool, grid: bool
+) -> None:
+    from contextlib import nullcontext
+
     from django.conf import settings
 
+    from audit.models import Direction, RawApiLog
     from banking.models import BankConnection
+    from bench.sync_full import bare_fetch_planned
 
     settings.SYNC_PREFETCH_PAGES = lookahead
     common.migrate()
@@ -72,9 +199,10 @@ def main(bank_code: str, *, lookahead: bool, profile: bool, html: str | None) ->
         user = common.make_user("profile@bench.local", client_id=common.HEAVY_CLIENT)
         common.connect_banks(user, bank_codes=(bank_code,))
         plans = common.bare_fetch_plan(user, bank_codes=(bank_code,))
+        fetch = common.bare_fetch if grid else bare_fetch_planned
         common.bare_fetch(plans, page_limit=settings.SYNC_PAGE_LIMIT)
         with CpuMeter(sandbox.pid) as bare_meter:
-            bare = common.bare_fetch(plans, page_limit=settings.SYNC_PAGE_LIMIT)
+            bare = fetch(plans, page_limit=settings.SYNC_PAGE_LIMIT)
         pk = BankConnection.objects.get(user=user, bank_code=bank_code).pk
         profiler = None
         if profile:
@@ -82,10 +210,23 @@ def main(bank_code: str, *, lookahead: bool, profile: bool, html: str | None) ->
 
             profiler = Profiler(interval=0.001)
             profiler.start()
-        with CpuMeter(sandbox.pid) as sync_meter:
+        meter = PhaseMeter()
+        with meter if phases else nullcontext(), CpuMeter(sandbox.pid) as sync_meter:
             run = common.sync_now(pk)
         if profiler is not None:
             profiler.stop()
+        endpoints = RawApiLog.objects.filter(
+            correlation_id=str(run.correlation_id), direction=Direction.REQUEST
+        ).values_list("endpoint", flat=True)
+        kinds: dict[str, int] = {}
+        for endpoint in endpoints:
+            if "/transactions" in endpoint:
+                size = endpoint.rsplit("limit=", 1)[-1]
+                kind = f"transaction pages of {size} rows"
+            else:
+                kind = endpoint.split("?", 1)[0]
+                kind = "/accounts/…/balances" if kind.endswith("/balances") else kind
+            kinds[kind] = kinds.get(kind, 0) + 1
     calls = bare["calls"]
     if profiler is not None:
         print(profiler.output_text(unicode=True, color=False, show_all=False))
@@ -96,6 +237,12 @@ def main(bank_code: str, *, lookahead: bool, profile: bool, html: str | None) ->
     print(bare_meter.line("bare fetch", calls))
     print(sync_meter.line("sync      ", calls) + (" (profiled)" if profile else ""))
     print(f"ratio {sync_meter.figures['wall'] / bare_meter.figures['wall']:.2f}×")
+    print(f"sync bank calls {run.bank_calls}, bare fetch {calls}; by kind:")
+    for kind, count in sorted(kinds.items(), key=lambda item: -item[1]):
+        print(f"  {count:6d} {kind}")
+    if phases:
+        print("sync phases (per bank call of the bare fetch):")
+        print("\n".join(meter.lines(calls)))
 
 
 if __name__ == "__main__":
@@ -104,10 +251,14 @@ if __name__ == "__main__":
     parser.add_argument("--no-lookahead", action="store_true")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--html")
+    parser.add_argument("--phases", action="store_true")
+    parser.add_argument("--grid", action="store_true", help="bare fetch of a plain grid of 100")
     arguments = parser.parse_args()
     main(
         arguments.bank,
         lookahead=not arguments.no_lookahead,
         profile=arguments.profile or bool(arguments.html),
         html=arguments.html,
+        phases=arguments.phases,
+        grid=arguments.grid,
     )

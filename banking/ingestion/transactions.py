@@ -3,9 +3,9 @@
 The reader (sync.reader) hands each page's `BankTransaction`s to one `TransactionWriter` per
 account. Rows are written in batches of a few pages (SYNC_WRITE_BATCH_ROWS; one SELECT of the
 batch's ids, at most one INSERT … ON CONFLICT, one commit), so memory stays flat however long the
-history; an account with no stored rows (a first sync) skips the SELECT, and on PostgreSQL its
-batches are COPYed. Stored pending rows the bank no longer lists in the window read (their posted
-twin came under a new id) are removed at the end.
+history; a batch older than every stored row of its account (a first sync) skips the SELECT, and
+on PostgreSQL it is COPYed. Stored pending rows the bank no longer lists in the window read (their
+posted twin came under a new id) are removed at the end.
 """
 
 import logging
@@ -121,19 +121,23 @@ class TransactionWriter:
         )
         # The oldest of them: an incremental read must reach back to it.
         self.oldest_pending: datetime | None = min(self._pending_stored.values(), default=None)
-        # One probe per account. With nothing stored (a first sync), a batch needs no lookup of
-        # its stored ids: every row is new unless this very run wrote it in an earlier batch (the
-        # set). A retried run finds its earlier rows here and takes the lookup path. The probe
-        # asks for the newest row (tx_account_feed's order, LIMIT 1) rather than EXISTS: right
-        # after a bulk load the planner's statistics may not know the account and choose a full
-        # scan for EXISTS (50 ms at 250,000 rows); an ordered LIMIT 1 walks the index whatever.
-        stored_any = (
+        # One probe per account: the oldest stored booking time (None: nothing stored). A batch
+        # booked entirely before it needs no lookup of its stored ids: every row is new unless
+        # this very run wrote it in an earlier batch (the set). That is every batch of a first
+        # sync, and the older history a progressive first sync reads after storing the newest
+        # rows (sync.progressive) or a retried run reads past its earlier rows; a batch that
+        # reaches the stored rows takes the lookup path (a row the bank moved back in time makes
+        # the insert conflict: then it takes it too). The probe is an ordered LIMIT 1 (the
+        # tx_account_feed index, walked backwards) rather than EXISTS or MIN: right after a bulk
+        # load the planner's statistics may not know the account and choose a full scan for
+        # those (50 ms at 250,000 rows); an ordered LIMIT 1 walks the index whatever.
+        self._stored_from: datetime | None = (
             Transaction.objects.filter(account=account)
-            .order_by("-booking_date", "-id")
-            .values_list("pk", flat=True)
+            .order_by("booking_date", "id")
+            .values_list("booking_date", flat=True)
             .first()
         )
-        self._fresh_ids: set[str] | None = None if stored_any is not None else set()
+        self._fresh_ids: set[str] = set()
         self.categoriser = categoriser or categoriser_for(user_id=account.user_id)
         self._by_id: dict[str, BankTransaction] = {}
 
@@ -194,13 +198,21 @@ class TransactionWriter:
 
     def _write(self, by_id: dict[str, BankTransaction]) -> None:
         """Upsert a batch: new and changed rows in one INSERT … ON CONFLICT, identical ones
-        skipped; a first sync's batch of new ids is inserted (COPYed) without a lookup."""
+        skipped; a first sync's batch of new ids is inserted (COPYed) without a lookup. Of such a
+        batch, the few rows this run wrote in an earlier one (a row a tie group cut across pages
+        repeats, SPEC §17) take the lookup path alone, the rest is still COPYed."""
         account, counts = self.account, self.counts
-        fresh_ids = self._fresh_ids
-        if fresh_ids is not None and fresh_ids.isdisjoint(by_id):
-            fresh_ids.update(by_id)
-            if self._insert_new(by_id):
-                return
+        fresh_ids, stored_from = self._fresh_ids, self._stored_from
+        older = stored_from is None or all(t.booking_date < stored_from for t in by_id.values())
+        again = [] if fresh_ids.isdisjoint(by_id) else [i for i in by_id if i in fresh_ids]
+        fresh_ids.update(by_id)
+        if older and not again and self._insert_new(by_id):
+            return
+        if older and again and len(again) < len(by_id):
+            repeated = set(again)
+            new = {i: bank_tx for i, bank_tx in by_id.items() if i not in repeated}
+            if self._insert_new(new):
+                by_id = {i: by_id[i] for i in again}
         # The stored category and its source ride along: a row the user categorised keeps both.
         existing = {
             stored.bank_transaction_id: stored

@@ -1,0 +1,339 @@
+"""The progressive first sync (sync/progressive.py) end to end against the sandbox over HTTP.
+
+A sandbox client has 12 months of history: its first sync stores and analyses the newest
+FIRST_SYNC_RECENT_DAYS first (the dashboard is ready, history loading, from a day), then reads the
+whole history in the same run. Its final rows and figures are those of a one-pass sync of the same
+client; a backfill that fails keeps the watermarks and the next sync completes the history.
+"""
+
+import threading
+from datetime import date, datetime, timedelta
+from unittest import mock
+
+import pytest
+from django.utils import timezone
+
+from analytics.dashboard import analytics_breakdown_get, dashboard_get
+from analytics.services import analytics_recompute
+from audit.models import RawApiLog
+from banking.clients.base import BankClient
+from banking.models import Account, Transaction
+from sandbox import faults
+from sandbox.ground_truth import client_bank_truth
+from sync import progressive
+from sync.models import SyncPhase, SyncRun, SyncStatus, SyncTrigger
+from sync.services import sync_run_execute
+from sync.tests.ground_truth import assert_equals_ground_truth
+from users.onboarding.services import onboarding_start, onboarding_status
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CLIENT = "team260-1"  # salaried, a mortgage; at VBank a busy checking account and an empty one
+BANK = "vbank"
+
+
+@pytest.fixture
+def recent_days(settings):
+    """90 days, and pages of 25 rows: a page of this client's busiest account spans weeks, so
+    the newest days are a few pages of a year's listing, as for a busy client's 100-row pages."""
+    settings.FIRST_SYNC_RECENT_DAYS = 90
+    settings.SYNC_PAGE_LIMIT = 25
+    return 90
+
+
+def _connected(user, bank_code: str = BANK):
+    """Both consents authorised (SBank's through the demo approval); the connection."""
+    from banking.services.connections import connection_get_or_create
+    from consents import services as consent_services
+    from consents.models import ConsentKind, ConsentStatus
+
+    for kind in (ConsentKind.ACCOUNTS, ConsentKind.PRODUCTS):
+        consent = consent_services.consent_ensure(user=user, bank_code=bank_code, kind=kind)
+        if consent.status == ConsentStatus.PENDING:
+            consent = consent_services.consent_approve_demo(consent=consent)
+        assert consent.status == ConsentStatus.AUTHORIZED
+    return connection_get_or_create(user=user, bank_code=bank_code)
+
+
+def _sync(connection) -> SyncRun:
+    run = SyncRun.objects.create(
+        connection=connection, user_id=connection.user_id, trigger=SyncTrigger.USER
+    )
+    sync_run_execute(sync_run_id=run.pk)
+    run.refresh_from_db()
+    return run
+
+
+class _AtBackfill:
+    """Calls `then()` each time a run enters phase backfill (its newest days are analysed)."""
+
+    def __init__(self, monkeypatch, then):
+        original = progressive._phase_set
+
+        def phase_set(run, phase):
+            original(run, phase)
+            if phase == SyncPhase.BACKFILL:
+                then(run)
+
+        monkeypatch.setattr(progressive, "_phase_set", phase_set)
+
+
+def _booked(item: dict) -> datetime:
+    return datetime.fromisoformat(item["bookingDateTime"].replace("Z", "+00:00"))
+
+
+def _rows(user) -> list[tuple]:
+    """Every stored transaction of the user by what the bank and the rules made of it."""
+    return sorted(
+        Transaction.objects.filter(user=user).values_list(
+            "bank_code",
+            "account__bank_account_id",
+            "bank_transaction_id",
+            "amount",
+            "booking_date",
+            "status",
+            "description",
+            "merchant_name",
+            "mcc",
+            "category__code",
+            "is_own_transfer",
+        )
+    )
+
+
+def _watermarks(user) -> dict:
+    return dict(
+        Account.objects.filter(user=user).values_list(
+            "bank_account_id", "transactions_synced_through"
+        )
+    )
+
+
+def _comparable(value):
+    """A snapshot's JSON without database ids (two users' rows have different ones) and the
+    times rows were written (`updated_at` of the totals)."""
+    if isinstance(value, dict):
+        return {
+            key: _comparable(item)
+            for key, item in value.items()
+            if key != "updated_at"
+            and not ((key == "id" or key.endswith("_id")) and isinstance(item, int | None))
+        }
+    if isinstance(value, list):
+        return [_comparable(item) for item in value]
+    return value
+
+
+def _differences(got, expected, path: str = "") -> list[str]:
+    """Where two JSON values differ (a readable failure for two snapshots)."""
+    if isinstance(got, dict) and isinstance(expected, dict):
+        return [
+            difference
+            for key in sorted(set(got) | set(expected))
+            for difference in _differences(got.get(key), expected.get(key), f"{path}.{key}")
+        ]
+    if isinstance(got, list) and isinstance(expected, list) and len(got) == len(expected):
+        return [
+            difference
+            for index, (a, b) in enumerate(zip(got, expected, strict=True))
+            for difference in _differences(a, b, f"{path}[{index}]")
+        ]
+    return [] if got == expected else [f"{path}: {got!r} != {expected!r}"[:300]]
+
+
+def _figures(user, at: datetime) -> dict:
+    """The snapshot of the user's data computed at one instant (the time of day changes the
+    rest of today's spending), without ids and freshness (when each sync finished)."""
+    with mock.patch("analytics.compute.timezone.now", return_value=at):
+        snapshot = analytics_recompute(user=user)
+    breakdown = dict(snapshot.breakdown)
+    breakdown.pop("freshness")
+    return _comparable({"summary": snapshot.summary, "breakdown": breakdown})
+
+
+def test_first_sync_shows_the_newest_days_then_equals_a_one_pass_sync(
+    sandbox_banks, make_user, settings, monkeypatch, recent_days
+):
+    at = timezone.now()
+    # The reference: a one-pass first sync of the same client by another user.
+    settings.FIRST_SYNC_RECENT_DAYS = 0
+    one_pass_user = make_user(client_id=CLIENT)
+    one_pass = _sync(_connected(one_pass_user))
+    assert (one_pass.status, one_pass.phase) == (SyncStatus.SUCCEEDED, SyncPhase.ONE_PASS)
+    expected_rows, expected_figures = _rows(one_pass_user), _figures(one_pass_user, at)
+    expected_watermarks = _watermarks(one_pass_user)
+
+    settings.FIRST_SYNC_RECENT_DAYS = recent_days
+    user = make_user(client_id=CLIENT)  # takes the client over
+    seen: dict = {}
+
+    def after_recent(run):
+        seen["dashboard"] = dashboard_get(user=user)
+        seen["analytics"] = analytics_breakdown_get(user=user)
+        seen["onboarding"] = onboarding_status(user=user)
+        seen["stored"] = set(
+            Transaction.objects.filter(user=user).values_list("bank_transaction_id", flat=True)
+        )
+        seen["watermarks"] = list(
+            Account.objects.filter(user=user).values_list("transactions_synced_through", flat=True)
+        )
+        seen["run"] = SyncRun.objects.values("step", "progress", "phase").get(pk=run.pk)
+
+    _AtBackfill(monkeypatch, after_recent)
+    onboarding_start(user=user, bank_codes=[BANK])  # the first sync runs here (eager tasks)
+    run = SyncRun.objects.get(user=user)
+
+    # After the newest days: the dashboard is ready, says the history loads and from when.
+    dashboard = seen["dashboard"]
+    assert dashboard["state"] == "ready"
+    history = dashboard["history"]
+    assert (history["state"], history["loading_banks"]) == ("loading", [BANK])
+    complete_from = date.fromisoformat(history["complete_from"])
+    today = timezone.localdate()
+    assert today - timedelta(days=recent_days + 60) <= complete_from
+    assert complete_from <= today - timedelta(days=recent_days - 1)
+    assert seen["analytics"]["history"] == history
+    # Stored then: every row from complete_from on, and not the older ones.
+    truth = client_bank_truth(CLIENT, BANK)
+    items = [item for listed in truth["transactions"].values() for item in listed]
+    assert any(_booked(item).date() < complete_from - timedelta(days=7) for item in items)
+    recent_ids = {
+        item["transactionId"]
+        for item in items
+        if timezone.localtime(_booked(item)).date() >= complete_from
+    }
+    assert recent_ids <= seen["stored"]
+    assert len(seen["stored"]) < len(items)
+    assert seen["watermarks"] and all(w is None for w in seen["watermarks"])
+    # Figures resting on long history say so; the onboarding shows the phase.
+    for figure in (dashboard["sts"], dashboard["health"]):
+        assert (figure["is_estimate"], figure["basis"]) == (True, "history_loading")
+        assert figure["history_from"] == history["complete_from"]
+    spend = next(i for i in dashboard["health"]["indicators"] if i["code"] == "spend_vs_income")
+    assert spend["is_estimate"] is True
+    bank = seen["onboarding"]["banks"][0]
+    assert bank["history"] == {"phase": "backfill", "complete_from": complete_from}
+    assert bank["sync"]["phase"] == "backfill"
+    assert seen["onboarding"]["can_proceed"] is True
+    assert seen["run"]["phase"] == SyncPhase.BACKFILL
+    assert seen["run"]["progress"] < 40
+
+    # After the backfill, in the same run: the whole history, as a one-pass sync stores it.
+    assert (run.status, run.phase, run.progress) == (SyncStatus.SUCCEEDED, "backfill", 100), run
+    assert_equals_ground_truth(user=user, bank_code=BANK)
+    assert run.transactions_added == len(items) == one_pass.transactions_added
+    assert run.transactions_unchanged == len(seen["stored"])  # read twice, stored once
+    assert _rows(user) == expected_rows
+    assert _watermarks(user) == expected_watermarks  # its empty account has none either
+    final = dashboard_get(user=user)
+    assert final["history"]["state"] == "complete"
+    assert "is_estimate" not in final["sts"]
+    assert onboarding_status(user=user)["banks"][0]["history"]["phase"] == "done"
+    assert _differences(_figures(user, at), expected_figures) == []
+
+
+def test_a_failed_backfill_keeps_the_watermarks_and_the_next_sync_completes_it(
+    sandbox_banks, make_user, monkeypatch, recent_days
+):
+    user = make_user(client_id=CLIENT)
+    connection = _connected(user)
+    pages_in_backfill = {"count": 0}
+    lock = threading.Lock()
+    original = BankClient.get_transactions_page
+
+    def page(self, **kwargs):
+        with lock:
+            if backfilling.is_set():
+                pages_in_backfill["count"] += 1
+                if pages_in_backfill["count"] == 4:  # a few pages in: the bank starts failing
+                    faults.set_faults(BANK, error_rate=1.0, error_statuses="503")
+        return original(self, **kwargs)
+
+    backfilling = threading.Event()
+    monkeypatch.setattr(BankClient, "get_transactions_page", page)
+    _AtBackfill(monkeypatch, lambda run: backfilling.set())
+
+    failed = _sync(connection)
+
+    assert failed.status == SyncStatus.FAILED, failed.error
+    assert failed.phase == SyncPhase.BACKFILL
+    assert pages_in_backfill["count"] >= 4
+    accounts = Account.objects.filter(user=user)
+    assert all(a.transactions_synced_through is None for a in accounts)
+    truth = client_bank_truth(CLIENT, BANK)
+    served = {item["transactionId"] for listed in truth["transactions"].values() for item in listed}
+    stored = list(
+        Transaction.objects.filter(user=user).values_list("bank_transaction_id", flat=True)
+    )
+    assert set(stored) < served
+    assert len(stored) == len(set(stored))
+    analytics_recompute(user=user)  # any snapshot meanwhile says so, not only phase 1's
+    history = dashboard_get(user=user)["history"]
+    assert (history["state"], history["loading_banks"]) == ("loading", [BANK])
+
+    faults.clear_faults(BANK)
+    backfilling.clear()
+    monkeypatch.setattr(BankClient, "get_transactions_page", original)
+    early = []
+    monkeypatch.setattr(progressive, "_recent_figures", early.append)
+
+    again = _sync(connection)
+
+    assert again.status == SyncStatus.SUCCEEDED, again.error
+    # Rows were stored: not a first sync, a plain full read that completes the history.
+    assert again.phase == SyncPhase.BACKFILL and early == []
+    assert_equals_ground_truth(user=user, bank_code=BANK)
+    assert again.transactions_added == len(served) - len(stored)
+    assert Transaction.objects.filter(user=user).count() == len(served)
+    assert all(
+        a.transactions_synced_through is not None
+        for a in accounts.all()
+        if Transaction.objects.filter(account=a).exists()
+    )
+    analytics_recompute(user=user)
+    assert dashboard_get(user=user)["history"]["state"] == "complete"
+
+
+def test_the_second_sync_is_not_progressive(sandbox_banks, make_user, monkeypatch, recent_days):
+    user = make_user(client_id=CLIENT)
+    connection = _connected(user)
+    first = _sync(connection)
+    assert (first.status, first.phase) == (SyncStatus.SUCCEEDED, SyncPhase.BACKFILL)
+    early = []
+    monkeypatch.setattr(progressive, "_recent_figures", early.append)
+
+    second = _sync(connection)
+
+    assert (second.status, second.phase) == (SyncStatus.SUCCEEDED, SyncPhase.ONE_PASS)
+    assert early == []
+    assert (second.transactions_added, second.transactions_updated) == (0, 0)
+    assert second.bank_calls == 2 + 2 * second.accounts_count  # as any incremental sync
+
+
+def _page_calls(user) -> int:
+    """Transaction pages the user's syncs asked for (the raw request logs)."""
+    return RawApiLog.objects.filter(
+        user=user, direction="request", endpoint__contains="/transactions"
+    ).count()
+
+
+def test_a_history_within_the_newest_days_is_read_once(
+    sandbox_banks, make_user, settings, monkeypatch
+):
+    """Every listing ends within FIRST_SYNC_RECENT_DAYS: nothing to backfill, no early figures,
+    the same calls as a one-pass sync."""
+    settings.FIRST_SYNC_RECENT_DAYS = 0
+    one_pass_user = make_user(client_id=CLIENT)
+    one_pass = _sync(_connected(one_pass_user))
+    settings.FIRST_SYNC_RECENT_DAYS = 3650
+    user = make_user(client_id=CLIENT)
+    early = []
+    monkeypatch.setattr(progressive, "_recent_figures", early.append)
+
+    run = _sync(_connected(user))
+
+    assert (run.status, run.phase) == (SyncStatus.SUCCEEDED, SyncPhase.RECENT)
+    assert early == []
+    assert _page_calls(user) == _page_calls(one_pass_user) > 0
+    assert (run.transactions_added, run.transactions_unchanged) == (one_pass.transactions_added, 0)
+    assert_equals_ground_truth(user=user, bank_code=BANK)
