@@ -45,16 +45,22 @@ def api_client():
 
 @pytest.fixture
 def make_user(db):
-    """Create a user with a bank client id from the pool, as registration does."""
+    """Create a user as registration does (no bank client: that is the connection's). With
+    `client_id`, the user is that demo client at every configured bank (banking.tests.factories
+    .client_id_give), as a connect without a client id makes them."""
+    from banking.tests.factories import client_id_give
     from users.services import user_create
 
     counter = {"n": 0}
 
-    def _make(email=None, phone=None, password="A-strong-pass-2026", **extra):
+    def _make(email=None, phone=None, password="A-strong-pass-2026", client_id=None, **extra):
         counter["n"] += 1
         if not email and not phone:
             email = f"user{counter['n']}@example.com"
-        return user_create(email=email, phone=phone, password=password, **extra)
+        user = user_create(email=email, phone=phone, password=password, **extra)
+        if client_id is not None:
+            client_id_give(user=user, client_id=client_id)
+        return user
 
     return _make
 

@@ -27,7 +27,7 @@ class AnalyticsSnapshotAdmin(ReadOnlyAdminMixin, BigTableAdminMixin, admin.Model
         "data_fresh_as_of",
     ]
     list_filter = ["sts_status", "health_band"]
-    search_fields = ["=user__email", "=user__external_client_id"]
+    search_fields = ["=user__email", "=user__bank_connections__client_id"]
     search_help_text = "Exact user email or client id."
     date_hierarchy = "created_at"
     ordering = ["-created_at", "-id"]

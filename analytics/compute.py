@@ -31,6 +31,7 @@ from analytics.health import (
     indicator_savings_trend,
     indicator_spend_vs_income,
 )
+from analytics.history import history_labels_apply, history_state
 from analytics.models import AnalyticsSnapshot
 from analytics.recurring import (
     LOAN_PAYMENT_RE,
@@ -46,7 +47,7 @@ from analytics.sts import (
     reserve_compute,
     sts_compute,
 )
-from analytics.summary import jsonable, summary_build
+from analytics.summary import SNAPSHOT_VERSION, jsonable, summary_build
 from banking.models import SAVINGS_ACCOUNT_TYPES, SPENDABLE_ACCOUNT_TYPES
 
 BASE_CURRENCY = "RUB"
@@ -756,7 +757,7 @@ def snapshot_compute(*, user, today: date | None = None) -> AnalyticsSnapshot:
     )
 
     breakdown = {
-        "version": 2,
+        "version": SNAPSHOT_VERSION,
         "state": "ready",
         "today": today,
         "time_zone": str(zone),
@@ -793,6 +794,16 @@ def snapshot_compute(*, user, today: date | None = None) -> AnalyticsSnapshot:
         debt=debt,
         next_payment=next_payment,
         savings=savings_total,
+        currency=BASE_CURRENCY,
+    )
+    # Whether every bank's history is stored; while one loads, its figures say what they rest on.
+    breakdown = jsonable(breakdown)
+    history_labels_apply(
+        history=history_state(accounts=accounts, connections=connections, zone=zone),
+        today=today,
+        window_start=window_start,
+        summary=summary,
+        breakdown=breakdown,
     )
     return AnalyticsSnapshot.objects.create(
         user=user,
@@ -806,7 +817,7 @@ def snapshot_compute(*, user, today: date | None = None) -> AnalyticsSnapshot:
         monthly_debt_service=debt["monthly_debt_service"],
         next_payment_date=(next_payment or {}).get("date"),
         next_payment_amount=(next_payment or {}).get("amount"),
-        breakdown=jsonable(breakdown),
+        breakdown=breakdown,
         summary=summary,
         data_fresh_as_of=data_fresh_as_of,
     )

@@ -4,7 +4,7 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any, TypedDict
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Exists, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -20,6 +20,7 @@ from banking.models import (
     TransactionAggregate,
     TransactionStatus,
 )
+from consents.models import Consent, ConsentKind, ConsentStatus
 
 # Statuses that moved money (or will): declined and refunded rows are not cash flow.
 _MONEY_STATUSES = (TransactionStatus.BOOKED, TransactionStatus.PENDING)
@@ -78,13 +79,20 @@ class DashboardAccountRow(TypedDict):
 
 
 class DashboardConnectionRow(TypedDict):
-    """A bank connection's status and freshness."""
+    """A bank connection's status (with its reason and retry time), freshness, and whether and
+    until when its account and product consents are authorised."""
 
     bank_code: str
     status: str
+    status_reason: str
+    next_retry_at: datetime | None
     last_success_at: datetime | None
     last_sync_at: datetime | None
     last_error: str
+    account_consent_authorised: bool
+    account_consent_expires_at: datetime | None
+    product_consent_authorised: bool
+    product_consent_expires_at: datetime | None
 
 
 class DashboardTotalsRow(TypedDict):
@@ -111,6 +119,8 @@ class RecentTransactionRow(TypedDict):
     merchant_name: str
     is_own_transfer: bool
     category__code: str | None
+    category__name_en: str | None
+    category__name_ru: str | None
 
 
 class TopCategoryRow(TypedDict):
@@ -178,6 +188,22 @@ def transaction_newest_at(*, user) -> datetime | None:
     )
 
 
+def account_oldest_booking(*, account_ids: list[int]) -> dict[int, datetime]:
+    """The oldest stored booking time of each of these accounts that has rows (one query: an
+    ordered LIMIT 1 per account, tx_account_feed walked backwards)."""
+    oldest = Subquery(
+        Transaction.objects.filter(account_id=OuterRef("pk"))
+        .order_by("booking_date", "id")
+        .values("booking_date")[:1]
+    )
+    rows = (
+        Account.objects.filter(pk__in=account_ids)
+        .annotate(oldest=oldest)
+        .values_list("pk", "oldest")
+    )
+    return {pk: booked for pk, booked in rows if booked is not None}
+
+
 def aggregate_window_list(*, user, since: date, until: date) -> list[AggregateDayRow]:
     """Daily income/spending per category of the user in [since, until]."""
     return list(
@@ -220,7 +246,9 @@ def agreement_exists(*, user) -> bool:
 def snapshot_next_payment(*, user) -> dict | None:
     """The next payment stored with the user's newest snapshot (None: no snapshot yet).
 
-    Returns {"next_payment": …} so a snapshot with no payment due is told apart from none."""
+    Returns {"next_payment": …, "version": …} so a snapshot with no payment due is told apart
+    from none, and one of an older version (analytics.summary.SNAPSHOT_VERSION) from a current
+    one."""
     row = (
         AnalyticsSnapshot.objects.filter(user=user)
         .order_by("-created_at", "-id")
@@ -229,7 +257,11 @@ def snapshot_next_payment(*, user) -> dict | None:
     )
     if row is None:
         return None
-    return {"next_payment": ((row["summary"] or {}).get("debt") or {}).get("next_payment")}
+    summary = row["summary"] or {}
+    return {
+        "next_payment": (summary.get("debt") or {}).get("next_payment"),
+        "version": summary.get("version"),
+    }
 
 
 def connection_list(*, user) -> list[BankConnection]:
@@ -279,11 +311,40 @@ def dashboard_accounts(*, user) -> list[DashboardAccountRow]:
 
 
 def dashboard_connections(*, user) -> list[DashboardConnectionRow]:
-    """Bank connections with status and freshness, as plain rows."""
+    """Bank connections with status, freshness and their authorised consents' expiry, as plain
+    rows (one query: the consents are subqueries)."""
+
+    def authorised(kind: str):
+        return Consent.objects.filter(
+            user_id=OuterRef("user_id"),
+            bank_code=OuterRef("bank_code"),
+            kind=kind,
+            status=ConsentStatus.AUTHORIZED,
+        )
+
+    accounts, products = authorised(ConsentKind.ACCOUNTS), authorised(ConsentKind.PRODUCTS)
     return list(
         BankConnection.objects.filter(user=user)
+        .annotate(
+            account_consent_authorised=Exists(accounts),
+            account_consent_expires_at=Subquery(accounts.values("expires_at")[:1]),
+            product_consent_authorised=Exists(products),
+            product_consent_expires_at=Subquery(products.values("expires_at")[:1]),
+        )
         .order_by("bank_code")
-        .values("bank_code", "status", "last_success_at", "last_sync_at", "last_error")
+        .values(
+            "bank_code",
+            "status",
+            "status_reason",
+            "next_retry_at",
+            "last_success_at",
+            "last_sync_at",
+            "last_error",
+            "account_consent_authorised",
+            "account_consent_expires_at",
+            "product_consent_authorised",
+            "product_consent_expires_at",
+        )
     )
 
 
@@ -314,6 +375,8 @@ def dashboard_recent_transactions(*, user, limit: int = 10) -> list[RecentTransa
             "merchant_name",
             "is_own_transfer",
             "category__code",
+            "category__name_en",
+            "category__name_ru",
         )[:limit]
     )
 

@@ -6,8 +6,11 @@ from rest_framework import serializers
 
 from banking.models import OutstandingSource, ProductAgreement
 from banking.selectors.debts import debt_remaining, debt_remaining_source
+from banking.serializers.common import bank_code_field
 
 MONEY = {"max_digits": 18, "decimal_places": 2, "coerce_to_string": True}
+INTEREST_RATE = {"max_digits": 7, "decimal_places": 3, "coerce_to_string": True}
+INTEREST_RATE_HELP = 'Percent a year, three decimals ("9.300"); null when unknown.'
 
 
 class ReasonSerializer(serializers.Serializer):
@@ -15,20 +18,51 @@ class ReasonSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
-class StsSummarySerializer(serializers.Serializer):
+class HistoryBasisMixin(serializers.Serializer):
+    """Present while a bank's history still loads, on figures that rest on long history."""
+
+    is_estimate = serializers.BooleanField(required=False)
+    basis = serializers.CharField(required=False, help_text="history_loading")
+    history_from = serializers.DateField(
+        required=False, allow_null=True, help_text="The first day of the history they rest on."
+    )
+    basis_note = serializers.CharField(required=False)
+
+
+class HistoryBankSerializer(serializers.Serializer):
+    bank_code = bank_code_field()
+    state = serializers.ChoiceField(choices=["loading", "complete"])
+    complete_from = serializers.DateField(allow_null=True)
+
+
+class HistorySerializer(serializers.Serializer):
+    state = serializers.ChoiceField(
+        choices=["loading", "complete"],
+        help_text="loading: a first sync stored the newest days and backfills the rest (or a "
+        "failed backfill waits for the next sync).",
+    )
+    complete_from = serializers.DateField(
+        allow_null=True, help_text="While loading: the first day whose rows are all stored."
+    )
+    loading_banks = serializers.ListField(child=serializers.CharField())
+    banks = HistoryBankSerializer(many=True)
+
+
+class StsSummarySerializer(HistoryBasisMixin):
     status = serializers.ChoiceField(choices=["ok", "shortfall", "no_income"])
     period = serializers.DecimalField(
         **MONEY, help_text="max(0, low point − reserve) over the horizon."
     )
     daily = serializers.DecimalField(**MONEY, help_text="STS period / horizon days.")
     shortfall = serializers.DecimalField(**MONEY, help_text="reserve − low point when above 0.")
+    currency = serializers.CharField()
     horizon_days = serializers.IntegerField(help_text="Days to the next main income (1–31).")
     next_income_date = serializers.DateField(allow_null=True)
     confidence = serializers.ChoiceField(choices=["high", "medium", "low"])
     reasons = ReasonSerializer(many=True, required=False, help_text="Why it is less sure.")
 
 
-class IndicatorSummarySerializer(serializers.Serializer):
+class IndicatorSummarySerializer(HistoryBasisMixin):
     code = serializers.CharField()
     has_data = serializers.BooleanField()
     value = serializers.CharField(allow_null=True, help_text="Decimal as a string.")
@@ -37,7 +71,7 @@ class IndicatorSummarySerializer(serializers.Serializer):
     explanation = serializers.CharField()
 
 
-class HealthSummarySerializer(serializers.Serializer):
+class HealthSummarySerializer(HistoryBasisMixin):
     score = serializers.IntegerField(allow_null=True, min_value=0, max_value=100)
     band = serializers.ChoiceField(choices=["healthy", "coping", "vulnerable", "no_data"])
     indicators = IndicatorSummarySerializer(many=True)
@@ -46,7 +80,8 @@ class HealthSummarySerializer(serializers.Serializer):
 class NextPaymentItemSerializer(serializers.Serializer):
     label = serializers.CharField()
     amount = serializers.DecimalField(**MONEY)
-    date = serializers.DateField()
+    currency = serializers.CharField()
+    date = serializers.DateField(help_text="Your local day.")
     kind = serializers.ChoiceField(choices=["loan_instalment", "bill"])
     source = serializers.ChoiceField(
         choices=["agreement", "history", "recurring"],
@@ -54,21 +89,27 @@ class NextPaymentItemSerializer(serializers.Serializer):
         "(a part in progress, a loan whose agreement the bank does not serve); recurring: a bill.",
     )
     schedule_source = serializers.CharField(help_text="The agreement's schedule basis.")
-    bank_code = serializers.CharField()
-    agreement_id = serializers.CharField()
-    debt_id = serializers.IntegerField(allow_null=True)
+    bank_code = bank_code_field(allow_blank=True, help_text="Empty for a bill.")
+    bank_agreement_id = serializers.CharField(
+        help_text="The bank's agreement id; empty for a bill."
+    )
+    debt_id = serializers.IntegerField(allow_null=True, help_text="The debt in /api/debts.")
 
 
 class NextPaymentSerializer(serializers.Serializer):
-    date = serializers.DateField(help_text="The nearest due date on or after today.")
+    date = serializers.DateField(help_text="The nearest due date on or after today (local).")
     amount = serializers.DecimalField(**MONEY, help_text="Everything due that day.")
+    currency = serializers.CharField()
     due_in_7_days = serializers.DecimalField(**MONEY, help_text="Due today … today + 6.")
     due_in_7_days_until = serializers.DateField()
     items = NextPaymentItemSerializer(many=True)
-    agreement_id = serializers.CharField()
+    # The main item, for screens that show one line.
+    bank_agreement_id = serializers.CharField()
     debt_id = serializers.IntegerField(allow_null=True)
-    name = serializers.CharField()
-    bank_code = serializers.CharField()
+    label = serializers.CharField(
+        help_text="The main item's label (a loan's product name, a bill)."
+    )
+    bank_code = bank_code_field(allow_blank=True)
     overdue = serializers.BooleanField()
     source = serializers.CharField()
 
@@ -76,29 +117,41 @@ class NextPaymentSerializer(serializers.Serializer):
 class NextPaymentEnvelopeSerializer(serializers.Serializer):
     """GET /api/debts/next-payment: the snapshot's next payment, as the dashboard shows it."""
 
-    next_payment = serializers.JSONField(
-        allow_null=True,
-        help_text="date, amount (all due that day), due_in_7_days, items, and for one-line "
-        "screens debt_id, bank, agreement_id, product_name, currency, source.",
+    next_payment = NextPaymentSerializer(
+        allow_null=True, help_text="The dashboard's debt.next_payment; null when nothing is due."
     )
 
 
 class SavingsItemSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=["deposit", "savings_account"])
-    bank_code = serializers.CharField()
-    agreement_id = serializers.CharField()
-    name = serializers.CharField()
+    bank_code = bank_code_field()
+    bank_agreement_id = serializers.CharField(help_text="A deposit's agreement id at the bank.")
+    account_id = serializers.IntegerField(
+        required=False, allow_null=True, help_text="A savings account's id."
+    )
+    name = serializers.CharField(help_text="The deposit's product name, or the account's name.")
     amount = serializers.DecimalField(**MONEY)
+    currency = serializers.CharField()
+    interest_rate = serializers.DecimalField(
+        **INTEREST_RATE, allow_null=True, help_text=INTEREST_RATE_HELP
+    )
+    start_date = serializers.DateField(
+        allow_null=True, help_text="The deposit's start or the account's opening (local day)."
+    )
+    source = serializers.CharField(help_text="What amount is: agreement.principal, a balance.")
 
 
 class SavingsSerializer(serializers.Serializer):
     total = serializers.DecimalField(**MONEY, help_text="Deposits and savings, each once.")
+    currency = serializers.CharField()
+    note = serializers.CharField()
     items = SavingsItemSerializer(many=True)
 
 
-class DebtSummarySerializer(serializers.Serializer):
+class DebtSummarySerializer(HistoryBasisMixin):
     total = serializers.DecimalField(**MONEY)
     monthly_service = serializers.DecimalField(**MONEY)
+    currency = serializers.CharField()
     next_payment = NextPaymentSerializer(allow_null=True)
 
 
@@ -112,41 +165,60 @@ class TotalsSerializer(serializers.Serializer):
 
 class DashboardAccountSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    bank_code = serializers.CharField()
+    bank_code = bank_code_field()
     account_type = serializers.CharField()
     masked_number = serializers.CharField()
     nickname = serializers.CharField()
     currency = serializers.CharField()
-    current_balance = serializers.DecimalField(**MONEY, allow_null=True)
+    balance = serializers.DecimalField(**MONEY, allow_null=True)
     balance_as_of = serializers.DateTimeField(allow_null=True)
 
 
 class DashboardBankSerializer(serializers.Serializer):
-    bank_code = serializers.CharField()
+    bank_code = bank_code_field()
     status = serializers.CharField()
+    status_reason = serializers.CharField(help_text="Machine-readable why of the status.")
+    status_message = serializers.CharField(help_text="What the status means, for a person.")
+    next_retry_at = serializers.DateTimeField(
+        allow_null=True, help_text="While retrying: when the next attempt is due."
+    )
     last_success_at = serializers.DateTimeField(allow_null=True)
     last_sync_at = serializers.DateTimeField(allow_null=True)
     last_error = serializers.CharField()
+    consent_state = serializers.CharField(help_text="valid | expiring_soon | expired | none")
+    consent_expires_at = serializers.DateTimeField(allow_null=True)
+    consent_days_left = serializers.IntegerField(allow_null=True)
+    product_consent_state = serializers.CharField()
+    product_consent_expires_at = serializers.DateTimeField(allow_null=True)
+    product_consent_days_left = serializers.IntegerField(allow_null=True)
+    consent_expiring = serializers.BooleanField(
+        help_text="The account or the product consent expires within CONSENT_EXPIRY_WARNING_DAYS."
+    )
 
 
 class DashboardTransactionSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     account_id = serializers.IntegerField()
-    bank_code = serializers.CharField()
+    bank_code = bank_code_field()
     amount = serializers.DecimalField(**MONEY, help_text="Signed: negative = money out.")
     currency = serializers.CharField()
     booking_date = serializers.DateTimeField()
+    local_date = serializers.DateField(help_text="The booking day in your time zone.")
     status = serializers.CharField()
     description = serializers.CharField()
-    merchant_name = serializers.CharField()
+    merchant_name = serializers.CharField(
+        help_text="The merchant without the city, as the transactions feed names it."
+    )
     is_own_transfer = serializers.BooleanField()
-    category__code = serializers.CharField(allow_null=True)
+    category_code = serializers.CharField(allow_null=True)
+    category_name_en = serializers.CharField(allow_null=True)
+    category_name_ru = serializers.CharField(allow_null=True)
 
 
 class TopCategorySerializer(serializers.Serializer):
-    category__code = serializers.CharField(allow_null=True)
-    category__name_en = serializers.CharField(allow_null=True)
-    category__name_ru = serializers.CharField(allow_null=True)
+    category_code = serializers.CharField(allow_null=True)
+    category_name_en = serializers.CharField(allow_null=True)
+    category_name_ru = serializers.CharField(allow_null=True)
     currency = serializers.CharField()
     total = serializers.DecimalField(**MONEY)
 
@@ -173,6 +245,9 @@ class DashboardSerializer(serializers.Serializer):
     banks = DashboardBankSerializer(many=True, help_text="Live statuses.")
     recent_transactions = DashboardTransactionSerializer(many=True)
     top_categories = TopCategorySerializer(many=True)
+    history = HistorySerializer(
+        allow_null=True, help_text="Whether every bank's history is stored (null: no snapshot)."
+    )
 
 
 class AnalyticsBreakdownSerializer(serializers.Serializer):
@@ -181,11 +256,15 @@ class AnalyticsBreakdownSerializer(serializers.Serializer):
     computed_at = serializers.DateTimeField(allow_null=True)
     data_fresh_as_of = serializers.DateTimeField(allow_null=True)
     currency = serializers.CharField()
+    history = HistorySerializer(
+        allow_null=True, help_text="Whether every bank's history is stored (null: no snapshot)."
+    )
     breakdown = serializers.JSONField(
         allow_null=True,
         help_text="sts (every term and the daily path), health (every indicator), debt, "
         "forecast (30 days with events and assumptions), recurring flows, monthly figures, "
-        "freshness. Decimals are strings.",
+        "freshness, in the computation's own terms (agreement_id: the bank's agreement id). "
+        "Decimals are strings at the computation's precision; timestamps are UTC with Z.",
     )
 
 
@@ -200,6 +279,7 @@ class RecomputeAcceptedSerializer(serializers.Serializer):
 class ScheduleRowOutputSerializer(serializers.Serializer):
     date = serializers.DateField(help_text="The day it will be debited (your local day)")
     amount = serializers.DecimalField(**MONEY)
+    currency = serializers.CharField(help_text="The debt's currency.")
     principal = serializers.DecimalField(**MONEY, allow_null=True, required=False)
     interest = serializers.DecimalField(**MONEY, allow_null=True, required=False)
     remaining = serializers.DecimalField(**MONEY, allow_null=True, required=False)
@@ -210,10 +290,11 @@ class ScheduleRowOutputSerializer(serializers.Serializer):
 
 
 class DebtOutputSerializer(serializers.ModelSerializer):
-    bank = serializers.CharField(source="bank_code")
+    bank_code = bank_code_field()
+    bank_agreement_id = serializers.CharField(source="agreement_id")
     remaining = serializers.SerializerMethodField()
-    rate = serializers.DecimalField(
-        source="interest_rate", max_digits=7, decimal_places=3, allow_null=True
+    interest_rate = serializers.DecimalField(
+        **INTEREST_RATE, allow_null=True, help_text=INTEREST_RATE_HELP
     )
     source = serializers.SerializerMethodField(
         help_text=(
@@ -233,15 +314,15 @@ class DebtOutputSerializer(serializers.ModelSerializer):
         help_text="regular | stopped (no instalment for over a cycle) | repaid | ''"
     )
     payment_status_note = serializers.CharField()
-    schedule = ScheduleRowOutputSerializer(source="payment_schedule", many=True)
+    schedule = serializers.SerializerMethodField()
     linked_account_id = serializers.IntegerField(allow_null=True)
 
     class Meta:
         model = ProductAgreement
         fields = [
             "id",
-            "bank",
-            "agreement_id",
+            "bank_code",
+            "bank_agreement_id",
             "product_type",
             "product_name",
             "currency",
@@ -251,7 +332,7 @@ class DebtOutputSerializer(serializers.ModelSerializer):
             "remaining_basis",
             "is_estimate",
             "limit",
-            "rate",
+            "interest_rate",
             "term_months",
             "start_date",
             "end_date",
@@ -273,6 +354,12 @@ class DebtOutputSerializer(serializers.ModelSerializer):
 
     def get_source(self, agreement) -> str:
         return debt_remaining_source(agreement)
+
+    @extend_schema_field(ScheduleRowOutputSerializer(many=True))
+    def get_schedule(self, agreement) -> list:
+        # Each row with money names its currency: the debt's.
+        rows = [{**row, "currency": agreement.currency} for row in agreement.payment_schedule or []]
+        return ScheduleRowOutputSerializer(rows, many=True).data
 
     def get_is_estimate(self, agreement) -> bool:
         return debt_remaining_source(agreement) == OutstandingSource.ESTIMATE

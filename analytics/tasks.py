@@ -3,9 +3,11 @@
 import logging
 
 from celery import shared_task
+from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from analytics import services
+from analytics.retention import analytics_snapshots_prune
 
 logger = logging.getLogger(__name__)
 
@@ -21,3 +23,13 @@ def recompute_user(user_id: int) -> None:
         logger.info("analytics: user %s is gone, nothing to recompute", user_id)
         return
     services.analytics_recompute(user=user)
+
+
+@shared_task(name="analytics.snapshots_prune", acks_late=True, ignore_result=True)
+def snapshots_prune() -> int:
+    """Keep each user's latest snapshot and one a day for ANALYTICS_SNAPSHOT_RETENTION_DAYS
+    (0 or less keeps every snapshot); beat, daily."""
+    days = settings.ANALYTICS_SNAPSHOT_RETENTION_DAYS
+    if days <= 0:
+        return 0
+    return analytics_snapshots_prune(keep_days=days, batch_size=settings.DATA_RETENTION_BATCH_ROWS)

@@ -238,7 +238,7 @@ def compare(user, truth: dict, api: dict) -> tuple[list[str], dict]:
         "truth": truth.get("debt_outstanding"),
     }
     # Two banks may use the same agreement id (client 8): match on (bank, agreement id).
-    by_agreement = {(d.get("bank"), d.get("agreement_id")): d for d in debts}
+    by_agreement = {(d.get("bank_code"), d.get("bank_agreement_id")): d for d in debts}
     loans = []
     for loan in truth.get("loans") or []:
         mine = by_agreement.get((loan.get("bank"), loan.get("agreement_id"))) or {}

@@ -141,7 +141,11 @@ class PrivateRedis:
 
         try:
             client = redis.Redis(port=self.port, socket_timeout=1, socket_connect_timeout=1)
-            raw = client.lrange("celery", 0, -1)
+            # Sync runs go to the `sync` queue (CELERY_TASK_ROUTES); the others are read too, so
+            # a message routed elsewhere by mistake is still seen.
+            raw = []
+            for queue in ("sync", "analytics", "maintenance", "celery"):
+                raw += client.lrange(queue, 0, -1)
             raw += [json.dumps(json.loads(value)[0]) for value in client.hvals("unacked")]
         except (redis.RedisError, ValueError, IndexError):
             return None

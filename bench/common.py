@@ -252,12 +252,32 @@ def bench_now() -> datetime:
     return datetime.now(UTC).replace(second=0, microsecond=0)
 
 
-def make_user(email: str, *, client_id: str | None = None):
+def make_user(email: str, *, client_id: str | None = None, bank_codes=BANK_CODES):
+    """A user; with `client_id`, that sandbox client at each of `bank_codes` (a demo client)."""
     from users.models import User
 
-    return User.objects.create_user(
-        email=email, password="bench-password-123", external_client_id=client_id
-    )
+    user = User.objects.create_user(email=email, password="bench-password-123")
+    if client_id is not None:
+        client_id_give(user, client_id, bank_codes=bank_codes)
+    return user
+
+
+def client_id_give(user, client_id: str, *, bank_codes=BANK_CODES) -> None:
+    """Make `user` the bank client `client_id` at each bank (as a demo client FinTrack proposed,
+    so SBank's consent can be self-signed), through the connection's service."""
+    from banking.services.connections import connection_client_id_set, connection_get_or_create
+
+    for bank_code in bank_codes:
+        connection = connection_get_or_create(user=user, bank_code=bank_code)
+        connection_client_id_set(connection=connection, client_id=client_id, is_demo=True)
+
+
+def client_id_of(user, bank_code: str = "vbank") -> str:
+    """Who `user` is at `bank_code` (their connection's client id; "" when none)."""
+    from banking.models import BankConnection
+
+    connection = BankConnection.objects.filter(user=user, bank_code=bank_code).first()
+    return connection.client_id if connection else ""
 
 
 def connect_banks(user, bank_codes=BANK_CODES) -> list:
@@ -351,7 +371,7 @@ def bare_fetch_plan(user, bank_codes=BANK_CODES) -> list[dict]:
                 "bank_code": bank_code,
                 "base_url": f"{SANDBOX_URL}/{bank_code}",
                 "token": token,
-                "client_id": user.external_client_id,
+                "client_id": client_id_of(user, bank_code),
                 "consent_id": consents[ConsentKind.ACCOUNTS],
                 "product_consent_id": consents.get(ConsentKind.PRODUCTS),
             }

@@ -7,12 +7,15 @@ RESULTS = Path(__file__).resolve().parent / "results"
 ORDER = (
     "sync_full",
     "sync_celery",
+    "first_figures",
     "dashboard",
     "analytics",
     "transactions_list",
     "analytics_accuracy",
     "categories",
     "transactions_export",
+    "scale_sync",
+    "storage",
 )
 
 

@@ -140,7 +140,7 @@ FEED_QUERIES = (
     ("default (newest first)", ""),
     ("search=пятёрочка", "search=пятёрочка"),
     ("search, no match", "search=нет-такого"),
-    ("merchant=пятерочка", "merchant=пятерочка"),
+    ("merchant_name=пятерочка", "merchant_name=пятерочка"),
     ("ordering=-amount", "ordering=-amount"),
     ("amount_min=1000&amount_max=2000", "amount_min=1000&amount_max=2000"),
 )

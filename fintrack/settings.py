@@ -11,6 +11,9 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
+
+from fintrack.core.schema import API_DESCRIPTION
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("FINTRACK_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -79,6 +82,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: everything after it (its log lines, the bank calls' raw logs, audit events) runs under
+    # the request's correlation id, echoed in the X-Correlation-Id response header.
+    "fintrack.core.logging.CorrelationIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -176,6 +182,13 @@ STORAGES = {
 
 # --- Security (production) --------------------------------------------------------------------
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+# The embedded default is for development: a frontend on any localhost port (Vite, Next, CRA)
+# may call the API. Production allows only CORS_ALLOWED_ORIGINS.
+CORS_ALLOWED_ORIGIN_REGEXES = (
+    [] if IS_PRODUCTION else [r"^https?://(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?$"]
+)
+# The API authenticates with bearer tokens, never cookies; the frontend reads these headers.
+CORS_EXPOSE_HEADERS = ["ETag", "Retry-After", "X-Correlation-Id"]
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 if IS_PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -234,7 +247,8 @@ SIMPLE_JWT = {
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "FinTrack API",
-    "DESCRIPTION": "Multi-bank personal finance: accounts, transactions, Save-to-Spend, health.",
+    # The vocabulary every endpoint shares (names, money, times, filters): fintrack/core/schema.py
+    "DESCRIPTION": API_DESCRIPTION,
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -253,7 +267,17 @@ SPECTACULAR_SETTINGS = {
         "CategoryKindEnum": "banking.models.CategoryKind",
         "DataStateEnum": ["ready", "no_data"],
         "RecomputeStateEnum": ["scheduled"],
+        "BankCodeEnum": "banking.models.BankCode",
+        "ConsentStateEnum": "consents.serializers.CONSENT_STATES",
+        "HistoryStateEnum": ["loading", "complete"],
+        "SyncPhaseEnum": "sync.models.SyncPhase",
+        "HistoryPhaseEnum": ["recent", "backfill", "done"],
     },
+    # After drf-spectacular's enum hook: money patterns exact, bank_code parameters as enums.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "fintrack.core.schema.vocabulary_postprocess",
+    ],
 }
 
 # Cache: throttling counters and small lookups. Redis in production so limits hold across workers.
@@ -271,8 +295,18 @@ if REDIS_CACHE_URL:
             },
         }
     }
-else:
+elif TESTING:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+else:
+    # The embedded default: one SQLite file shared by the web process and the worker, so the
+    # analytics debounce, recompute state and throttles behave as with Redis (no service needed).
+    CACHES = {
+        "default": {
+            "BACKEND": "fintrack.core.cache.SQLiteFileCache",
+            "LOCATION": env.str("EMBEDDED_CACHE_PATH", default=str(VAR_DIR / "cache.sqlite3")),
+            "OPTIONS": {"MAX_ENTRIES": 100000},
+        }
+    }
 
 # --- Celery -----------------------------------------------------------------------------------
 if IS_PRODUCTION:
@@ -335,6 +369,20 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 # Task modules autodiscovery (`<app>.tasks`) does not find: a package's own tasks.
 CELERY_IMPORTS = ["users.onboarding.tasks"]
+# Queues per kind of work (fintrack/celery.py): bank work on `sync` (the default: syncs, their
+# fan-out chunks, consent polls), recomputations on `analytics`, housekeeping on `maintenance`
+# (beat's fan-out, the reaper, purges), so a backlog of syncs never delays the reaper. A worker
+# without -Q consumes all three; production runs one per `sync` and one per the other two.
+CELERY_TASK_QUEUES = [
+    Queue(name, routing_key=name) for name in ("sync", "analytics", "maintenance")
+]
+CELERY_TASK_DEFAULT_QUEUE = "sync"
+CELERY_TASK_ROUTES = {
+    "analytics.*": {"queue": "analytics"},
+    "sync.sync_all_due": {"queue": "maintenance"},
+    "sync.reap_stale_runs": {"queue": "maintenance"},
+    "audit.*": {"queue": "maintenance"},
+}
 
 # --- Banks ------------------------------------------------------------------------------------
 SITE_URL = env.str("FINTRACK_SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
@@ -375,8 +423,11 @@ BANKS = {
         "base_url": env.str("SBANK_BASE_URL", default=f"{SITE_URL}/sandbox/sbank"),
     },
 }
-# How many bank client ids (team260-1 … -N) there are to assign at registration.
-BANK_CLIENT_POOL_SIZE = env.int("BANK_CLIENT_POOL_SIZE", default=10)
+# Whether FinTrack proposes a free demo client (`<team id>-<n>`, the first n not taken at that
+# bank) when a user connects a bank without giving a client id, so the demo is one click. The
+# embedded sandbox serves any client number; live banks know only the team's own test clients.
+# Off: the user must give the client id they have at the bank (400 otherwise).
+DEMO_BANK_CLIENTS = env.bool("DEMO_BANK_CLIENTS", default=not IS_PRODUCTION)
 # Keep-alive HTTP connections a bank client keeps open (a sync reads accounts in parallel).
 BANK_HTTP_CONNECTIONS = env.int("BANK_HTTP_CONNECTIONS", default=4)
 BANK_TIMEOUT_SECONDS = env.float("BANK_TIMEOUT_SECONDS", default=10.0)
@@ -394,6 +445,48 @@ BANK_RETRY_MAX_SLEEP_SECONDS = env.float("BANK_RETRY_MAX_SLEEP_SECONDS", default
 # wait raises BankUnavailableError with the bank's retry_after instead (a sync task retries then;
 # an API call answers 503). Below gunicorn's 30 s timeout, so a web request never sleeps past it.
 BANK_RETRY_AFTER_MAX_SECONDS = env.float("BANK_RETRY_AFTER_MAX_SECONDS", default=20.0)
+# --- Bank call limits (banking/clients/ratelimit.py, circuit.py; the retry layers: transport.py)
+# Calls per second to one bank from all of FinTrack together (every worker, process and machine:
+# a schedule in Redis), never more in any one second. A bank's own <CODE>_RATE_LIMIT_PER_SECOND,
+# when above 0, replaces it for that bank. 0 = no limit. The live banks publish no limit (SPEC
+# §10; their nginx answered 429 under load): 20 in production; the embedded sandbox is local, 100;
+# tests, whose faked banks answer in microseconds, 1000 (the limit's own tests set theirs).
+BANK_RATE_LIMIT_PER_SECOND = env.float(
+    "BANK_RATE_LIMIT_PER_SECOND",
+    default=20.0 if IS_PRODUCTION else (1000.0 if TESTING else 100.0),
+)
+VBANK_RATE_LIMIT_PER_SECOND = env.float("VBANK_RATE_LIMIT_PER_SECOND", default=0.0)
+ABANK_RATE_LIMIT_PER_SECOND = env.float("ABANK_RATE_LIMIT_PER_SECOND", default=0.0)
+SBANK_RATE_LIMIT_PER_SECOND = env.float("SBANK_RATE_LIMIT_PER_SECOND", default=0.0)
+# The Redis holding the shared schedule: by default the cache's, else the broker's when it is
+# Redis. Empty (the embedded default): each process keeps the limit for its own calls.
+BANK_RATE_LIMIT_REDIS_URL = env.str("BANK_RATE_LIMIT_REDIS_URL", default="") or (
+    REDIS_CACHE_URL
+    or (CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "")
+)
+# While that Redis is unreachable each process keeps 1/N of the rate (N = the processes assumed
+# to call one bank at once), logs it once, and tries Redis again every 30 s.
+BANK_RATE_LIMIT_FALLBACK_PROCESSES = env.int("BANK_RATE_LIMIT_FALLBACK_PROCESSES", default=4)
+# The longest a bank call waits for its slot; a later one fails it (bank_rate_limited, retried
+# later by a sync task; a 503 with retry_after_seconds to an API call).
+BANK_RATE_LIMIT_MAX_WAIT_SECONDS = env.float("BANK_RATE_LIMIT_MAX_WAIT_SECONDS", default=30.0)
+# Circuit breaker per bank, shared through the cache: this many failed calls in a row (5xx,
+# timeouts, connection errors; never a 4xx), each within the window of the one before, open it
+# (0 = no breaker). Open, calls fail at once (bank_circuit_open, retry_after) for
+# BANK_CIRCUIT_OPEN_SECONDS; then one probe call goes through: its success closes the circuit,
+# its failure opens it again for twice as long, up to BANK_CIRCUIT_OPEN_MAX_SECONDS.
+BANK_CIRCUIT_FAILURE_THRESHOLD = env.int("BANK_CIRCUIT_FAILURE_THRESHOLD", default=10)
+BANK_CIRCUIT_FAILURE_WINDOW_SECONDS = env.float(
+    "BANK_CIRCUIT_FAILURE_WINDOW_SECONDS", default=120.0
+)
+BANK_CIRCUIT_OPEN_SECONDS = env.float("BANK_CIRCUIT_OPEN_SECONDS", default=30.0)
+BANK_CIRCUIT_OPEN_MAX_SECONDS = env.float("BANK_CIRCUIT_OPEN_MAX_SECONDS", default=600.0)
+# In a sync task the task's retry is the layer that waits (sync/tasks.py): a bank call there is
+# retried at most this many quick times (never more than BANK_MAX_RETRIES), sleeping at most
+# BANK_TASK_MAX_SLEEP_SECONDS before each (backoff, or a Retry-After no longer); a longer wait
+# becomes the task's countdown.
+BANK_TASK_MAX_RETRIES = env.int("BANK_TASK_MAX_RETRIES", default=2)
+BANK_TASK_MAX_SLEEP_SECONDS = env.float("BANK_TASK_MAX_SLEEP_SECONDS", default=1.0)
 BANK_VERIFY_TLS = env.bool("BANK_VERIFY_TLS", default=True)
 BANK_TOKEN_REFRESH_MARGIN_SECONDS = env.int("BANK_TOKEN_REFRESH_MARGIN_SECONDS", default=300)
 # Key that encrypts bank tokens at rest. The embedded default derives one from SECRET_KEY.
@@ -406,9 +499,32 @@ DEMO_BANK_CLIENT_SELF_SIGN = env.bool("DEMO_BANK_CLIENT_SELF_SIGN", default=not 
 # most CONSENT_POLL_MAX_SECONDS apart, until the consent no longer waits for approval.
 CONSENT_POLL_FIRST_SECONDS = env.float("CONSENT_POLL_FIRST_SECONDS", default=15)
 CONSENT_POLL_MAX_SECONDS = env.float("CONSENT_POLL_MAX_SECONDS", default=600)
+# The longest a status long-poll (GET /api/onboarding/status, /api/sync-runs/{id} with ?since=)
+# holds a web worker waiting for a change (fintrack/core/longpoll.py); at most 25 (gunicorn's
+# timeout is 30 s). Each waiting request holds one gunicorn sync worker: 0 answers at once.
+STATUS_LONG_POLL_MAX_SECONDS = env.float("STATUS_LONG_POLL_MAX_SECONDS", default=25.0)
+# A request still waiting for approval this long after it was made expires (consent expired,
+# reason approval_timed_out; connection consent_required, approval_expired) and polling stops: a
+# consent approved in the bank's own app never resolves by its request id (SPEC §16, §17).
+CONSENT_APPROVAL_TIMEOUT_MINUTES = env.int("CONSENT_APPROVAL_TIMEOUT_MINUTES", default=1440)
+# An authorised consent this close to its expiry is shown as expiring_soon (/api/banks, the
+# dashboard, the admin), and the lifecycle task requests its renewal.
+CONSENT_EXPIRY_WARNING_DAYS = env.int("CONSENT_EXPIRY_WARNING_DAYS", default=7)
+# How often the consent lifecycle task (consents/tasks.py, beat) runs: approvals that timed out,
+# expiries not yet known, renewals of expiring consents, superseded consents left at the bank.
+CONSENT_LIFECYCLE_PERIOD_MINUTES = env.int("CONSENT_LIFECYCLE_PERIOD_MINUTES", default=60)
+# A consent replaced by its renewal is revoked at the bank once no sync of that bank runs (a run
+# in progress keeps using it); while one runs, the revocation is tried again this much later.
+CONSENT_SUPERSEDED_REVOKE_DELAY_SECONDS = env.int(
+    "CONSENT_SUPERSEDED_REVOKE_DELAY_SECONDS", default=60
+)
 
 # --- Sync and analytics -----------------------------------------------------------------------
 SYNC_OVERLAP_DAYS = env.int("SYNC_OVERLAP_DAYS", default=3)
+# A first sync reads, stores and analyses the newest N days of every account first (the dashboard
+# is ready, "history still loading"), then the older history in the same run (sync/progressive.py);
+# 0 reads it in one pass.
+FIRST_SYNC_RECENT_DAYS = env.int("FIRST_SYNC_RECENT_DAYS", default=90)
 SYNC_PERIODIC_MINUTES = env.int("SYNC_PERIODIC_MINUTES", default=60)
 SYNC_MIN_INTERVAL_MINUTES = env.int("SYNC_MIN_INTERVAL_MINUTES", default=30)
 SYNC_PAGE_LIMIT = env.int("SYNC_PAGE_LIMIT", default=100)
@@ -430,6 +546,14 @@ SYNC_REAPER_PERIOD_SECONDS = env.int("SYNC_REAPER_PERIOD_SECONDS", default=60)
 SYNC_QUEUED_STALE_SECONDS = env.int("SYNC_QUEUED_STALE_SECONDS", default=300)
 SYNC_HEARTBEAT_TIMEOUT_SECONDS = env.int("SYNC_HEARTBEAT_TIMEOUT_SECONDS", default=180)
 SYNC_RUN_MAX_ATTEMPTS = env.int("SYNC_RUN_MAX_ATTEMPTS", default=3)
+# The periodic fan-out (sync/fanout.py): connections per chunk task at most, and the share of the
+# beat interval (SYNC_PERIODIC_MINUTES) its runs are spread over, so 100k connections reach the
+# banks across the hour and not all at its top.
+SYNC_FANOUT_CHUNK_SIZE = env.int("SYNC_FANOUT_CHUNK_SIZE", default=500)
+SYNC_FANOUT_SPREAD_SHARE = env.float("SYNC_FANOUT_SPREAD_SHARE", default=0.9)
+# An optional step (products, agreements) that failed on a 5xx/429/timeout is retried alone once,
+# this many seconds later (with jitter, at least the bank's Retry-After); the run is `partial`.
+SYNC_STEP_RETRY_SECONDS = env.float("SYNC_STEP_RETRY_SECONDS", default=120)
 OWN_TRANSFER_WINDOW_DAYS = env.int("OWN_TRANSFER_WINDOW_DAYS", default=3)
 PRODUCT_CATALOGUE_MAX_AGE_HOURS = env.float("PRODUCT_CATALOGUE_MAX_AGE_HOURS", default=6)
 # The zone the admin console shows every time in (with seconds and the zone's name).
@@ -438,6 +562,70 @@ STS_RESERVE_FLOOR = env.str("STS_RESERVE_FLOOR", default="5000.00")
 STS_RESERVE_SHARE = env.str("STS_RESERVE_SHARE", default="0.10")
 RAW_LOG_RETENTION_DAYS = env.int("RAW_LOG_RETENTION_DAYS", default=90)
 RAW_LOG_MAX_PAYLOAD_BYTES = env.int("RAW_LOG_MAX_PAYLOAD_BYTES", default=65536)
+
+# --- Data lifecycle and connection budget (README "Data lifecycle") ----------------------------
+# Retention, run by beat (the schedules are seeded by audit migration 0008, editable in the
+# admin). Every purge deletes DATA_RETENTION_BATCH_ROWS rows per DELETE, each its own short
+# transaction; 0 (or less) days keeps the rows forever. Raw logs: RAW_LOG_RETENTION_DAYS above
+# (whole day partitions dropped on PostgreSQL; created RAW_LOG_PARTITIONS_AHEAD_DAYS ahead).
+DATA_RETENTION_BATCH_ROWS = env.int("DATA_RETENTION_BATCH_ROWS", default=5000)
+RAW_LOG_PARTITIONS_AHEAD_DAYS = env.int("RAW_LOG_PARTITIONS_AHEAD_DAYS", default=3)
+# Analytics snapshots: each user's latest, plus the last of each UTC day for this many days.
+ANALYTICS_SNAPSHOT_RETENTION_DAYS = env.int("ANALYTICS_SNAPSHOT_RETENTION_DAYS", default=90)
+# Finished sync runs older than this go; each connection's latest run always stays.
+SYNC_RUN_RETENTION_DAYS = env.int("SYNC_RUN_RETENTION_DAYS", default=90)
+# Balance snapshots older than this are thinned to the last reading of each UTC day per account.
+BALANCE_SNAPSHOT_DAILY_AFTER_DAYS = env.int("BALANCE_SNAPSHOT_DAILY_AFTER_DAYS", default=30)
+AUDIT_EVENT_RETENTION_DAYS = env.int("AUDIT_EVENT_RETENTION_DAYS", default=365)
+
+# PostgreSQL connections. One FinTrack process opens at most DATABASE_CONNECTIONS_PER_PROCESS:
+# its main thread, and during a sync (fintrack.core.concurrency) one per account read at once,
+# one per account's page read-ahead (SYNC_PREFETCH_PAGES) and one raw-log writer. Start-up
+# refuses more than DATABASE_MAX_CONNECTIONS_PER_PROCESS. A deployment opens gunicorn workers
+# × 1 + Celery prefork processes × this + beat: keep it under PostgreSQL's max_connections, or
+# PgBouncer's max_client_conn (README "Connection budget", docker-compose.yml).
+DATABASE_MAX_CONNECTIONS_PER_PROCESS = env.int("DATABASE_MAX_CONNECTIONS_PER_PROCESS", default=8)
+
+
+def db_connections_per_process(*, parallel_accounts: int, prefetch_pages: bool) -> int:
+    """The most PostgreSQL connections one process opens (see above)."""
+    per_account = 2 if prefetch_pages else 1
+    return 1 + max(1, parallel_accounts) * per_account + 1
+
+
+DATABASE_CONNECTIONS_PER_PROCESS = db_connections_per_process(
+    parallel_accounts=SYNC_PARALLEL_ACCOUNTS, prefetch_pages=SYNC_PREFETCH_PAGES
+)
+if DATABASE_CONNECTIONS_PER_PROCESS > DATABASE_MAX_CONNECTIONS_PER_PROCESS:
+    raise ImproperlyConfigured(
+        f"A process may open {DATABASE_CONNECTIONS_PER_PROCESS} database connections "
+        f"(SYNC_PARALLEL_ACCOUNTS={SYNC_PARALLEL_ACCOUNTS}, SYNC_PREFETCH_PAGES="
+        f"{SYNC_PREFETCH_PAGES}): over DATABASE_MAX_CONNECTIONS_PER_PROCESS="
+        f"{DATABASE_MAX_CONNECTIONS_PER_PROCESS}"
+    )
+# "pgbouncer": FinTrack runs behind PgBouncer in transaction pooling, where a server connection
+# is one client's only for a transaction. No server-side cursors (Django declares them WITH HOLD
+# outside a transaction: the next FETCH could reach another server connection) and no prepared
+# statements (PgBouncer before 1.21 cannot route them; Django's default with psycopg 3, forced
+# here). COPY and pg_advisory_xact_lock live within one transaction: they need nothing, and no
+# code takes a session-level lock or SET. Empty: connected to PostgreSQL directly.
+DATABASE_POOLER = env.str("DATABASE_POOLER", default="")
+if DATABASE_POOLER not in ("", "pgbouncer"):
+    raise ImproperlyConfigured("DATABASE_POOLER must be empty or pgbouncer")
+if DATABASE_POOLER == "pgbouncer" and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None
+# The retention tasks are housekeeping, on the maintenance queue with audit's.
+CELERY_TASK_ROUTES.update(
+    {
+        name: {"queue": "maintenance"}
+        for name in (
+            "analytics.snapshots_prune",
+            "sync.runs_prune",
+            "banking.balance_snapshots_thin",
+        )
+    }
+)
 
 # --- Sandbox ----------------------------------------------------------------------------------
 SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=not IS_PRODUCTION)
@@ -466,8 +654,18 @@ SANDBOX_FAULTS = env.str("SANDBOX_FAULTS", default="")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Every line names its correlation id (the request's or the task's; "-" outside both).
+    "filters": {"correlation_id": {"()": "fintrack.core.logging.CorrelationIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(correlation_id)s] %(message)s"}
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["correlation_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

@@ -22,6 +22,9 @@ from django.utils.safestring import SafeString, mark_safe
 from audit.admin_actions import ServiceActionMixin
 from audit.models import Direction, RawApiLog
 from banking.models import Account, BankConnection, ProductAgreement, QuarantinedBankItem
+from banking.selectors.connections import connection_status_message
+from consents.models import ConsentStatus
+from consents.selectors import consent_expiry
 from fintrack.core.admin import (
     EMPTY,
     BigTableAdminMixin,
@@ -154,7 +157,7 @@ class SyncRunAdmin(ReadOnlyAdminMixin, BigTableAdminMixin, admin.ModelAdmin):
         "=correlation_id",
         "=error_code",
         "=user__email",
-        "=user__external_client_id",
+        "=connection__client_id",
         "error",
     ]
     search_help_text = "Exact correlation id, error code, user email or client id; or error words."
@@ -308,16 +311,25 @@ class BankConnectionAdmin(ServiceActionMixin, ReadOnlyAdminMixin, admin.ModelAdm
         "id",
         "user",
         "bank_code",
+        "client_id",
         "status",
+        "status_reason",
+        "next_retry_at",
         "last_sync_at",
         "last_success_at",
         "consent_expires_at",
+        "consent_state",
         "short_error",
         "created_at",
         "timeline_link",
     ]
-    list_filter = ["status", "bank_code", ("last_success_at", admin.EmptyFieldListFilter)]
-    search_fields = ["=user__email", "=user__external_client_id", "last_error"]
+    list_filter = [
+        "status",
+        "status_reason",
+        "bank_code",
+        ("last_success_at", admin.EmptyFieldListFilter),
+    ]
+    search_fields = ["=user__email", "=client_id", "last_error"]
     search_help_text = "Exact user email or client id; or words of the last error."
     date_hierarchy = "created_at"
     ordering = ["-created_at", "-id"]
@@ -326,10 +338,16 @@ class BankConnectionAdmin(ServiceActionMixin, ReadOnlyAdminMixin, admin.ModelAdm
     fields = [
         "user",
         "bank_code",
+        "client_id",
+        "client_id_is_demo",
         "status",
+        "status_reason",
+        "status_message",
+        "next_retry_at",
         "last_sync_at",
         "last_success_at",
         "consent_expires_at",
+        "consent_state",
         "last_error",
         "quarantined_items_open",
         "related_rows",
@@ -338,6 +356,21 @@ class BankConnectionAdmin(ServiceActionMixin, ReadOnlyAdminMixin, admin.ModelAdm
         "updated_at",
     ]
     readonly_fields = fields
+
+    @admin.display(description="status message")
+    def status_message(self, obj: BankConnection) -> str:
+        return connection_status_message(
+            bank_code=obj.bank_code, status=obj.status, last_error=obj.last_error
+        )
+
+    @admin.display(description="consent")
+    def consent_state(self, obj: BankConnection) -> str:
+        """The authorised account consent against its expiry (kept on the connection; none or
+        unknown: a dash; the consents console has every consent)."""
+        if obj.consent_expires_at is None:
+            return EMPTY
+        expiry = consent_expiry(status=ConsentStatus.AUTHORIZED, expires_at=obj.consent_expires_at)
+        return f"{expiry.state.replace('_', ' ')} ({expiry.days_left} days left)"
 
     @admin.display(description="last error")
     def short_error(self, obj: BankConnection) -> str:

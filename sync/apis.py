@@ -14,11 +14,17 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from banking.serializers.common import ErrorOutputSerializer
+from fintrack.core.longpoll import (
+    LONG_POLL_PARAMETERS,
+    NOT_MODIFIED_RESPONSE,
+    long_poll_response,
+)
 from fintrack.core.throttling import ScopedRateThrottle
 from sync import selectors, services
 from sync.exceptions import SyncAlreadyRunning
 from sync.serializers import (
     BalanceRefreshOutputSerializer,
+    SyncRunDetailSerializer,
     SyncRunListQuerySerializer,
     SyncRunSerializer,
     SyncStartOutputSerializer,
@@ -64,7 +70,7 @@ class SyncRunListApi(APIView):
         query.is_valid(raise_exception=True)
         runs = selectors.sync_run_list(
             user=request.user,
-            bank_code=query.validated_data.get("bank"),
+            bank_code=query.validated_data.get("bank_code"),
             limit=query.validated_data["limit"],
         )
         return Response(SyncRunSerializer(runs, many=True).data)
@@ -72,13 +78,27 @@ class SyncRunListApi(APIView):
 
 class SyncRunDetailApi(APIView):
     @extend_schema(
-        responses={200: SyncRunSerializer, 404: ERROR_RESPONSE},
-        summary="One sync run with its progress and counts",
+        parameters=LONG_POLL_PARAMETERS,
+        responses={
+            200: SyncRunDetailSerializer,
+            304: NOT_MODIFIED_RESPONSE,
+            400: ERROR_RESPONSE,
+            404: ERROR_RESPONSE,
+        },
+        summary="One sync run with its progress and counts (long-poll with ?since=version)",
+        description=(
+            "Progress, pages and counts move while the run reads (written at most once a "
+            "second). With `since` (the `version` you have) the answer waits up to `wait` "
+            "seconds for a change instead of being polled every second."
+        ),
         tags=["sync"],
     )
     def get(self, request, sync_run_id: int):
-        run = selectors.sync_run_get(user=request.user, sync_run_id=sync_run_id)
-        return Response(SyncRunSerializer(run).data)
+        def read() -> dict:  # the first read answers 404 for another user's run
+            run = selectors.sync_run_get(user=request.user, sync_run_id=sync_run_id)
+            return SyncRunSerializer(run).data
+
+        return long_poll_response(request, read)
 
 
 class AccountBalancesRefreshApi(APIView):
@@ -98,7 +118,7 @@ class AccountBalancesRefreshApi(APIView):
             {
                 "id": run.id,
                 "connection_id": run.connection_id,
-                "bank": run.connection.bank_code,
+                "bank_code": run.connection.bank_code,
                 "kind": run.kind,
                 "status": run.status,
                 "created": created,

@@ -50,8 +50,20 @@ def sync_run_latest_by_connection(*, user) -> dict[int, SyncRun]:
     return {run.connection_id: run for run in SyncRun.objects.filter(pk__in=list(latest_ids))}
 
 
+# Connections the schedule syncs (given an authorised consent): a consent_pending or
+# consent_required one whose new consent was authorised away from a connect (a renewal polled by
+# the lifecycle sweep, a request approved later) starts syncing again without the user.
+SCHEDULED_SYNC_STATUSES = (
+    ConnectionStatus.READY,
+    ConnectionStatus.ERROR,
+    ConnectionStatus.CONSENT_PENDING,
+    ConnectionStatus.CONSENT_REQUIRED,
+)
+
+
 def connection_due_for_sync_list(*, now=None) -> QuerySet[BankConnection]:
-    """Connections the schedule should sync: ready/error, consent authorised, not synced lately."""
+    """Connections the schedule should sync (SCHEDULED_SYNC_STATUSES), consent authorised, not
+    synced lately."""
     now = now or timezone.now()
     threshold = now - timedelta(minutes=settings.SYNC_MIN_INTERVAL_MINUTES)
     authorised_consent = Consent.objects.filter(
@@ -62,7 +74,7 @@ def connection_due_for_sync_list(*, now=None) -> QuerySet[BankConnection]:
     ).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
     recent_run = SyncRun.objects.filter(connection_id=OuterRef("pk"), created_at__gte=threshold)
     return (
-        BankConnection.objects.filter(status__in=[ConnectionStatus.READY, ConnectionStatus.ERROR])
+        BankConnection.objects.filter(status__in=SCHEDULED_SYNC_STATUSES)
         .filter(Q(last_sync_at__isnull=True) | Q(last_sync_at__lt=threshold))
         .filter(Exists(authorised_consent))
         .exclude(Exists(recent_run))

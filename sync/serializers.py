@@ -2,12 +2,20 @@
 
 from rest_framework import serializers
 
+from banking.models import BankCode
+from banking.serializers.common import bank_code_field
 from sync.models import SyncRun
 
 
 class SyncRunSerializer(serializers.ModelSerializer):
-    bank_code = serializers.CharField(source="connection.bank_code", read_only=True)
+    bank_code = bank_code_field(source="connection.bank_code", read_only=True)
     duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
+    eta_seconds = serializers.IntegerField(
+        read_only=True,
+        allow_null=True,
+        help_text="Seconds the transactions read still needs at its pace so far (pages per "
+        "second), as of progress_updated_at; null until the page count is known or once done.",
+    )
 
     class Meta:
         model = SyncRun
@@ -18,6 +26,7 @@ class SyncRunSerializer(serializers.ModelSerializer):
             "trigger",
             "status",
             "step",
+            "phase",
             "progress",
             "accounts_count",
             "balances_count",
@@ -38,7 +47,25 @@ class SyncRunSerializer(serializers.ModelSerializer):
             "finished_at",
             "next_retry_at",
             "duration_seconds",
+            "pages_done",
+            "pages_total",
+            "eta_seconds",
+            "progress_updated_at",
         ]
+        read_only_fields = fields
+
+
+class SyncRunDetailSerializer(SyncRunSerializer):
+    """One run as GET /api/sync-runs/{id} answers it: with the version its long-poll waits on."""
+
+    version = serializers.CharField(
+        read_only=True,
+        help_text="Opaque version of this answer (also its ETag): send it back as ?since= to "
+        "wait for the next change.",
+    )
+
+    class Meta(SyncRunSerializer.Meta):
+        fields = [*SyncRunSerializer.Meta.fields, "version"]
         read_only_fields = fields
 
 
@@ -48,14 +75,16 @@ class SyncStartOutputSerializer(serializers.Serializer):
 
 
 class SyncRunListQuerySerializer(serializers.Serializer):
-    bank = serializers.CharField(required=False, max_length=16)
+    bank_code = serializers.ChoiceField(
+        choices=BankCode.choices, required=False, help_text="Only this bank's runs."
+    )
     limit = serializers.IntegerField(required=False, min_value=1, max_value=200, default=50)
 
 
 class SyncRunStartedOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     connection_id = serializers.IntegerField()
-    bank = serializers.CharField()
+    bank_code = bank_code_field()
     kind = serializers.CharField()
     status = serializers.CharField()
     created = serializers.BooleanField(help_text="False when a run was already active.")

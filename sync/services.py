@@ -6,13 +6,16 @@
 under the run's correlation id. Bank calls happen outside DB transactions; each step hands what
 it read to banking.ingestion, whose writes are atomic upserts keyed on bank ids, and the
 watermarks move only in the final step, so a failed run leaves nothing a later run would
-duplicate.
+duplicate. Products and agreements are optional steps: a bank error there ends the run `partial`
+with the step's error (SyncRun.step_errors), everything else stored and the connection ready with
+a warning; only those steps are retried, alone (`failed_steps_retry_schedule`/`_start`).
 """
 
 import logging
+import random
 import threading
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -42,9 +45,20 @@ from fintrack.core.concurrency import Stopped, WorkerPool
 from fintrack.core.correlation import correlation_scope
 from fintrack.core.exceptions import Conflict
 from fintrack.core.gc import fewer_collections
-from sync import steps
+from fintrack.core.tasks import enqueue
+from sync import progressive, steps
 from sync.exceptions import ConsentRequired, SyncAlreadyRunning
-from sync.models import ACTIVE_SYNC_STATUSES, SyncKind, SyncRun, SyncStatus, SyncStep, SyncTrigger
+from sync.models import (
+    ACTIVE_SYNC_STATUSES,
+    OptionalStep,
+    SyncKind,
+    SyncRun,
+    SyncStatus,
+    SyncStep,
+    SyncTrigger,
+)
+from sync.progress import WRITE_EVERY_SECONDS as PROGRESS_WRITE_EVERY_SECONDS
+from sync.progress import ReadProgress
 from sync.reader import PageFetcher, TransactionCounts, account_transactions_sync
 from sync.reader import prefetch_allowed as transactions_prefetch_allowed
 from sync.selectors import sync_run_active
@@ -108,6 +122,42 @@ def sync_run_send(*, sync_run_id: int) -> bool:
     return True
 
 
+def failed_steps_retry_schedule(*, sync_run_id: int, retry_after: float = 0) -> bool:
+    """Send the retry of a partial run's failed optional steps, in SYNC_STEP_RETRY_SECONDS (with
+    jitter; at least the bank's Retry-After); False when the broker cannot take it.
+
+    One retry per run, not a chain: an outage of the agreements route costs a bank two tries an
+    hour, not a backoff series. A retry not sent is no loss: every full sync does these steps.
+    """
+    from sync.tasks import failed_steps_retry
+
+    base = float(settings.SYNC_STEP_RETRY_SECONDS)
+    countdown = max(random.uniform(base / 2, base), float(retry_after or 0))
+    return enqueue(failed_steps_retry, sync_run_id, countdown=countdown)
+
+
+def failed_steps_retry_start(*, sync_run_id: int) -> SyncRun | None:
+    """Start a run of the optional steps alone (kind `agreements`) for a partial run whose steps
+    failed retryably, unless something newer happened to its connection; the new run or None."""
+    run = SyncRun.objects.select_related("connection").filter(pk=sync_run_id).first()
+    if (
+        run is None
+        or run.status != SyncStatus.PARTIAL
+        or run.kind != SyncKind.FULL
+        or not any(entry.get("retryable") for entry in run.step_errors or [])
+    ):
+        return None
+    connection = run.connection
+    if connection.status != ConnectionStatus.READY:
+        return None  # reconnecting, failing or syncing: the next full sync does the steps
+    if SyncRun.objects.filter(connection=connection, pk__gt=run.pk).exists():
+        return None  # a later run did them (or is about to)
+    retry, created = connection_sync_start(
+        connection=connection, trigger=SyncTrigger.STEP_RETRY, kind=SyncKind.AGREEMENTS
+    )
+    return retry if created else None
+
+
 def bank_sync_request(
     *, user, bank_code: str, trigger: str = SyncTrigger.USER, kind: str = SyncKind.FULL
 ) -> tuple[SyncRun, bool]:
@@ -115,11 +165,37 @@ def bank_sync_request(
     bank_display_name(bank_code)  # UnknownBank for an unconfigured code
     connection = BankConnection.objects.filter(user=user, bank_code=bank_code).first()
     if connection is None or _accounts_consent_usable(user=user, bank_code=bank_code) is None:
-        raise ConsentRequired(
-            f"Connect {bank_display_name(bank_code)} and approve access before syncing.",
-            extra={"bank_code": bank_code, "connect_url": f"/api/banks/{bank_code}/connect"},
-        )
+        extra = {"bank_code": bank_code, "connect_url": f"/api/banks/{bank_code}/connect"}
+        message = f"Connect {bank_display_name(bank_code)} and approve access before syncing."
+        problem = _consent_problem_show(connection) if connection is not None else None
+        if problem is not None:
+            message = problem.message
+            extra.update(reason=problem.reason, connection_status=problem.connection_status)
+        raise ConsentRequired(message, extra=extra)
     return connection_sync_start(connection=connection, trigger=trigger, kind=kind)
+
+
+def _consent_problem_show(connection: BankConnection):
+    """A sync asked for without a usable account consent: what FinTrack learnt (a consent past
+    its expiry is expired now) is shown on the connection at once; the problem, or None."""
+    user, bank_code = connection.user, connection.bank_code
+    consent_services.consent_expire_outdated(
+        user=user, bank_code=bank_code, kind=ConsentKind.ACCOUNTS
+    )
+    problem = consent_services.accounts_consent_problem(user=user, bank_code=bank_code)
+    if problem is not None and connection.status != ConnectionStatus.NOT_CONNECTED:
+        connection.refresh_from_db(fields=["status", "status_reason", "last_error"])
+        if (connection.status, connection.status_reason) != (
+            problem.connection_status,
+            problem.reason,
+        ):
+            connection_status_set(
+                connection=connection,
+                to_status=problem.connection_status,
+                error=problem.message,
+                reason=problem.reason,
+            )
+    return problem
 
 
 # A balances refresh asks the connections that synced before (a failed one may have recovered).
@@ -155,8 +231,8 @@ def _accounts_consent_usable(*, user, bank_code: str) -> Consent | None:
     pending = consent_services.consent_pending(
         user=user, bank_code=bank_code, kind=ConsentKind.ACCOUNTS
     )
-    if pending is None:
-        return None
+    if pending is None or not consent_services.consent_awaits_approval(consent=pending):
+        return None  # none, or its approval timed out (expired now: the connection says so)
     try:
         refreshed = consent_services.consent_refresh(consent=pending) or pending
     except BankError as exc:
@@ -165,14 +241,27 @@ def _accounts_consent_usable(*, user, bank_code: str) -> Consent | None:
     return refreshed if refreshed.status == ConsentStatus.AUTHORIZED else None
 
 
-def connection_status_set(*, connection: BankConnection, to_status: str, error: str = "") -> None:
+def connection_status_set(
+    *,
+    connection: BankConnection,
+    to_status: str,
+    error: str = "",
+    reason: str = "",
+    next_retry_at: datetime | None = None,
+) -> None:
     """Move the connection unless it is there already; a refused move is logged, not raised."""
-    if connection.status == to_status and not error:
+    if connection.status == to_status and not error and next_retry_at is None:
         return
     if connection.status == to_status == ConnectionStatus.SYNC_IN_PROGRESS:
         return
     try:
-        connection_transition(connection=connection, to_status=to_status, error=error)
+        connection_transition(
+            connection=connection,
+            to_status=to_status,
+            error=error,
+            reason=reason,
+            next_retry_at=next_retry_at,
+        )
     except Exception as exc:  # an illegal transition must not turn a sync outcome into a crash
         logger.warning(
             "connection %s: %s → %s refused: %s", connection.pk, connection.status, to_status, exc
@@ -211,6 +300,42 @@ def sync_run_execute(
     return run
 
 
+def bank_unavailable_reason(exc: BankUnavailableError) -> str:
+    """The connection's status_reason for a bank that failed: throttled (429), unreachable
+    (timeout, connection refused: no status) or unavailable (5xx)."""
+    if exc.status_code == 429:
+        return "bank_throttled"
+    if exc.status_code is None:
+        return "bank_unreachable"
+    return "bank_unavailable"
+
+
+def sync_run_retry_wait(
+    *, sync_run_id: int, exc: BankUnavailableError, countdown: float, retry: int, retries: int
+) -> None:
+    """A run waits `countdown` seconds to retry after its bank failed (retry number `retry` of
+    `retries`): the run and its connection show when (retrying, next_retry_at) and why."""
+    next_retry_at = timezone.now() + timedelta(seconds=countdown)
+    with transaction.atomic():
+        waiting = SyncRun.objects.filter(pk=sync_run_id, status=SyncStatus.QUEUED).update(
+            next_retry_at=next_retry_at
+        )
+        connection = BankConnection.objects.filter(sync_runs__pk=sync_run_id).first()
+        if not waiting or connection is None:
+            return
+        name = bank_display_name(connection.bank_code)
+        connection_status_set(
+            connection=connection,
+            to_status=ConnectionStatus.RETRYING,
+            error=(
+                f"{name} is not answering ({exc.message}); FinTrack tries again at "
+                f"{next_retry_at:%H:%M:%S} UTC (retry {retry} of {retries})."
+            ),
+            reason=bank_unavailable_reason(exc),
+            next_retry_at=next_retry_at,
+        )
+
+
 def sync_run_fail(*, sync_run: SyncRun, error: str, error_code: str) -> SyncRun:
     """Mark an active run failed (e.g. after its retries ran out) and the connection in error."""
     if sync_run.status not in ACTIVE_SYNC_STATUSES:
@@ -236,6 +361,7 @@ class _SyncExecution:
     def __init__(self, run: SyncRun):
         self.run = run
         self._last_beat = time.monotonic()
+        self._last_progress_write = 0.0  # the transactions read's last progress write
         self.connection = run.connection
         self.user = run.user
         self.bank_code = run.connection.bank_code
@@ -258,6 +384,8 @@ class _SyncExecution:
         )
         self.watermarks: dict[int, datetime] = {}
         self.accounts: list[Account] = []
+        # Optional steps this attempt could not do (products, agreements): the run ends partial.
+        self.step_errors: list[dict] = []
 
     @property
     def bank(self) -> BankClient:
@@ -284,6 +412,33 @@ class _SyncExecution:
             self._last_beat = now
             SyncRun.objects.filter(pk=self.run.pk).update(
                 progress=progress, heartbeat_at=timezone.now()
+            )
+
+    def _read_progress(
+        self, read: ReadProgress, span: tuple[int, int], *, force: bool = False
+    ) -> None:
+        """The transactions read's progress, pages and counts so far, written at most once a
+        second (`force`: now, at the read's start and end); the progress never goes back."""
+        now = time.monotonic()
+        with read.lock:
+            if not force and now - self._last_progress_write < PROGRESS_WRITE_EVERY_SECONDS:
+                return
+            start, end = span
+            run = self.run
+            run.progress = max(run.progress, min(99, start + int((end - start) * read.fraction())))
+            run.pages_done, run.pages_total = read.pages()
+            run.progress_updated_at = timezone.now()
+            counts = read.counts()
+            for name, value in counts.items():
+                setattr(run, name, value)
+            self._last_progress_write = self._last_beat = now
+            SyncRun.objects.filter(pk=run.pk).update(
+                progress=run.progress,
+                pages_done=run.pages_done,
+                pages_total=run.pages_total,
+                progress_updated_at=run.progress_updated_at,
+                heartbeat_at=run.progress_updated_at,
+                **counts,
             )
 
     def _apply_counts(self) -> None:
@@ -332,18 +487,14 @@ class _SyncExecution:
         try:
             consent = self._accounts_consent()
             if consent is None:
+                self._fail_without_consent()
+                return
+            if not self.connection.client_id:
                 self.fail(
                     error=(
-                        f"No authorised consent at {bank_display_name(self.bank_code)}: "
-                        "approve FinTrack's access request in the bank, then sync again."
+                        f"No bank client id is set for {bank_display_name(self.bank_code)}: "
+                        "connect the bank with your client id."
                     ),
-                    error_code="consent_required",
-                    connection_status=ConnectionStatus.CONSENT_PENDING,
-                )
-                return
-            if not self.user.external_client_id:
-                self.fail(
-                    error="This user has no bank client id; ask an operator to assign one.",
                     error_code="no_client_id",
                     connection_status=ConnectionStatus.ERROR,
                 )
@@ -352,18 +503,11 @@ class _SyncExecution:
                 connection=self.connection, to_status=ConnectionStatus.SYNC_IN_PROGRESS
             )
             self.client = bank_client_for(self.bank_code, user=self.user, raw_logs=self.raw_logs)
-            self._run_steps(consent=consent, client_id=self.user.external_client_id)
+            self._run_steps(consent=consent, client_id=self.connection.client_id)
         except ConsentRequiredError as exc:
             if consent is not None:
                 consent_services.consent_invalidate(consent=consent, reason=exc.message[:255])
-            self.fail(
-                error=(
-                    f"{bank_display_name(self.bank_code)} no longer accepts FinTrack's consent "
-                    f"({exc.message}); connect the bank again to approve a new one."
-                ),
-                error_code="consent_required",
-                connection_status=ConnectionStatus.CONSENT_PENDING,
-            )
+            self._fail_without_consent(bank_message=exc.message)
         except BankUnavailableError as exc:
             if retry_allowed:
                 # Back in the queue while it waits: the lock stays held, the reaper knows it is
@@ -378,6 +522,7 @@ class _SyncExecution:
                 error=f"{bank_display_name(self.bank_code)} is unavailable: {exc.message}",
                 error_code=exc.code,
                 connection_status=ConnectionStatus.ERROR,
+                reason=bank_unavailable_reason(exc),
             )
         except BankError as exc:
             self.fail(
@@ -437,8 +582,47 @@ class _SyncExecution:
     def _accounts_consent(self) -> Consent | None:
         return _accounts_consent_usable(user=self.user, bank_code=self.bank_code)
 
+    def _fail_without_consent(self, *, bank_message: str = "") -> None:
+        """No usable account consent (none, or the bank refused it): the run fails and the
+        connection says why (consent_required with its reason, or consent_pending while a new
+        request waits), as consents words it."""
+        consent_services.consent_expire_outdated(
+            user=self.user, bank_code=self.bank_code, kind=ConsentKind.ACCOUNTS
+        )
+        problem = consent_services.accounts_consent_problem(
+            user=self.user, bank_code=self.bank_code
+        )
+        name = bank_display_name(self.bank_code)
+        if problem is None:
+            # The bank refused a consent replaced meanwhile by its renewal: the next run uses it.
+            problem = consent_services.ConsentProblem(
+                connection_status=ConnectionStatus.ERROR,
+                reason="consent_replaced",
+                message=f"{name} refused the consent this sync started with; it was renewed "
+                "meanwhile and the next sync uses the new one.",
+            )
+        error = problem.message
+        if bank_message:
+            error = f"{error} ({name} answered: {bank_message})"
+        self.fail(
+            error=error,
+            error_code="consent_required",
+            connection_status=problem.connection_status,
+            reason=problem.reason,
+        )
+
     def _run_steps(self, *, consent: Consent, client_id: str) -> None:
         consent_id = consent.bank_consent_id
+        if self.run.kind == SyncKind.AGREEMENTS:
+            # A retry of the optional steps alone: the accounts are those the run that failed
+            # them stored (a minute ago); no account, balance or transaction is read again.
+            self.accounts = list(
+                Account.objects.filter(connection=self.connection, is_active=True).order_by("pk")
+            )
+            self._step(SyncStep.AGREEMENTS)
+            self._agreements(client_id=client_id)
+            self._finalize()
+            return
 
         self._step(SyncStep.ACCOUNTS)
         bank_accounts = self.bank.list_accounts(client_id=client_id, consent_id=consent_id)
@@ -462,7 +646,12 @@ class _SyncExecution:
             self._set_progress(self._within(SyncStep.BALANCES, index + 1, len(self.accounts)))
         self.run.balances_count = balances_store(sync_run=self.run, balances=balances)
 
-        if self.run.kind == SyncKind.FULL:
+        if self.run.kind == SyncKind.FULL and progressive.applies(self):
+            # A first sync: the newest days read, stored and analysed first, then the rest.
+            progressive.transactions_and_agreements(
+                self, client_id=client_id, consent_id=consent_id
+            )
+        elif self.run.kind == SyncKind.FULL:
             self._step(SyncStep.TRANSACTIONS)
             self._transactions(client_id=client_id, consent_id=consent_id)
             self._step(SyncStep.AGREEMENTS)
@@ -476,23 +665,46 @@ class _SyncExecution:
         end = STEP_PROGRESS[order[order.index(step) + 1]]
         return start + int((end - start) * (done / total if total else 1))
 
-    def _transactions(self, *, client_id: str, consent_id: str) -> None:
-        """Each account's transactions; several accounts at once where the database allows it."""
-        workers = _transactions_workers(len(self.accounts))
-        shares = [0.0] * len(self.accounts)
-        per_account = [TransactionCounts() for _ in self.accounts]
-        progress_lock = threading.Lock()
+    def _transactions(
+        self,
+        *,
+        client_id: str,
+        consent_id: str,
+        accounts: list[Account] | None = None,
+        stop_before: datetime | None = None,
+        span: tuple[int, int] | None = None,
+    ) -> None:
+        """Each account's transactions; several accounts at once where the database allows it.
+
+        A progressive first sync (sync/progressive.py) calls it twice: with `stop_before` (the
+        newest rows only), then for the `accounts` that read did not cover whole; each phase on
+        its `span` of the progress bar.
+        """
+        accounts = self.accounts if accounts is None else accounts
+        start, end = span or (
+            STEP_PROGRESS[SyncStep.TRANSACTIONS],
+            STEP_PROGRESS[SyncStep.AGREEMENTS],
+        )
+        workers = _transactions_workers(len(accounts))
+        per_account = [TransactionCounts() for _ in accounts]
+        # Progress by pages, counts as each batch commits (sync/progress.py), at most once a
+        # second; one writer at a time (its lock), so the progress never goes back.
+        read = ReadProgress(base=self.counts, per_account=per_account)
+        self.run.pages_started_at = timezone.now()
+        SyncRun.objects.filter(pk=self.run.pk).update(pages_started_at=self.run.pages_started_at)
+        self._read_progress(read, (start, end), force=True)
         stop = threading.Event()
+
+        def after_write() -> None:
+            self.raw_logs.flush_soon()
+            self._read_progress(read, (start, end))
 
         def one_account(index: int, account: Account) -> None:
             def on_page(page: int, total_pages: int | None) -> None:
                 if stop.is_set():  # another account failed: this one stops at a page boundary
                     raise Stopped()
-                with progress_lock:  # one writer at a time: progress never goes back
-                    shares[index] = min(page / total_pages, 1.0) if total_pages else 0.0
-                    self._set_progress(
-                        self._within(SyncStep.TRANSACTIONS, sum(shares), len(shares))
-                    )
+                read.page(index, page, total_pages)
+                self._read_progress(read, (start, end))
 
             fetcher = PageFetcher(lookahead=transactions_prefetch_allowed())
             try:
@@ -504,12 +716,12 @@ class _SyncExecution:
                     counts=per_account[index],
                     fetcher=fetcher,
                     on_page=on_page,
-                    after_write=self.raw_logs.flush_soon,
+                    after_write=after_write,
+                    stop_before=stop_before,
                 )
             finally:
                 fetcher.close()
-            with progress_lock:
-                shares[index] = 1.0
+            read.finished(index)
             # Never past a row not stored: an incomplete read (rows the bank counts but never
             # listed) keeps the watermark, a quarantined item holds it at its booking time.
             watermark = scan.watermark_after(account.transactions_synced_through)
@@ -518,29 +730,35 @@ class _SyncExecution:
 
         try:
             if workers == 1:
-                for index, account in enumerate(self.accounts):
+                for index, account in enumerate(accounts):
                     one_account(index, account)
             else:
                 # The first failure stops the other accounts at their next page (on_page) and is
                 # raised once every thread has ended; each thread keeps one DB connection.
                 with WorkerPool(workers=workers, stop=stop, name="sync") as pool:
-                    for index, account in enumerate(self.accounts):
+                    for index, account in enumerate(accounts):
                         pool.submit(one_account, index, account)
         finally:
             # Rows written before a failure stay counted (a retried run starts from these).
-            for counts in per_account:
+            for account, counts in zip(accounts, per_account, strict=True):
+                if stop_before is not None and account.pk not in self.watermarks:
+                    counts = progressive.writes_of(counts)  # the full read counts the rest
                 self.counts.merge(counts)
+        self.run.pages_done, self.run.pages_total = read.pages()
+        self.run.progress_updated_at = timezone.now()
         self._apply_counts()
-        self.run.save(update_fields=_COUNT_FIELDS)
+        self.run.save(
+            update_fields=[*_COUNT_FIELDS, "pages_done", "pages_total", "progress_updated_at"]
+        )
 
     def _agreements(self, *, client_id: str) -> None:
-        """Products catalogue and agreements; a product-consent problem skips them, not the run."""
+        """Products catalogue and agreements: optional steps. A bank error in either is recorded
+        in the run's step_errors (the run ends partial, everything else stored) instead of
+        failing or retrying the whole run; a 5xx/429/timeout there is retried alone later."""
         try:
             steps.catalogue_refresh_if_stale(client=self.bank, bank_code=self.bank_code)
         except BankError as exc:
-            if isinstance(exc, BankUnavailableError | ConsentRequiredError):
-                raise
-            logger.warning("catalogue of %s not refreshed: %s", self.bank_code, exc)
+            self._step_failed(OptionalStep.PRODUCTS, exc)
         consent = consent_services.consent_active(
             user=self.user, bank_code=self.bank_code, kind=ConsentKind.PRODUCTS
         )
@@ -552,6 +770,8 @@ class _SyncExecution:
                     user=self.user, bank_code=self.bank_code, kind=ConsentKind.PRODUCTS
                 )
             except BankError as exc:
+                # Best effort, as before (a user may never have granted one): agreements are
+                # skipped, not a failed step, and the next sync asks again.
                 logger.warning("sync %s: product consent not renewed: %s", self.run.pk, exc)
                 consent = None
         if consent is None or consent.status != ConsentStatus.AUTHORIZED:
@@ -568,18 +788,47 @@ class _SyncExecution:
                 product_consent_id=consent.bank_consent_id,
             )
         except ConsentRequiredError as exc:
-            # The product consent is gone; account data is still good, so the run goes on.
+            # The product consent is gone; account data is still good, so the run goes on. The
+            # next sync asks for a new one (above): no step retry, the user may have revoked it.
             consent_services.consent_invalidate(consent=consent, reason=exc.message[:255])
             logger.warning("sync %s: product consent rejected: %s", self.run.pk, exc)
+        except BankError as exc:
+            self._step_failed(OptionalStep.AGREEMENTS, exc)
+
+    def _step_failed(self, step: str, exc: BankError) -> None:
+        """Record an optional step's bank error; the run goes on without that step's data."""
+        logger.warning("sync %s: %s step failed at %s: %s", self.run.pk, step, self.bank_code, exc)
+        self.step_errors.append(
+            {
+                "step": str(step),
+                "code": exc.code,
+                "error": str(exc.message)[:500],
+                "status_code": exc.status_code,
+                # Retrying soon may help (5xx, 429, timeout); a refusal waits for the next sync.
+                "retryable": isinstance(exc, BankUnavailableError),
+                "retry_after": exc.retry_after or None,
+            }
+        )
 
     def _finalize(self) -> None:
         self._step(SyncStep.FINALIZING)
         run = self.run
         now = timezone.now()
         since = self.counts.changed_since.date() if self.counts.changed_since else now.date()
-        # Not complete (a read short of the bank's count, items quarantined): partial, never
-        # succeeded. What was stored stays, and the connection stays usable with the warning.
-        partial_reason = self.counts.partial_reason()
+        # Not complete (a read short of the bank's count, items quarantined, an optional step
+        # that failed): partial, never succeeded. What was stored stays, and the connection
+        # stays usable with the warning.
+        retry_soon = run.kind == SyncKind.FULL and any(e["retryable"] for e in self.step_errors)
+        partial_reason = " ".join(
+            reason
+            for reason in (self.counts.partial_reason(), _step_errors_reason(self, retry_soon))
+            if reason
+        )
+        # A retry of the optional steps read no transaction or balance: the data is as fresh
+        # as the run before it made it.
+        fresh_at = (
+            (self.connection.last_success_at or now) if run.kind == SyncKind.AGREEMENTS else now
+        )
         with transaction.atomic():
             for account_id, newest in self.watermarks.items():
                 Account.objects.filter(pk=account_id).update(transactions_synced_through=newest)
@@ -591,29 +840,51 @@ class _SyncExecution:
             run.finished_at = now
             run.error = partial_reason[:_ERROR_LENGTH]
             run.error_code = "partial" if partial_reason else ""
+            run.step_errors = self.step_errors
             run.save()
             connection_status_set(connection=self.connection, to_status=ConnectionStatus.READY)
             connection_mark_synced(
-                connection=self.connection, succeeded_at=now, warning=partial_reason
+                connection=self.connection, succeeded_at=fresh_at, warning=partial_reason
             )
+            if retry_soon:
+                # Only the failed steps, alone, after a short pause (sync.tasks.failed_steps_retry)
+                transaction.on_commit(
+                    partial(
+                        failed_steps_retry_schedule,
+                        sync_run_id=run.pk,
+                        retry_after=max(e["retry_after"] or 0 for e in self.step_errors),
+                    ),
+                    robust=True,
+                )
             audit_event_record(
                 action=AuditAction.SYNC_PARTIAL if partial_reason else AuditAction.SYNC_SUCCEEDED,
                 user=self.user,
                 obj=run,
                 bank_code=self.bank_code,
                 correlation_id=str(run.correlation_id),
-                details={**_counts_of(run), **({"partial": run.error} if partial_reason else {})},
+                details={
+                    **_counts_of(run),
+                    **({"partial": run.error} if partial_reason else {}),
+                    **({"step_errors": run.step_errors} if run.step_errors else {}),
+                },
             )
             user_id = self.user.pk
             # robust: a cache or broker outage must not turn a committed run into a failure.
             transaction.on_commit(lambda: analytics_recompute_request(user_id=user_id), robust=True)
 
-    def fail(self, *, error: str, error_code: str, connection_status: str) -> None:
-        """Record the failure; on a fresh DB connection when the one in hand has died."""
+    def fail(
+        self, *, error: str, error_code: str, connection_status: str, reason: str = ""
+    ) -> None:
+        """Record the failure; on a fresh DB connection when the one in hand has died. The
+        connection's status_reason is `reason`, else the run's error code."""
         self._apply_counts()
+        reason = reason or error_code
         try:
             self._record_failure(
-                error=error, error_code=error_code, connection_status=connection_status
+                error=error,
+                error_code=error_code,
+                connection_status=connection_status,
+                reason=reason,
             )
         except (OperationalError, InterfaceError) as exc:
             # The backend was terminated (failover, restart, a killed session): the failure is
@@ -621,10 +892,15 @@ class _SyncExecution:
             logger.warning("sync run %s: failure not recorded (%s); reconnecting", self.run.pk, exc)
             db_connection.close()
             self._record_failure(
-                error=error, error_code=error_code, connection_status=connection_status
+                error=error,
+                error_code=error_code,
+                connection_status=connection_status,
+                reason=reason,
             )
 
-    def _record_failure(self, *, error: str, error_code: str, connection_status: str) -> None:
+    def _record_failure(
+        self, *, error: str, error_code: str, connection_status: str, reason: str
+    ) -> None:
         run = self.run
         now = timezone.now()
         with transaction.atomic():
@@ -634,7 +910,10 @@ class _SyncExecution:
             run.finished_at = now
             run.save()
             connection_status_set(
-                connection=self.connection, to_status=connection_status, error=run.error
+                connection=self.connection,
+                to_status=connection_status,
+                error=run.error,
+                reason=reason,
             )
             BankConnection.objects.filter(pk=self.connection.pk).update(last_sync_at=now)
             audit_event_record(
@@ -670,3 +949,16 @@ def _counts_of(run: SyncRun) -> dict:
         "agreements": run.agreements_count,
         "bank_calls": run.bank_calls,
     }
+
+
+def _step_errors_reason(execution: _SyncExecution, retry_soon: bool) -> str:
+    """What the run could not read of the optional steps, for the run and the connection."""
+    if not execution.step_errors:
+        return ""
+    bank = bank_display_name(execution.bank_code)
+    parts = [
+        f"{OptionalStep(entry['step']).label.lower()} ({entry['error']})"
+        for entry in execution.step_errors
+    ]
+    then = "they are retried in a few minutes" if retry_soon else "the next sync tries again"
+    return f"Not read from {bank} this time: {'; '.join(parts)}; {then}."

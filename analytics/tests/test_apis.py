@@ -44,6 +44,38 @@ def test_dashboard_with_data_but_no_snapshot_computes_one(auth_client):
     assert (body["sts"]["status"], body["sts"]["period"]) == ("no_income", "7000.00")
 
 
+@pytest.mark.parametrize("path", ["/api/dashboard", "/api/debts/next-payment", "/api/analytics"])
+def test_a_snapshot_of_an_older_version_is_computed_again_when_read(auth_client, path):
+    """A snapshot stored before the API vocabulary (issue 24) speaks the old names and times:
+    the first read computes a current one instead of serving it."""
+    build_household(auth_client.user)
+    old = services.analytics_recompute(user=auth_client.user, today=date(2026, 6, 10))
+    summary, breakdown = dict(old.summary), dict(old.breakdown)
+    del summary["version"]
+    breakdown["version"] = 2
+    summary["accounts"] = [{"current_balance": "1", "bank_code": "vbank"}]
+    AnalyticsSnapshot.objects.filter(pk=old.pk).update(summary=summary, breakdown=breakdown)
+
+    body = auth_client.get(path).json()
+
+    assert AnalyticsSnapshot.objects.filter(user=auth_client.user).count() == 2
+    if path == "/api/dashboard":
+        assert body["snapshot_id"] != old.pk
+        assert {"balance", "account_type"} <= set(body["accounts"][0])
+        assert body["computed_at"].endswith("Z")
+    elif path == "/api/analytics":
+        assert body["breakdown"]["version"] == summary_version()
+    # A second read serves the new snapshot: nothing more is computed.
+    auth_client.get(path)
+    assert AnalyticsSnapshot.objects.filter(user=auth_client.user).count() == 2
+
+
+def summary_version() -> int:
+    from analytics.summary import SNAPSHOT_VERSION
+
+    return SNAPSHOT_VERSION
+
+
 def test_dashboard_serves_the_snapshot_without_recomputing(auth_client):
     build_household(auth_client.user)
     services.analytics_recompute(user=auth_client.user, today=date(2026, 6, 10))
@@ -59,7 +91,7 @@ def test_dashboard_serves_the_snapshot_without_recomputing(auth_client):
     # the one next payment: rent 20000 on Jun 15, before the loan's Jul 1 (see test_services)
     assert body["debt"]["next_payment"]["date"] == "2026-06-15"
     assert body["debt"]["next_payment"]["amount"] == "20000.00"
-    assert [(a["account_type"], a["current_balance"]) for a in body["accounts"]] == [
+    assert [(a["account_type"], a["balance"]) for a in body["accounts"]] == [
         ("checking", "50000.00"),
         ("savings", "100000.00"),
         ("loan", "200000.00"),
@@ -79,7 +111,7 @@ def test_top_categories_cover_the_last_30_days(auth_client):
     make_aggregate(user, today - timedelta(days=30), "restaurants", spending="9999")  # too old
     body = auth_client.get("/api/dashboard").json()
     # groceries 300 + 200 = 500, transport 400
-    assert [(c["category__code"], c["total"]) for c in body["top_categories"]] == [
+    assert [(c["category_code"], c["total"]) for c in body["top_categories"]] == [
         ("groceries", "500.00"),
         ("transport", "400.00"),
     ]
@@ -119,9 +151,9 @@ def test_user_b_never_sees_user_a_figures(auth_client, make_user, api_client):
     services.analytics_recompute(user=other, today=date(2026, 6, 10))
     make_account(auth_client.user, "checking", "700.00")
     body = auth_client.get("/api/dashboard").json()
-    assert [a["current_balance"] for a in body["accounts"]] == ["700.00"]
+    assert [a["balance"] for a in body["accounts"]] == ["700.00"]
     assert body["recent_transactions"] == []
-    assert body["debt"]["total"] == "0"
+    assert body["debt"]["total"] == "0.00"
     breakdown = auth_client.get("/api/analytics").json()
     assert breakdown["breakdown"]["sts"]["spendable_balance"] == "700.00"
     assert breakdown["breakdown"]["recurring"] == []

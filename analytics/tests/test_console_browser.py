@@ -29,13 +29,9 @@ def _synced_client_1(make_user):
     from consents.models import ConsentKind, ConsentStatus
     from sync.models import SyncRun, SyncStatus, SyncTrigger
     from sync.services import sync_run_execute
-    from users.models import User
 
-    # Registration hands out pool ids: whoever holds team260-1 gives it up.
-    User.objects.filter(external_client_id="team260-1").update(external_client_id=None)
-    user = make_user(email="client1@example.com")
-    user.external_client_id = "team260-1"
-    user.save(update_fields=["external_client_id"])
+    # Sandbox client team260-1 at every bank (another test user holding it gives it up).
+    user = make_user(email="client1@example.com", client_id="team260-1")
     for bank_code in ("vbank", "abank", "sbank"):
         for kind in (ConsentKind.ACCOUNTS, ConsentKind.PRODUCTS):
             consent = consent_services.consent_ensure(user=user, bank_code=bank_code, kind=kind)

@@ -324,16 +324,10 @@ def _sandbox_snapshot(make_user, number: int):
 
     client_id = f"team260-{number}"
     truth = client_money_truth(client_id)
-    from users.models import User
-
-    User.objects.filter(external_client_id=client_id).update(external_client_id=None)
-    user = make_user(email=f"live{number}@example.com")
-    user.external_client_id = client_id
-    fields = ["external_client_id"]
-    if hasattr(user, "time_zone"):
-        user.time_zone = truth["timezone"]  # the persona's zone: local days as the truth's
-        fields.append("time_zone")
-    user.save(update_fields=fields)
+    # That sandbox client at every bank (another test user holding it gives it up).
+    user = make_user(email=f"live{number}@example.com", client_id=client_id)
+    user.time_zone = truth["timezone"]  # the persona's zone: local days as the truth's
+    user.save(update_fields=["time_zone"])
     for bank in truth["banks"]:
         for kind in (ConsentKind.ACCOUNTS, ConsentKind.PRODUCTS):
             consent = consent_services.consent_ensure(user=user, bank_code=bank, kind=kind)

@@ -207,8 +207,7 @@ def test_on_live_style_data_the_only_subscriptions_are_the_personas_subscription
 
     client_id = f"team260-{number}"
     who = persona_of(data_key(client_id, clock.state().anchor))
-    user = make_user()
-    user.external_client_id = client_id
+    user = make_user(client_id=client_id)
     user.time_zone = who.timezone  # local days, as the client would set them
     user.save()
     for bank_code in who.banks:

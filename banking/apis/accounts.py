@@ -1,7 +1,7 @@
 """Accounts API: the user's accounts with balances and totals, one account's history (refreshing
 balances starts sync runs: sync.apis)."""
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -17,12 +17,64 @@ from banking.serializers.common import MAX_ID, ErrorOutputSerializer
 from fintrack.core.exceptions import NotFound
 
 NOT_FOUND = OpenApiResponse(ErrorOutputSerializer, description="Not one of your accounts.")
+ACCOUNTS_EXAMPLE = OpenApiExample(
+    "Two banks",
+    value={
+        "accounts": [
+            {
+                "id": 12,
+                "bank_code": "vbank",
+                "bank_account_id": "acc-3846",
+                "account_type": "checking",
+                "subtype": "Checking",
+                "masked_number": "**** 3846",
+                "currency": "RUB",
+                "nickname": "Checking счет",
+                "opening_date": "2023-04-17",
+                "is_active": True,
+                "is_spendable": True,
+                "is_debt": False,
+                "balance": "121398.37",
+                "balance_as_of": "2026-12-01T15:00:00Z",
+            },
+            {
+                "id": 15,
+                "bank_code": "abank",
+                "bank_account_id": "acc-5120",
+                "account_type": "loan",
+                "subtype": "Loan",
+                "masked_number": "**** 5120",
+                "currency": "RUB",
+                "nickname": "Loan счет",
+                "opening_date": "2024-02-01",
+                "is_active": True,
+                "is_spendable": False,
+                "is_debt": True,
+                "balance": "850000.00",
+                "balance_as_of": "2026-12-01T15:00:00Z",
+            },
+        ],
+        "totals": [
+            {
+                "currency": "RUB",
+                "spendable_total": "121398.37",
+                "savings_total": "0.00",
+                "debt_total": "850000.00",
+                "accounts_count": 2,
+                "updated_at": "2026-12-01T15:00:02Z",
+            }
+        ],
+    },
+    response_only=True,
+    status_codes=["200"],
+)
 
 
 class AccountListApi(APIView):
     @extend_schema(
         operation_id="accounts_list",
         responses={200: AccountListOutputSerializer},
+        examples=[ACCOUNTS_EXAMPLE],
         summary="Your accounts with the latest balance each, and totals per currency",
         description=(
             "Totals come from the per-currency summary refreshed after each sync: spendable "

@@ -91,7 +91,7 @@ class CategoryRuleListApi(APIView):
             user=request.user,
             match_kind=data["match"],
             pattern=data["pattern"],
-            category_code=data["category"],
+            category_code=data["category_code"],
         )
         change.rule.transactions_updated = change.transactions_updated
         return Response(
@@ -124,7 +124,7 @@ class CategoryRuleDetailApi(APIView):
             rule_id=rule_id,
             match_kind=data.get("match"),
             pattern=data.get("pattern"),
-            category_code=data.get("category"),
+            category_code=data.get("category_code"),
         )
         change.rule.transactions_updated = change.transactions_updated
         return Response(CategoryRuleChangeOutputSerializer(change.rule).data)
@@ -181,7 +181,7 @@ def transaction_patch(request, transaction_id: int) -> Response:
     correction = transaction_category_set(
         user=request.user,
         transaction_id=transaction_id,
-        category_code=data.get("category"),
+        category_code=data.get("category_code"),
         note=data.get("note"),
         apply_to_similar=data["apply_to_similar"],
     )

@@ -27,7 +27,7 @@ class ProductListApi(APIView):
     def get(self, request):
         params_serializer = ProductListParamsSerializer(data=request.query_params)
         params_serializer.is_valid(raise_exception=True)
-        bank_code = params_serializer.validated_data.get("bank")
+        bank_code = params_serializer.validated_data.get("bank_code")
         product_type = params_serializer.validated_data.get("product_type")
         data = {
             "catalogue": product_list(bank_code=bank_code, product_type=product_type),

@@ -2,7 +2,7 @@
 
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -29,6 +29,97 @@ from fintrack.core.exceptions import NotFound, ValidationFailed
 from fintrack.core.localtime import user_today, user_zone, user_zone_name
 
 BAD_INPUT = OpenApiResponse(ErrorOutputSerializer, description="A parameter is not valid.")
+TRANSACTION_EXAMPLE = {
+    "id": 4821,
+    "account_id": 12,
+    "bank_code": "vbank",
+    "amount": "-512.00",
+    "currency": "RUB",
+    "booking_date": "2026-11-30T21:15:00Z",
+    "local_date": "2026-12-01",
+    "value_date": "2026-11-30T21:15:00Z",
+    "status": "booked",
+    "description": "Пятёрочка - Москва",
+    "merchant_name": "Пятёрочка",
+    "city": "Москва",
+    "merchant_category": "grocery",
+    "mcc": "5411",
+    "category": {"code": "groceries", "name_en": "Groceries", "name_ru": "Продукты"},
+    "category_source": "bank_rule",
+    "note": "",
+    "counterparty": "",
+    "is_own_transfer": False,
+    "transfer_pair_id": None,
+}
+PAGE_EXAMPLE = OpenApiExample(
+    "A page",
+    value={"results": [TRANSACTION_EXAMPLE], "next_cursor": "eyJpIjogNDgyMX0", "page_size": 50},
+    response_only=True,
+    status_codes=["200"],
+)
+SUMMARY_EXAMPLE = OpenApiExample(
+    "30 days",
+    value={
+        "period": "30d",
+        "from": "2026-11-02",
+        "to": "2026-12-01",
+        "time_zone": "Europe/Moscow",
+        "currencies": [
+            {
+                "currency": "RUB",
+                "income": "153000.00",
+                "spending": "61240.50",
+                "net": "91759.50",
+                "count": 87,
+                "by_category": [
+                    {
+                        "category_code": "groceries",
+                        "category_name_en": "Groceries",
+                        "category_name_ru": "Продукты",
+                        "category_kind": "expense",
+                        "currency": "RUB",
+                        "income": "0.00",
+                        "spending": "18450.20",
+                        "net": "-18450.20",
+                        "count": 31,
+                    }
+                ],
+                "by_day": [
+                    {
+                        "date": "2026-12-01",
+                        "currency": "RUB",
+                        "income": "0.00",
+                        "spending": "512.00",
+                        "net": "-512.00",
+                        "count": 1,
+                    }
+                ],
+                "by_month": [
+                    {
+                        "month": "2026-11",
+                        "currency": "RUB",
+                        "income": "153000.00",
+                        "spending": "60728.50",
+                        "net": "92271.50",
+                        "count": 86,
+                        "days_with_data": 29,
+                        "days_in_month": 30,
+                        "complete": False,
+                    }
+                ],
+                "monthly_average": {
+                    "months": 0,
+                    "currency": "RUB",
+                    "income": None,
+                    "spending": None,
+                    "net": None,
+                },
+            }
+        ],
+    },
+    response_only=True,
+    status_codes=["200"],
+)
 WHAT_COUNTS = (
     "Income and spending count booked, pending and refunded transactions; declined ones and "
     "transfers between your own accounts (even at different banks) are excluded."
@@ -45,8 +136,12 @@ FILTER_PARAMETERS = [
     _query_param("from", OpenApiTypes.DATE, "First booking day, inclusive (your local day)."),
     _query_param("to", OpenApiTypes.DATE, "Last booking day, inclusive (your local day)."),
     _query_param("account_id", OpenApiTypes.INT, "One of your accounts."),
-    _query_param("bank", OpenApiTypes.STR, "Bank code.", enum=["vbank", "abank", "sbank"]),
-    _query_param("category", OpenApiTypes.STR, "Category code(s), comma-separated."),
+    _query_param("bank_code", OpenApiTypes.STR, "Bank code.", enum=["vbank", "abank", "sbank"]),
+    _query_param(
+        "category_code",
+        OpenApiTypes.STR,
+        "Category code(s), comma-separated (a transaction's category.code).",
+    ),
     _query_param(
         "search",
         OpenApiTypes.STR,
@@ -61,7 +156,7 @@ FILTER_PARAMETERS = [
         enum=["in", "out"],
     ),
     _query_param(
-        "merchant",
+        "merchant_name",
         OpenApiTypes.STR,
         "One merchant by name, any case, ё and е alike (the name without the city).",
     ),
@@ -89,29 +184,32 @@ def _feed_filters(*, user, params: dict) -> TransactionFilters:
             extra={"fields": {"account_id": ["No such account."]}},
         )
     codes: tuple[str, ...] = ()
-    if params.get("category"):
-        codes = tuple(sorted({code.strip() for code in params["category"].split(",")} - {""}))
+    if params.get("category_code"):
+        codes = tuple(sorted({code.strip() for code in params["category_code"].split(",")} - {""}))
         known = set(
             TransactionCategory.objects.filter(code__in=codes).values_list("code", flat=True)
         )
         unknown = sorted(set(codes) - known)
         if unknown or not codes:
             raise ValidationFailed(
-                f"category: unknown category code(s): {', '.join(unknown) or '(empty)'}.",
-                extra={"fields": {"category": ["Unknown category code."]}, "unknown": unknown},
+                f"category_code: unknown category code(s): {', '.join(unknown) or '(empty)'}.",
+                extra={
+                    "fields": {"category_code": ["Unknown category code."]},
+                    "unknown": unknown,
+                },
             )
     return TransactionFilters(
         date_from=params.get("date_from"),
         date_to=params.get("date_to"),
         account_id=account_id,
-        bank_code=params.get("bank"),
+        bank_code=params.get("bank_code"),
         category_codes=codes,
         search=params.get("search", ""),
         time_zone=user_zone_name(user),
         amount_min=params.get("amount_min"),
         amount_max=params.get("amount_max"),
         direction=params.get("direction"),
-        merchant=params.get("merchant", ""),
+        merchant=params.get("merchant_name", ""),
     )
 
 
@@ -120,6 +218,7 @@ class TransactionListApi(APIView):
         operation_id="transactions_list",
         parameters=FEED_PARAMETERS,
         responses={200: TransactionPageOutputSerializer, 400: BAD_INPUT},
+        examples=[PAGE_EXAMPLE],
         summary="Your transactions, newest first, with cursor pagination",
         description=(
             "Keyset pagination on (booking_date, id), or (|amount|, id) with ordering=±amount: "
@@ -162,17 +261,18 @@ class TransactionExportApi(APIView):
             (200, "text/csv"): OpenApiResponse(
                 OpenApiTypes.STR,
                 description=(
-                    "UTF-8 with a BOM; one header row: id, date, time, amount, currency, "
-                    "description, merchant, category, category_name, counterparty, bank, "
-                    "account, status."
+                    "UTF-8 with a BOM; one header row: id, local_date, local_time, amount, "
+                    "currency, description, merchant_name, category_code, category_name_ru, "
+                    "counterparty, bank_code, account, status."
                 ),
             ),
             400: BAD_INPUT,
         },
         summary="Your transactions as a CSV file, with the feed's filters and ordering",
         description=(
-            "Every matching row, streamed (no paging). date and time are your local ones "
-            "(profile time_zone); amount is signed, a decimal with a dot. Text cells a "
+            "Every matching row, streamed (no paging). local_date and local_time are your "
+            "local ones (profile time_zone); amount is signed, a decimal with a dot and two "
+            "decimals. Text cells a "
             "spreadsheet would run as a formula (starting with = + - @) get a leading '."
         ),
         tags=["transactions"],
@@ -214,6 +314,7 @@ class TransactionSummaryApi(APIView):
             _query_param("to", OpenApiTypes.DATE, "Custom range end, inclusive; default today."),
         ],
         responses={200: TransactionSummaryOutputSerializer, 400: BAD_INPUT},
+        examples=[SUMMARY_EXAMPLE],
         summary="Income, spending and net per currency, by category and by day",
         description=(
             "Served from the daily aggregates maintained by the sync. Days and months are local "

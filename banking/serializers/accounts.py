@@ -3,11 +3,12 @@
 from rest_framework import serializers
 
 from banking.models import Account, AccountSummary, BalanceSnapshot
+from banking.serializers.common import bank_code_field
 
 
 class AccountOutputSerializer(serializers.ModelSerializer):
-    bank = serializers.CharField(source="bank_code")
-    type = serializers.CharField(source="account_type")
+    bank_code = bank_code_field()
+    account_type = serializers.CharField()
     subtype = serializers.CharField(source="bank_subtype")
     balance = serializers.DecimalField(
         source="current_balance", max_digits=18, decimal_places=2, allow_null=True
@@ -19,9 +20,9 @@ class AccountOutputSerializer(serializers.ModelSerializer):
         model = Account
         fields = [
             "id",
-            "bank",
+            "bank_code",
             "bank_account_id",
-            "type",
+            "account_type",
             "subtype",
             "masked_number",
             "currency",
@@ -36,13 +37,20 @@ class AccountOutputSerializer(serializers.ModelSerializer):
 
 
 class AccountTotalsOutputSerializer(serializers.ModelSerializer):
-    spendable = serializers.DecimalField(source="spendable_total", max_digits=18, decimal_places=2)
-    savings = serializers.DecimalField(source="savings_total", max_digits=18, decimal_places=2)
-    debt = serializers.DecimalField(source="debt_total", max_digits=18, decimal_places=2)
+    spendable_total = serializers.DecimalField(max_digits=18, decimal_places=2)
+    savings_total = serializers.DecimalField(max_digits=18, decimal_places=2)
+    debt_total = serializers.DecimalField(max_digits=18, decimal_places=2)
 
     class Meta:
         model = AccountSummary
-        fields = ["currency", "spendable", "savings", "debt", "accounts_count", "updated_at"]
+        fields = [
+            "currency",
+            "spendable_total",
+            "savings_total",
+            "debt_total",
+            "accounts_count",
+            "updated_at",
+        ]
 
 
 class AccountListOutputSerializer(serializers.Serializer):

@@ -17,7 +17,7 @@ def _category_field(**kwargs) -> serializers.CharField:
 class TransactionPatchInputSerializer(serializers.Serializer):
     """Every field optional: an empty PATCH changes nothing and answers the transaction."""
 
-    category = _category_field(required=False)
+    category_code = _category_field(required=False)
     note = serializers.CharField(
         required=False, allow_blank=True, max_length=NOTE_MAX_LENGTH, trim_whitespace=True
     )
@@ -84,7 +84,7 @@ class CategoryRuleInputSerializer(serializers.Serializer):
         help_text="Text the merchant or description contains; any case, ё and е alike; "
         "at least 3 characters.",
     )
-    category = _category_field()
+    category_code = _category_field()
 
 
 class CategoryRulePatchInputSerializer(CategoryRuleInputSerializer):

@@ -14,7 +14,7 @@ from rest_framework import serializers
 from banking.categorization import merchant_and_city
 from banking.filters import DEFAULT_ORDERING, ORDERINGS
 from banking.models import BankCode, Transaction
-from banking.serializers.common import MAX_ID
+from banking.serializers.common import MAX_ID, bank_code_field
 from banking.textfold import merchant_display_name
 from fintrack.core.localtime import local_date
 
@@ -45,8 +45,8 @@ class TransactionListParamsSerializer(serializers.Serializer):
     date_from = serializers.DateField(required=False, help_text="YYYY-MM-DD, inclusive, local.")
     date_to = serializers.DateField(required=False, help_text="YYYY-MM-DD, inclusive, local.")
     account_id = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
-    bank = serializers.ChoiceField(choices=BankCode.choices, required=False)
-    category = serializers.CharField(
+    bank_code = serializers.ChoiceField(choices=BankCode.choices, required=False)
+    category_code = serializers.CharField(
         required=False, max_length=200, help_text="A category code, or several comma-separated."
     )
     search = serializers.CharField(required=False, max_length=100, trim_whitespace=True)
@@ -55,7 +55,7 @@ class TransactionListParamsSerializer(serializers.Serializer):
     direction = serializers.ChoiceField(
         choices=["in", "out"], required=False, help_text="in: money in; out: money out."
     )
-    merchant = serializers.CharField(
+    merchant_name = serializers.CharField(
         required=False,
         max_length=100,
         trim_whitespace=True,
@@ -103,13 +103,13 @@ class TransactionSummaryParamsSerializer(TransactionListParamsSerializer):
     """Query parameters of GET /api/transactions/summary: a period, or from/to."""
 
     account_id = None
-    bank = None
-    category = None
+    bank_code = None
+    category_code = None
     search = None
     amount_min = None
     amount_max = None
     direction = None
-    merchant = None
+    merchant_name = None
     ordering = None
     cursor = None
     page_size = None
@@ -149,8 +149,8 @@ class CategoryOutputSerializer(serializers.Serializer):
 
 class TransactionOutputSerializer(serializers.ModelSerializer):
     account_id = serializers.IntegerField()
-    bank = serializers.CharField(source="bank_code")
-    merchant = serializers.SerializerMethodField(
+    bank_code = bank_code_field()
+    merchant_name = serializers.SerializerMethodField(
         help_text="The merchant's name without the city: the bank's merchant object, or the "
         "'<Merchant>' of a '<Merchant> - <City>' description; empty when there is none."
     )
@@ -169,7 +169,7 @@ class TransactionOutputSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "account_id",
-            "bank",
+            "bank_code",
             "amount",
             "currency",
             "booking_date",
@@ -177,7 +177,7 @@ class TransactionOutputSerializer(serializers.ModelSerializer):
             "value_date",
             "status",
             "description",
-            "merchant",
+            "merchant_name",
             "city",
             "merchant_category",
             "mcc",
@@ -189,7 +189,7 @@ class TransactionOutputSerializer(serializers.ModelSerializer):
             "transfer_pair_id",
         ]
 
-    def get_merchant(self, obj) -> str:
+    def get_merchant_name(self, obj) -> str:
         name, _city = merchant_and_city(obj.description or "", obj.merchant_name or "")
         return name or obj.merchant_name or ""
 
@@ -209,18 +209,19 @@ class TransactionPageOutputSerializer(serializers.Serializer):
     page_size = serializers.IntegerField()
 
 
+# The API's names (issue 24): local_date/local_time are the booking's in the user's zone.
 CSV_HEADER = (
     "id",
-    "date",
-    "time",
+    "local_date",
+    "local_time",
     "amount",
     "currency",
     "description",
-    "merchant",
-    "category",
-    "category_name",
+    "merchant_name",
+    "category_code",
+    "category_name_ru",
     "counterparty",
-    "bank",
+    "bank_code",
     "account",
     "status",
 )
@@ -287,10 +288,11 @@ def transaction_csv_chunks(
 
 
 class SummaryCategoryOutputSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    name_en = serializers.CharField()
-    name_ru = serializers.CharField()
-    kind = serializers.CharField()
+    category_code = serializers.CharField()
+    category_name_en = serializers.CharField()
+    category_name_ru = serializers.CharField()
+    category_kind = serializers.CharField()
+    currency = serializers.CharField()
     income = serializers.DecimalField(max_digits=18, decimal_places=2)
     spending = serializers.DecimalField(max_digits=18, decimal_places=2)
     net = serializers.DecimalField(max_digits=18, decimal_places=2)
@@ -298,7 +300,8 @@ class SummaryCategoryOutputSerializer(serializers.Serializer):
 
 
 class SummaryDayOutputSerializer(serializers.Serializer):
-    date = serializers.DateField()
+    date = serializers.DateField(help_text="A local day (your profile's time_zone).")
+    currency = serializers.CharField()
     income = serializers.DecimalField(max_digits=18, decimal_places=2)
     spending = serializers.DecimalField(max_digits=18, decimal_places=2)
     net = serializers.DecimalField(max_digits=18, decimal_places=2)
@@ -307,6 +310,7 @@ class SummaryDayOutputSerializer(serializers.Serializer):
 
 class SummaryMonthOutputSerializer(serializers.Serializer):
     month = serializers.CharField(help_text="YYYY-MM, a local calendar month.")
+    currency = serializers.CharField()
     income = serializers.DecimalField(max_digits=18, decimal_places=2)
     spending = serializers.DecimalField(max_digits=18, decimal_places=2)
     net = serializers.DecimalField(max_digits=18, decimal_places=2)
@@ -323,6 +327,7 @@ class SummaryMonthOutputSerializer(serializers.Serializer):
 
 class SummaryMonthlyAverageOutputSerializer(serializers.Serializer):
     months = serializers.IntegerField(help_text="Complete months averaged (0: no average).")
+    currency = serializers.CharField()
     income = serializers.DecimalField(max_digits=18, decimal_places=2, allow_null=True)
     spending = serializers.DecimalField(max_digits=18, decimal_places=2, allow_null=True)
     net = serializers.DecimalField(max_digits=18, decimal_places=2, allow_null=True)

@@ -100,7 +100,7 @@ class CategoryRuleChange:
 # --- Guards --------------------------------------------------------------------------------------
 
 
-def _category_get(*, code: str, field: str = "category") -> TransactionCategory:
+def _category_get(*, code: str, field: str = "category_code") -> TransactionCategory:
     category = TransactionCategory.objects.filter(code=code).first()
     if category is None:
         raise UnknownCategory(

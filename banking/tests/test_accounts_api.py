@@ -25,13 +25,13 @@ def test_list_shows_accounts_with_balances_and_totals(auth_client):
 
     assert response.status_code == 200
     body = response.json()
-    assert [a["type"] for a in body["accounts"]] == ["deposit", "loan", "checking"]
+    assert [a["account_type"] for a in body["accounts"]] == ["deposit", "loan", "checking"]
     first = next(a for a in body["accounts"] if a["id"] == checking.id)
     assert first == {
         "id": checking.id,
-        "bank": "vbank",
+        "bank_code": "vbank",
         "bank_account_id": "acc-3846",
-        "type": "checking",
+        "account_type": "checking",
         "subtype": "Checking",
         "masked_number": "**** 3846",
         "currency": "RUB",
@@ -44,7 +44,13 @@ def test_list_shows_accounts_with_balances_and_totals(auth_client):
         "balance_as_of": "2025-11-25T12:00:00Z",
     }
     assert [
-        (t["currency"], t["spendable"], t["savings"], t["debt"], t["accounts_count"])
+        (
+            t["currency"],
+            t["spendable_total"],
+            t["savings_total"],
+            t["debt_total"],
+            t["accounts_count"],
+        )
         for t in body["totals"]
     ] == [("RUB", "1500.25", "100000.00", "250000.00", 3)]
 

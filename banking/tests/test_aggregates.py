@@ -106,7 +106,7 @@ def test_summary_equals_sums_computed_from_the_transactions(auth_client):
         assert Decimal(currency["spending"]) == expected["spending"]
         assert Decimal(currency["net"]) == expected["income"] - expected["spending"]
         assert {
-            c["code"]: [Decimal(c["income"]), Decimal(c["spending"]), c["count"]]
+            c["category_code"]: [Decimal(c["income"]), Decimal(c["spending"]), c["count"]]
             for c in currency["by_category"]
         } == {code: v for (cur, code), v in by_category.items() if cur == currency["currency"]}
         assert {

@@ -16,6 +16,7 @@ from banking.categorization import (
     merchant_and_city,
 )
 from banking.models import Transaction
+from banking.tests.factories import client_id_of
 from sandbox.expected_categories import MEANT_CATEGORY, MEANT_INCOME_KIND
 from sync.tests.ground_truth import sandbox_client_sync
 
@@ -38,9 +39,7 @@ def _synced_user(make_user, number: int):
 
     client_id = f"team260-{number}"
     who = persona_of(_key()(client_id))
-    user = make_user()
-    user.external_client_id = client_id
-    user.save()
+    user = make_user(client_id=client_id)
     sandbox_client_sync(user=user, banks=who.banks)
     return user, who
 
@@ -83,7 +82,7 @@ def test_every_synced_row_gets_the_category_the_sandbox_meant_by_a_rule(
 ):
     user, who = _synced_user(make_user, number)
     rows = _stored(user)
-    meant = _meant(user.external_client_id, who.banks)
+    meant = _meant(client_id_of(user=user), who.banks)
     assert len(rows) == len(meant) > 100
     wrong = Counter(
         (meant[(tx.bank_code, tx.bank_transaction_id)], tx.category.code)
@@ -101,7 +100,7 @@ def test_every_synced_row_gets_the_category_the_sandbox_meant_by_a_rule(
 
 def test_income_kinds_of_a_sole_traders_credits(sandbox_banks, make_user):
     user, who = _synced_user(make_user, 2)  # sole_trader: "Доход от бизнеса" every 1-6 days
-    meant = _meant(user.external_client_id, who.banks)
+    meant = _meant(client_id_of(user=user), who.banks)
     got = Counter()
     for tx in _stored(user):
         if tx.amount <= 0:
@@ -120,7 +119,7 @@ def test_income_kinds_of_a_sole_traders_credits(sandbox_banks, make_user):
 
 def test_income_kinds_of_a_savers_credits(sandbox_banks, make_user):
     user, who = _synced_user(make_user, 3)  # saver: monthly deposit interest
-    meant = _meant(user.external_client_id, who.banks)
+    meant = _meant(client_id_of(user=user), who.banks)
     pairs = Counter(
         (
             MEANT_INCOME_KIND[meant[(tx.bank_code, tx.bank_transaction_id)]],

@@ -122,7 +122,7 @@ def test_patch_sets_the_category_and_note_and_rebuilds_that_days_aggregates(
     with django_capture_on_commit_callbacks(execute=True):
         response = auth_client.patch(
             f"/api/transactions/{row.id}",
-            {"category": "restaurants", "note": "  обед с коллегами "},
+            {"category_code": "restaurants", "note": "  обед с коллегами "},
             format="json",
         )
 
@@ -184,7 +184,7 @@ def test_apply_to_similar_makes_a_merchant_rule_and_recategorises_the_merchants_
 
     response = auth_client.patch(
         f"/api/transactions/{row.id}",
-        {"category": "restaurants", "apply_to_similar": True},
+        {"category_code": "restaurants", "apply_to_similar": True},
         format="json",
     )
 
@@ -226,7 +226,7 @@ def test_apply_to_similar_without_a_merchant_makes_a_description_rule(auth_clien
 
     response = auth_client.patch(
         f"/api/transactions/{trips[0].id}",
-        {"category": "entertainment", "apply_to_similar": True},
+        {"category_code": "entertainment", "apply_to_similar": True},
         format="json",
     )
 
@@ -250,7 +250,7 @@ def test_apply_to_similar_twice_updates_the_one_rule(auth_client):
     for code in ("restaurants", "entertainment"):
         response = auth_client.patch(
             f"/api/transactions/{first.id}",
-            {"category": code, "apply_to_similar": True},
+            {"category_code": code, "apply_to_similar": True},
             format="json",
         )
         assert response.status_code == 200, response.json()
@@ -271,15 +271,15 @@ def test_patch_with_an_unknown_category_is_400_and_changes_nothing(auth_client):
 
     response = auth_client.patch(
         f"/api/transactions/{row.id}",
-        {"category": "caviar", "note": "x", "apply_to_similar": True},
+        {"category_code": "caviar", "note": "x", "apply_to_similar": True},
         format="json",
     )
 
     assert response.status_code == 400
     assert response.json() == {
         "code": "unknown_category",
-        "message": "category: unknown category code 'caviar'.",
-        "extra": {"fields": {"category": ["Unknown category code."]}},
+        "message": "category_code: unknown category code 'caviar'.",
+        "extra": {"fields": {"category_code": ["Unknown category code."]}},
     }
     assert state(user) == before
 
@@ -291,7 +291,7 @@ def test_patch_of_another_users_transaction_is_404_and_changes_nothing(auth_clie
 
     response = auth_client.patch(
         f"/api/transactions/{theirs.id}",
-        {"category": "restaurants", "apply_to_similar": True},
+        {"category_code": "restaurants", "apply_to_similar": True},
         format="json",
     )
 
@@ -309,7 +309,7 @@ def test_patch_of_another_users_transaction_is_404_and_changes_nothing(auth_clie
     [
         ({"apply_to_similar": True}, "apply_to_similar"),
         ({"note": "x", "apply_to_similar": True}, "apply_to_similar"),
-        ({"category": ""}, "category"),
+        ({"category_code": ""}, "category_code"),
         ({"note": "n" * 1001}, "note"),
     ],
 )
@@ -341,7 +341,7 @@ def test_an_empty_patch_changes_nothing_and_answers_the_transaction(auth_client)
 def test_a_patch_of_another_users_transaction_is_404_whatever_the_body(auth_client, make_user):
     theirs = purchase(make_account(user=make_user(email="boris@example.com")), "Пятёрочка")
 
-    for body in ({}, {"category": "caviar"}, {"note": "n" * 5000}):
+    for body in ({}, {"category_code": "caviar"}, {"note": "n" * 5000}):
         response = auth_client.patch(f"/api/transactions/{theirs.id}", body, format="json")
         assert response.status_code == 404
 
@@ -366,7 +366,7 @@ def test_apply_to_similar_with_a_pattern_matching_most_rows_is_400_and_changes_n
 
     response = auth_client.patch(
         f"/api/transactions/{incomes[0].id}",
-        {"category": "other_income", "apply_to_similar": True},
+        {"category_code": "other_income", "apply_to_similar": True},
         format="json",
     )
 
@@ -396,7 +396,7 @@ def test_apply_to_similar_on_a_row_with_a_short_text_is_400(auth_client):
 
     response = auth_client.patch(
         f"/api/transactions/{row.id}",
-        {"category": "utilities", "apply_to_similar": True},
+        {"category_code": "utilities", "apply_to_similar": True},
         format="json",
     )
 
@@ -428,7 +428,7 @@ def test_creating_a_rule_applies_it_to_past_rows_at_once(
     with django_capture_on_commit_callbacks(execute=True):
         response = auth_client.post(
             "/api/categories/rules",
-            {"match": "merchant", "pattern": "  ШОКОЛАДНИЦА ", "category": "restaurants"},
+            {"match": "merchant", "pattern": "  ШОКОЛАДНИЦА ", "category_code": "restaurants"},
             format="json",
         )
 
@@ -462,7 +462,7 @@ def test_a_rule_leaves_rows_the_user_categorised_alone(auth_client):
 
     response = auth_client.post(
         "/api/categories/rules",
-        {"match": "description", "pattern": "вкусвилл", "category": "restaurants"},
+        {"match": "description", "pattern": "вкусвилл", "category_code": "restaurants"},
         format="json",
     )
 
@@ -489,7 +489,7 @@ def test_a_rule_with_an_empty_or_short_pattern_is_400_and_nothing_is_stored(
 
     response = auth_client.post(
         "/api/categories/rules",
-        {"match": "merchant", "pattern": pattern, "category": "groceries"},
+        {"match": "merchant", "pattern": pattern, "category_code": "groceries"},
         format="json",
     )
 
@@ -501,8 +501,8 @@ def test_a_rule_with_an_empty_or_short_pattern_is_400_and_nothing_is_stored(
 
 def test_a_rule_with_an_unknown_category_or_match_is_400(auth_client):
     for body, field in (
-        ({"match": "merchant", "pattern": "Тануки", "category": "caviar"}, "category"),
-        ({"match": "city", "pattern": "Тануки", "category": "restaurants"}, "match"),
+        ({"match": "merchant", "pattern": "Тануки", "category_code": "caviar"}, "category_code"),
+        ({"match": "city", "pattern": "Тануки", "category_code": "restaurants"}, "match"),
     ):
         response = auth_client.post("/api/categories/rules", body, format="json")
         assert response.status_code == 400
@@ -520,7 +520,7 @@ def test_a_rule_matching_more_than_half_the_rows_is_400(auth_client):
 
     response = auth_client.post(
         "/api/categories/rules",
-        {"match": "description", "pattern": "Москва", "category": "groceries"},
+        {"match": "description", "pattern": "Москва", "category_code": "groceries"},
         format="json",
     )
 
@@ -533,13 +533,13 @@ def test_a_rule_matching_more_than_half_the_rows_is_400(auth_client):
     assert state(auth_client.user) == before
     narrower = auth_client.post(
         "/api/categories/rules",
-        {"match": "merchant", "pattern": "Пятерочка", "category": "restaurants"},
+        {"match": "merchant", "pattern": "Пятерочка", "category_code": "restaurants"},
         format="json",
     )
     assert narrower.status_code == 400  # 21 of 40: still more than half
     fine = auth_client.post(
         "/api/categories/rules",
-        {"match": "merchant", "pattern": "Магнит", "category": "restaurants"},
+        {"match": "merchant", "pattern": "Магнит", "category_code": "restaurants"},
         format="json",
     )
     assert (fine.status_code, fine.json()["transactions_updated"]) == (201, 19)
@@ -548,13 +548,13 @@ def test_a_rule_matching_more_than_half_the_rows_is_400(auth_client):
 def test_a_duplicate_rule_is_409_with_the_existing_rules_id(auth_client):
     first = auth_client.post(
         "/api/categories/rules",
-        {"match": "merchant", "pattern": "Пятёрочка", "category": "groceries"},
+        {"match": "merchant", "pattern": "Пятёрочка", "category_code": "groceries"},
         format="json",
     )
 
     again = auth_client.post(
         "/api/categories/rules",
-        {"match": "merchant", "pattern": "пятерочка", "category": "restaurants"},
+        {"match": "merchant", "pattern": "пятерочка", "category_code": "restaurants"},
         format="json",
     )
 
@@ -575,7 +575,7 @@ def test_the_rule_list_shows_only_the_users_own_rules(auth_client, make_user):
     )
     created = auth_client.post(
         "/api/categories/rules",
-        {"match": "description", "pattern": "Путешествия", "category": "entertainment"},
+        {"match": "description", "pattern": "Путешествия", "category_code": "entertainment"},
         format="json",
     ).json()
 
@@ -592,7 +592,7 @@ def test_changing_a_rules_pattern_releases_the_rows_it_no_longer_matches(auth_cl
     market = purchase(account, "Яндекс Маркет", mcc="5999", merchant_category="online_retail")
     rule_id = auth_client.post(
         "/api/categories/rules",
-        {"match": "merchant", "pattern": "Яндекс", "category": "entertainment"},
+        {"match": "merchant", "pattern": "Яндекс", "category_code": "entertainment"},
         format="json",
     ).json()["id"]
     assert codes(user) == {
@@ -602,7 +602,7 @@ def test_changing_a_rules_pattern_releases_the_rows_it_no_longer_matches(auth_cl
 
     response = auth_client.patch(
         f"/api/categories/rules/{rule_id}",
-        {"pattern": "яндекс такси", "category": "transport"},
+        {"pattern": "яндекс такси", "category_code": "transport"},
         format="json",
     )
 
@@ -625,7 +625,7 @@ def test_deleting_a_rule_gives_its_rows_back_to_the_built_in_rules_not_the_users
     decided, corrected = purchase(account, "Тануки"), purchase(account, "Тануки")
     rule_id = auth_client.post(
         "/api/categories/rules",
-        {"match": "merchant", "pattern": "тануки", "category": "entertainment"},
+        {"match": "merchant", "pattern": "тануки", "category_code": "entertainment"},
         format="json",
     ).json()["id"]
     transaction_category_set(user=user, transaction_id=corrected.id, category_code="health")
@@ -654,7 +654,7 @@ def test_another_users_rule_is_404_and_unchanged(auth_client, make_user):
     )
 
     patched = auth_client.patch(
-        f"/api/categories/rules/{theirs.id}", {"category": "health"}, format="json"
+        f"/api/categories/rules/{theirs.id}", {"category_code": "health"}, format="json"
     )
     deleted = auth_client.delete(f"/api/categories/rules/{theirs.id}")
 
@@ -669,7 +669,7 @@ def test_a_rule_change_to_an_existing_pattern_is_409(auth_client):
     def create(pattern):
         return auth_client.post(
             "/api/categories/rules",
-            {"match": "merchant", "pattern": pattern, "category": "groceries"},
+            {"match": "merchant", "pattern": pattern, "category_code": "groceries"},
             format="json",
         ).json()["id"]
 

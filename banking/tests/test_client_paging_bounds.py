@@ -320,8 +320,9 @@ def test_a_sync_against_a_stuck_listing_fails_fast_with_a_clear_error(user, sett
     fb.bank_settings(settings)
     settings.BANK_MAX_RETRIES = 0
     settings.SYNC_PAGE_LIMIT = 5
+    settings.FIRST_SYNC_RECENT_DAYS = 0  # one pass: the stuck listing is met once
     fb.authorised_consents(user)
-    connection = BankConnection.objects.create(user=user, bank_code="vbank")
+    connection = BankConnection.objects.create(user=user, bank_code="vbank", client_id="team260-1")
     url = re.compile(rf"{re.escape(fb.BASE)}/accounts/{fb.ACCOUNT_ID}/transactions\?.*")
     with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
         fb.add_accounts_and_balances(mock)

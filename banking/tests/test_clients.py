@@ -910,7 +910,6 @@ def test_a_bank_client_keeps_as_many_connections_as_a_sync_reads_accounts_at_onc
     from banking.services.clients import bank_client_for
 
     settings.BANKS = {"vbank": {"name": "VBank", "base_url": BASE}}
-    settings.BANK_CLIENT_POOL_SIZE = 1  # client ids to assign: not an HTTP setting
     settings.BANK_HTTP_CONNECTIONS = 1
     settings.SYNC_PARALLEL_ACCOUNTS = 3
 

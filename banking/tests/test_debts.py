@@ -187,7 +187,7 @@ def test_debts_api_lists_loans_and_cards_with_schedule_and_totals(auth_client, m
             "remaining",
             "source",
             "is_estimate",
-            "rate",
+            "interest_rate",
             "monthly_payment",
             "next_payment_date",
             "next_payment_source",
@@ -196,7 +196,7 @@ def test_debts_api_lists_loans_and_cards_with_schedule_and_totals(auth_client, m
         "remaining": "91000.00",
         "source": "loan_account",
         "is_estimate": False,
-        "rate": "12.000",
+        "interest_rate": "12.000",
         "monthly_payment": "8884.88",
         "next_payment_date": next_date.isoformat(),
         "next_payment_source": "estimate",
@@ -487,13 +487,14 @@ def test_live_credit_cards_typed_card_are_recognised_with_an_unknown_balance(aut
         "card-deb-team260-4": "card",  # a debit card is no debt
     }
     body = auth_client.get("/api/debts").json()
-    card = next(d for d in body["debts"] if d["agreement_id"] == "card-cred-team260-4")
-    assert {k: card[k] for k in ("remaining", "source", "remaining_basis", "limit", "rate")} == {
+    card = next(d for d in body["debts"] if d["bank_agreement_id"] == "card-cred-team260-4")
+    fields = ("remaining", "source", "remaining_basis", "limit", "interest_rate")
+    assert {k: card[k] for k in fields} == {
         "remaining": None,
         "source": "unknown",
         "remaining_basis": "the bank does not report the card balance",
         "limit": "210000.00",
-        "rate": "16.500",
+        "interest_rate": "16.500",
     }
     assert body["totals"][0]["unknown_count"] == 2
 

@@ -30,10 +30,8 @@ def _synced_user(make_user, number: int):
     """A user who is sandbox client team260-<number>, every bank of the persona synced."""
     client_id = f"team260-{number}"
     who = _persona(client_id)
-    user = make_user()
-    user.external_client_id = client_id
-    if hasattr(user, "time_zone"):
-        user.time_zone = who.timezone
+    user = make_user(client_id=client_id)
+    user.time_zone = who.timezone
     user.save()
     sandbox_client_sync(user=user, banks=who.banks)
     return user, who

@@ -19,16 +19,16 @@ pytestmark = pytest.mark.django_db
 URL = "/api/transactions/export.csv"
 HEADER = [
     "id",
-    "date",
-    "time",
+    "local_date",
+    "local_time",
     "amount",
     "currency",
     "description",
-    "merchant",
-    "category",
-    "category_name",
+    "merchant_name",
+    "category_code",
+    "category_name_ru",
     "counterparty",
-    "bank",
+    "bank_code",
     "account",
     "status",
 ]
@@ -87,7 +87,7 @@ def test_the_export_is_a_streamed_attachment_with_a_bom_and_one_header_row(auth_
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert response["Content-Disposition"] == 'attachment; filename="transactions.csv"'
     raw = body_of(response)
-    assert raw.startswith("\ufeffid,date,time,amount,".encode())
+    assert raw.startswith("\ufeffid,local_date,local_time,amount,".encode())
     assert raw.count("\ufeff".encode()) == 1
     assert raw.decode("utf-8-sig").splitlines()[1:] == [
         f"{shop.id},2025-11-23,14:00:00,-2731.40,RUB,Пятёрочка - Москва,Пятёрочка,groceries,"
@@ -166,7 +166,7 @@ def test_the_feeds_filters_and_ordering_apply(auth_client):
         return exported_ids(auth_client.get(f"{URL}?{query}"))
 
     assert export("search=пятёрочка&direction=out&amount_min=100") == [elsewhere.id, big.id, old.id]
-    assert export("merchant=пятерочка&ordering=-amount") == [
+    assert export("merchant_name=пятерочка&ordering=-amount") == [
         big.id,
         old.id,
         elsewhere.id,
@@ -174,10 +174,10 @@ def test_the_feeds_filters_and_ordering_apply(auth_client):
         small.id,
     ]
     assert export("ordering=amount&amount_max=800") == [small.id, refund.id, elsewhere.id, old.id]
-    assert export("category=restaurants") == [cafe.id]
+    assert export("category_code=restaurants") == [cafe.id]
     assert export("direction=in") == [refund.id]
     assert export(f"account_id={other_account.id}") == [elsewhere.id]
-    assert export("bank=abank") == [elsewhere.id]
+    assert export("bank_code=abank") == [elsewhere.id]
     assert export("from=2025-11-11&to=2025-11-13&ordering=date") == [
         big.id,
         refund.id,
@@ -218,12 +218,12 @@ def test_the_export_needs_a_token(make_user):
         ("amount_min=abc", "amount_min"),
         ("amount_min=10&amount_max=5", "amount_min"),
         ("direction=up", "direction"),
-        ("merchant=", "merchant"),
+        ("merchant_name=", "merchant_name"),
         ("ordering=price", "ordering"),
-        ("category=nonsense", "category"),
+        ("category_code=nonsense", "category_code"),
         ("from=2025-13-01", "from"),
         ("account_id=0", "account_id"),
-        ("bank=tbank", "bank"),
+        ("bank_code=tbank", "bank_code"),
         ("search=" + "x" * 101, "search"),
     ],
 )

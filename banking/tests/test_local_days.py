@@ -184,6 +184,7 @@ def test_summary_days_and_months_are_local_and_partial_months_are_not_averaged(a
     ]
     assert rub["monthly_average"] == {
         "months": 2,
+        "currency": "RUB",
         "income": "0.00",
         "spending": "300.00",
         "net": "-300.00",
@@ -246,10 +247,8 @@ def test_sandbox_client_2_complete_local_months_equal_the_truth(sandbox_banks, m
     from users.models import User
     from users.services import token_pair_for
 
-    user = make_user(email="client2@example.com")
-    User.objects.filter(pk=user.pk).update(
-        external_client_id="team260-2", time_zone="Asia/Novosibirsk"
-    )
+    user = make_user(email="client2@example.com", client_id="team260-2")
+    User.objects.filter(pk=user.pk).update(time_zone="Asia/Novosibirsk")
     user.refresh_from_db()
     truth = client_money_truth("team260-2")
     assert truth["timezone"] == "Asia/Novosibirsk"

@@ -137,32 +137,33 @@ def test_products_api_shows_catalogues_and_only_own_agreements(auth_client, make
 
     body = auth_client.get("/api/products").json()
 
-    assert [p["product_id"] for p in body["catalogue"]] == [
+    assert [p["bank_product_id"] for p in body["catalogue"]] == [
         deposit.product_id,
         loan_product.product_id,
     ]
-    assert [a["agreement_id"] for a in body["agreements"]] == [mine.agreement_id]
+    assert [a["bank_agreement_id"] for a in body["agreements"]] == [mine.agreement_id]
     assert body["catalogue"][0] == {
         "id": deposit.id,
-        "bank": "abank",
-        "product_id": "prod-dep",
+        "bank_code": "abank",
+        "bank_product_id": "prod-dep",
         "product_type": "deposit",
         "name": "Вклад",
         "description": "",
         "interest_rate": "8.500",
         "min_amount": None,
         "max_amount": None,
+        "currency": "RUB",
         "term_months": None,
         "fetched_at": "2025-11-25T12:00:00Z",
     }
     assert body["agreements"][0]["principal"] == "100000.00"
 
-    filtered = auth_client.get("/api/products?bank=abank&product_type=deposit").json()
-    assert [p["product_id"] for p in filtered["catalogue"]] == ["prod-dep"]
+    filtered = auth_client.get("/api/products?bank_code=abank&product_type=deposit").json()
+    assert [p["bank_product_id"] for p in filtered["catalogue"]] == ["prod-dep"]
     assert filtered["agreements"] == []
 
 
-@pytest.mark.parametrize("query", ["bank=tbank", "product_type=mortgage"])
+@pytest.mark.parametrize("query", ["bank_code=tbank", "product_type=mortgage"])
 def test_products_api_bad_filters_are_a_400(auth_client, query):
     response = auth_client.get(f"/api/products?{query}")
 

@@ -44,8 +44,8 @@ def _authorized(consent, *, bank_code):
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("bank_code", BANK_CODES)
 def test_full_consent_and_data_flow_over_http(live_banks, make_user, settings, bank_code):
-    user = make_user()
-    client_id = user.external_client_id
+    client_id = "team260-1"
+    user = make_user(client_id=client_id)  # that demo client at every bank
     truth = client_bank_truth(client_id, bank_code)
 
     with correlation_scope("flow-" + bank_code):
@@ -126,7 +126,8 @@ def test_full_consent_and_data_flow_over_http(live_banks, make_user, settings, b
 @pytest.mark.parametrize("bank_code", BANK_CODES)
 def test_both_approval_outcomes_work_at_every_bank(live_banks, make_user, bank_code):
     """SPEC §3.5: any bank may switch between auto and manual approval; the flow follows."""
-    user = make_user()
+    client_id = "team260-1"
+    user = make_user(client_id=client_id)  # that demo client at every bank
     auto_accounts = bank_code == "sbank"  # the opposite of each bank's default
     services.set_approval_mode(
         bank_code,
@@ -149,9 +150,7 @@ def test_both_approval_outcomes_work_at_every_bank(live_banks, make_user, bank_c
     assert product_consent.bank_consent_id.startswith("pagc-")
 
     client = bank_client_for(bank_code, user=user)
-    assert client.list_accounts(
-        client_id=user.external_client_id, consent_id=consent.bank_consent_id
-    )
+    assert client.list_accounts(client_id=client_id, consent_id=consent.bank_consent_id)
     assert client.list_agreements(
-        client_id=user.external_client_id, product_consent_id=product_consent.bank_consent_id
+        client_id=client_id, product_consent_id=product_consent.bank_consent_id
     )

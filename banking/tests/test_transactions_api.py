@@ -46,7 +46,7 @@ def test_item_has_the_normalised_fields(auth_client):
         {
             "id": tx.id,
             "account_id": account.id,
-            "bank": "vbank",
+            "bank_code": "vbank",
             "amount": "-2731.40",
             "currency": "RUB",
             "booking_date": "2025-11-23T11:00:00Z",
@@ -54,7 +54,7 @@ def test_item_has_the_normalised_fields(auth_client):
             "value_date": "2025-11-23T11:00:00Z",
             "status": "booked",
             "description": "🏪 Продукты",
-            "merchant": "Пятёрочка",
+            "merchant_name": "Пятёрочка",
             "city": "",
             "merchant_category": "grocery",
             "mcc": "5411",
@@ -86,7 +86,7 @@ def test_a_live_style_purchase_shows_its_merchant_without_the_city_and_the_city_
     )
 
     shown = {
-        row["id"]: (row["merchant"], row["city"])
+        row["id"]: (row["merchant_name"], row["city"])
         for row in auth_client.get("/api/transactions").json()["results"]
     }
 
@@ -137,7 +137,7 @@ def test_cursor_pagination_stays_correct_with_filters(auth_client):
 
     ids, _ = walk(
         auth_client,
-        f"&bank=vbank&category=groceries&from=2025-10-05&to=2025-10-25&account_id={vbank.id}",
+        f"&bank_code=vbank&category_code=groceries&from=2025-10-05&to=2025-10-25&account_id={vbank.id}",
         4,
     )
 
@@ -169,7 +169,7 @@ def test_search_and_several_categories(auth_client):
 
     by_search = auth_client.get("/api/transactions?search=ятёроч").json()["results"]
     by_counterparty = auth_client.get("/api/transactions?search=Работодатель").json()["results"]
-    by_categories = auth_client.get("/api/transactions?category=groceries,restaurants").json()[
+    by_categories = auth_client.get("/api/transactions?category_code=groceries,restaurants").json()[
         "results"
     ]
 
@@ -192,7 +192,7 @@ def test_a_deep_page_costs_the_same_queries(auth_client, django_assert_max_num_q
         first = auth_client.get("/api/transactions?page_size=10")
     with django_assert_max_num_queries(5):
         deep_page = auth_client.get(
-            f"/api/transactions?page_size=10&cursor={deep}&account_id={account.id}&category=other"
+            f"/api/transactions?page_size=10&cursor={deep}&account_id={account.id}&category_code=other"
         )
 
     assert len(first.json()["results"]) == 10
@@ -235,9 +235,9 @@ def test_detail_of_own_transaction(auth_client):
         ("account_id=0", "account_id"),
         ("account_id=99999999999999999999", "account_id"),
         ("account_id=424242", "account_id"),
-        ("bank=tbank", "bank"),
-        ("category=groceries,nonsense", "category"),
-        ("category=,", "category"),
+        ("bank_code=tbank", "bank_code"),
+        ("category_code=groceries,nonsense", "category_code"),
+        ("category_code=,", "category_code"),
         ("cursor=garbage", "cursor"),
         ("cursor=eyJkIjogIjIwMjUifQ", "cursor"),
         ("page_size=0", "page_size"),

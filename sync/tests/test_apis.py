@@ -40,7 +40,9 @@ def test_sync_starts_a_run_and_a_second_request_gets_the_running_one(
     auth_client, bank, django_capture_on_commit_callbacks
 ):
     fb.authorised_consents(auth_client.user)
-    BankConnection.objects.create(user=auth_client.user, bank_code="vbank", status="ready")
+    BankConnection.objects.create(
+        user=auth_client.user, bank_code="vbank", status="ready", client_id="team260-1"
+    )
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         first = auth_client.post("/api/banks/vbank/sync")
@@ -137,7 +139,7 @@ def test_refresh_balances_starts_a_balances_sync_per_ready_or_failed_connection(
             {
                 "id": 101,
                 "connection_id": failed.id,
-                "bank": "abank",
+                "bank_code": "abank",
                 "kind": "balances",
                 "status": "queued",
                 "created": False,
@@ -145,7 +147,7 @@ def test_refresh_balances_starts_a_balances_sync_per_ready_or_failed_connection(
             {
                 "id": 102,
                 "connection_id": ready.id,
-                "bank": "vbank",
+                "bank_code": "vbank",
                 "kind": "balances",
                 "status": "queued",
                 "created": True,

@@ -38,7 +38,7 @@ def synced(db, user, settings):
     fb.bank_settings(settings)
     settings.BANK_MAX_RETRIES = 0
     fb.authorised_consents(user)
-    connection = BankConnection.objects.create(user=user, bank_code="vbank")
+    connection = BankConnection.objects.create(user=user, bank_code="vbank", client_id="team260-1")
     with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
         fb.add_accounts_and_balances(mock)
         fb.add_page(mock, OLD_ITEMS, page=1, has_next=False)

@@ -271,9 +271,7 @@ def test_a_correction_decides_the_next_syncs_new_rows_of_that_merchant(sandbox_b
     from sandbox import clock
 
     client_id, bank_code = _busy_live_client()
-    user = make_user(email="corrections@example.com")
-    user.external_client_id = client_id
-    user.save()
+    user = make_user(email="corrections@example.com", client_id=client_id)
     connection = _connect(user, bank_code)
     _sync(connection)
     purchases = Transaction.objects.filter(user=user, amount__lt=0).exclude(merchant_name="")

@@ -17,6 +17,7 @@ from django.db import connections
 from rest_framework.test import APIClient
 
 from banking.models import Account, BalanceSnapshot, BankConnection, ProductAgreement, Transaction
+from banking.tests.factories import client_id_give
 from sync import tasks
 from sync.models import SyncRun, SyncStatus, SyncTrigger
 from sync.tests.ground_truth import assert_equals_ground_truth
@@ -60,7 +61,7 @@ def test_ten_concurrent_sync_requests_for_one_connection_start_exactly_one_run(u
     from sync.tests import fakebank
 
     fakebank.authorised_consents(user, products=False)
-    connection = BankConnection.objects.create(user=user, bank_code="vbank")
+    connection = BankConnection.objects.create(user=user, bank_code="vbank", client_id="team260-1")
     token = token_pair_for(user)["access"]
 
     def request():
@@ -122,6 +123,8 @@ def test_task_redelivered_after_a_worker_died_mid_run_duplicates_nothing(
     sandbox_banks, user, settings
 ):
     settings.SYNC_PAGE_LIMIT = 20  # several pages per account, so the crash is mid-history
+    # One pass: a progressive first sync re-reads its recent pages, so writes ≠ new rows.
+    settings.FIRST_SYNC_RECENT_DAYS = 0
     settings.SYNC_WRITE_BATCH_ROWS = 20  # …and one write per page
     connection = _connected(user, "abank")
     run = SyncRun.objects.create(
@@ -204,6 +207,7 @@ def test_connect_racing_another_connect_keeps_one_consent_and_withdraws_the_othe
     from consents import services as consent_services
     from consents.models import Consent, ConsentKind, ConsentStatus
 
+    client_id_give(user=user, client_id="team260-1", bank_codes=["vbank"])
     real_request = BankClient.request_account_consent
     winners = []
 
@@ -227,7 +231,7 @@ def test_connect_racing_another_connect_keeps_one_consent_and_withdraws_the_othe
     assert list(live.values_list("pk", flat=True)) == [consent.pk]
     assert Consent.objects.filter(user=user).count() == 1
     # At the bank: ours was revoked, the winner's is the only one still granting access.
-    assert _bank_consents("vbank", user.external_client_id) == {"active": 1, "revoked": 1}
+    assert _bank_consents("vbank", "team260-1") == {"active": 1, "revoked": 1}
 
 
 def test_two_concurrent_connects_leave_one_live_consent_here_and_at_the_bank(sandbox_banks, user):
@@ -237,6 +241,7 @@ def test_two_concurrent_connects_leave_one_live_consent_here_and_at_the_bank(san
     from consents import services as consent_services
     from consents.models import Consent
 
+    client_id_give(user=user, client_id="team260-1", bank_codes=["vbank"])
     real_request = BankClient.request_account_consent
     both_at_the_bank = threading.Barrier(2)
 
@@ -253,4 +258,4 @@ def test_two_concurrent_connects_leave_one_live_consent_here_and_at_the_bank(san
     assert errors == []
     assert len(set(results)) == 1
     assert Consent.objects.filter(user=user, status="authorized").count() == 1
-    assert _bank_consents("vbank", user.external_client_id) == {"active": 1, "revoked": 1}
+    assert _bank_consents("vbank", "team260-1") == {"active": 1, "revoked": 1}

@@ -76,7 +76,7 @@ def connection(db, user, settings):
     fb.bank_settings(settings)
     settings.BANK_MAX_RETRIES = 0
     fb.authorised_consents(user)
-    return BankConnection.objects.create(user=user, bank_code="vbank")
+    return BankConnection.objects.create(user=user, bank_code="vbank", client_id="team260-1")
 
 
 def _run(connection, bank: GlitchyBank) -> SyncRun:
@@ -287,13 +287,20 @@ def test_a_partial_run_finishes_onboarding_and_lets_the_next_sync_start(connecti
 def test_sandbox_row_malformed_once_is_stored_exactly_once_on_the_next_sync(
     sandbox_banks, user, monkeypatch
 ):
-    from banking.services.connections import connection_get_or_create
+    from banking.services.connections import (
+        connection_demo_client_id_assign,
+        connection_get_or_create,
+    )
     from consents import services as consent_services
     from consents.models import ConsentKind
     from sandbox import data
     from sandbox.ground_truth import client_bank_truth
 
-    truth = client_bank_truth(user.external_client_id, "vbank")
+    # Who the user is at VBank: the demo client a connect without a client id proposes.
+    connection = connection_demo_client_id_assign(
+        connection=connection_get_or_create(user=user, bank_code="vbank")
+    )
+    truth = client_bank_truth(connection.client_id, "vbank")
     account_id, items = max(truth["transactions"].items(), key=lambda pair: len(pair[1]))
     target = items[len(items) // 2]  # well below any overlap window
     broken = {"on": True}

@@ -27,7 +27,7 @@ def connection(db, user, settings):
     settings.BANK_MAX_RETRIES = 0
     fb.authorised_consents(user)
     return BankConnection.objects.create(
-        user=user, bank_code="vbank", status=ConnectionStatus.READY
+        user=user, bank_code="vbank", status=ConnectionStatus.READY, client_id="team260-1"
     )
 
 
@@ -245,7 +245,7 @@ def test_a_terminated_backend_mid_run_still_records_the_failure(user, settings):
     settings.BANK_MAX_RETRIES = 0
     fb.authorised_consents(user)
     connection = BankConnection.objects.create(
-        user=user, bank_code="vbank", status=ConnectionStatus.READY
+        user=user, bank_code="vbank", status=ConnectionStatus.READY, client_id="team260-1"
     )
     run = _run(connection)
 

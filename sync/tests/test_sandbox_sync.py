@@ -3,6 +3,7 @@
 import pytest
 
 from banking.models import BankConnection, ConnectionStatus, Transaction
+from banking.tests.factories import client_id_of
 from consents import services as consent_services
 from consents.models import ConsentKind, ConsentStatus
 from sync.models import SyncRun, SyncStatus, SyncTrigger
@@ -13,15 +14,23 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _connected(user, bank_code: str) -> BankConnection:
-    """Both consents authorised (SBank through its demo approval) and the connection row."""
-    from banking.services.connections import connection_get_or_create
+    """Both consents authorised (SBank through its demo approval) and the connection row, as the
+    demo client a connect proposes where the user has no client yet."""
+    from banking.services.connections import (
+        connection_demo_client_id_assign,
+        connection_get_or_create,
+    )
 
+    connection = connection_get_or_create(user=user, bank_code=bank_code)
+    if not connection.client_id:
+        connection_demo_client_id_assign(connection=connection)
     for kind in (ConsentKind.ACCOUNTS, ConsentKind.PRODUCTS):
         consent = consent_services.consent_ensure(user=user, bank_code=bank_code, kind=kind)
         if consent.status == ConsentStatus.PENDING:
             consent = consent_services.consent_approve_demo(consent=consent)
         assert consent.status == ConsentStatus.AUTHORIZED
-    return connection_get_or_create(user=user, bank_code=bank_code)
+    connection.refresh_from_db()
+    return connection
 
 
 def _sync(connection) -> SyncRun:
@@ -82,10 +91,11 @@ def test_next_day_sync_adds_exactly_the_new_days_transactions(sandbox_banks, use
 
     connection = _connected(user, "abank")
     assert _sync(connection).status == SyncStatus.SUCCEEDED
-    before = _ids(client_bank_truth(user.external_client_id, "abank"))
+    client_id = client_id_of(user=user, bank_code="abank")
+    before = _ids(client_bank_truth(client_id, "abank"))
     for _day in range(7):  # a quiet account may have no row on a given day
         clock.advance(days=1)
-        after = _ids(client_bank_truth(user.external_client_id, "abank"))
+        after = _ids(client_bank_truth(client_id, "abank"))
         if after - before:
             break
     assert after - before, "the sandbox should serve new transactions within a week"
@@ -107,13 +117,11 @@ def test_pending_then_posted_leaves_one_row(sandbox_banks, user, settings):
     from sandbox.ground_truth import client_bank_truth
     from sandbox.volume import set_client_volume
 
-    set_client_volume(user.external_client_id, 2000, history_months=2)  # busy: pending rows
     connection = _connected(user, "vbank")
+    client_id = client_id_of(user=user, bank_code="vbank")
+    set_client_volume(client_id, 2000, history_months=2)  # busy: pending rows
     for _hour in range(72):  # move the sandbox clock to an instant with pending transactions
-        if any(
-            i.endswith("-pending")
-            for i in _ids(client_bank_truth(user.external_client_id, "vbank"))
-        ):
+        if any(i.endswith("-pending") for i in _ids(client_bank_truth(client_id, "vbank"))):
             break
         clock.advance(hours=1)
     assert _sync(connection).status == SyncStatus.SUCCEEDED
@@ -135,7 +143,7 @@ def test_pending_then_posted_leaves_one_row(sandbox_banks, user, settings):
     assert not (pending & stored)
     assert posted_ids <= stored
     assert run.transactions_removed >= len(pending)
-    assert _ids(client_bank_truth(user.external_client_id, "vbank")) >= posted_ids
+    assert _ids(client_bank_truth(client_id, "vbank")) >= posted_ids
     assert_equals_ground_truth(user=user, bank_code="vbank")
 
 
@@ -182,19 +190,22 @@ def test_5xx_mid_transactions_then_rerun_equals_ground_truth(sandbox_banks, user
     assert connection.last_error == ""
 
 
-def test_revoked_consent_moves_connection_to_consent_pending(sandbox_banks, user):
+def test_revoked_consent_moves_connection_to_consent_required(sandbox_banks, user):
     from sandbox import faults
 
     connection = _connected(user, "vbank")
     assert _sync(connection).status == SyncStatus.SUCCEEDED
-    faults.revoke_consents("vbank", client_id=user.external_client_id)
+    faults.revoke_consents("vbank", client_id=client_id_of(user=user, bank_code="vbank"))
 
     run = _sync(connection)
 
     assert run.status == SyncStatus.FAILED
     assert run.error_code == "consent_required"
     connection.refresh_from_db()
-    assert connection.status == ConnectionStatus.CONSENT_PENDING
+    assert (connection.status, connection.status_reason) == (
+        ConnectionStatus.CONSENT_REQUIRED,
+        "consent_revoked",
+    )
     assert "consent" in connection.last_error
     assert (
         consent_services.consent_active(user=user, bank_code="vbank", kind=ConsentKind.ACCOUNTS)

@@ -28,7 +28,7 @@ def connection(db, user, settings):
     fb.bank_settings(settings)
     settings.BANK_MAX_RETRIES = 0
     fb.authorised_consents(user)
-    return BankConnection.objects.create(user=user, bank_code="vbank")
+    return BankConnection.objects.create(user=user, bank_code="vbank", client_id="team260-1")
 
 
 def _run(connection) -> SyncRun:
@@ -56,7 +56,8 @@ def _account() -> Account:
     return Account.objects.get(bank_account_id=fb.ACCOUNT_ID)
 
 
-def test_first_sync_stores_every_page_and_moves_watermark_to_newest_booking(connection):
+def test_first_sync_stores_every_page_and_moves_watermark_to_newest_booking(connection, settings):
+    settings.FIRST_SYNC_RECENT_DAYS = 0  # one pass (the progressive first sync has its own tests)
     run = _first_sync(
         connection,
         [
@@ -233,7 +234,10 @@ def test_consent_rejected_by_bank_fails_run_and_asks_for_consent(connection, use
     assert run.status == SyncStatus.FAILED
     assert run.error_code == "consent_required"
     connection.refresh_from_db()
-    assert connection.status == ConnectionStatus.CONSENT_PENDING
+    assert (connection.status, connection.status_reason) == (
+        ConnectionStatus.CONSENT_REQUIRED,
+        "consent_revoked",
+    )
     consent = Consent.objects.get(user=user, kind=ConsentKind.ACCOUNTS)
     assert consent.status != ConsentStatus.AUTHORIZED
     assert Account.objects.count() == 0
@@ -261,7 +265,7 @@ def test_terminal_bank_error_fails_run_with_clear_error(connection):
 
 def test_sync_without_consent_fails_without_calling_the_bank(db, user, settings):
     fb.bank_settings(settings)
-    connection = BankConnection.objects.create(user=user, bank_code="vbank")
+    connection = BankConnection.objects.create(user=user, bank_code="vbank", client_id="team260-1")
     with responses.RequestsMock(assert_all_requests_are_fired=True):
         run = _run(connection)
 
@@ -271,7 +275,10 @@ def test_sync_without_consent_fails_without_calling_the_bank(db, user, settings)
         0,
     )
     connection.refresh_from_db()
-    assert connection.status == ConnectionStatus.CONSENT_PENDING
+    assert (connection.status, connection.status_reason) == (
+        ConnectionStatus.CONSENT_REQUIRED,
+        "consent_missing",
+    )
 
 
 def test_agreements_take_balance_from_linked_account_and_rate_from_catalogue(connection):

@@ -1,30 +1,59 @@
 """Connect and onboarding APIs: connect a bank, the demo approval, onboarding start and status.
 
 Status codes:
-- POST /api/banks/{bank_code}/connect → 202 with the consents and the first run when the bank
-  authorised access at once; 202 with `action_required` while a consent awaits the user's approval
-  (connecting again re-polls it, idempotently); 409 `already_connected` when the bank is connected
-  with an authorised consent (use /sync); 404 `unknown_bank`.
+- POST /api/banks/{bank_code}/connect (optional body {"client_id": "team260-57"}) → 202 at once,
+  no bank call in the request (issue 21): the intent stored, a worker asks the bank for the
+  consents and starts the first sync; the answer has the `connect_request` and a `status_url`
+  (GET /api/banks/{bank_code}/status, or /api/onboarding/status, read the database only), and
+  says what is known so far: the consents, the first run, `action_required` once the bank left
+  the request pending. Connecting again while a connect is under way answers that one (no second
+  consent is requested); 409 `connect_in_progress` for one as another client. What the bank
+  answers the worker becomes the connection's state: a client it does not know is `error` with
+  reason `bank_client_unknown` (the old client put back); a refused request `consent_required`
+  (`consent_rejected`); a bank that is down `retrying`, then `error`. 409 `already_connected`
+  when the bank is connected with an authorised consent (use /sync); 404 `unknown_bank`; 400 for
+  a malformed client id (or none without demo clients); 409 `client_id_taken` (another user's
+  client) or `client_id_locked` (a consent of the current client is held).
 - POST /api/consents/{consent_id}/approve-demo → 200 with the consent (an approved accounts
-  consent starts the first sync); 403 when demo signing is off; 409 when not pending.
-- POST /api/onboarding/start → 202 with the status; GET /api/onboarding/status → 200 (a read).
+  consent starts the first sync); 403 when demo signing is off or the client is not a demo
+  client FinTrack proposed (approve in the bank's app); 409 when not pending.
+- POST /api/banks/{bank_code}/consents/renew → 202, answered like connect: new consents requested
+  while the old ones stay in use (switched once authorised; action_required at a manual bank);
+  409 `no_consent_to_renew` without an authorised consent; 404 `unknown_bank`.
+- POST /api/banks/{bank_code}/consents/request-again → 202, answered like connect: the pending
+  requests withdrawn and fresh ones made (a lost consent asked for anew); 409
+  `nothing_to_request_again` when nothing waits and access is authorised (renew) or the bank was
+  never connected (connect); 404 `unknown_bank`.
+- POST /api/onboarding/start → 202 with the status (each bank connected by a worker, as above)
+  and its `status_url`; GET /api/onboarding/status → 200 (a read), long-polled with
+  `?since=<version>&wait=<seconds>` (fintrack/core/longpoll.py: 304 when nothing changed).
 """
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from consents.selectors import consent_get
 from consents.serializers import ConsentSerializer
+from fintrack.core.longpoll import (
+    LONG_POLL_PARAMETERS,
+    NOT_MODIFIED_RESPONSE,
+    body_version,
+    long_poll_response,
+)
 from fintrack.core.throttling import ScopedRateThrottle
-from users.onboarding import services
+from users.onboarding import connect_requests, services
 from users.onboarding.serializers import (
+    BankConnectInputSerializer,
     BankConnectOutputSerializer,
     OnboardingStartInputSerializer,
+    OnboardingStartOutputSerializer,
     OnboardingStatusSerializer,
     bank_connect_payload,
 )
+
+ONBOARDING_STATUS_URL = "/api/onboarding/status"
 
 BANK_CODE_PARAMETER = OpenApiParameter(
     "bank_code", str, OpenApiParameter.PATH, description="vbank, abank or sbank"
@@ -42,20 +71,121 @@ class BankConnectApi(APIView):
     throttle_scope = "sync"
 
     @extend_schema(
-        request=None,
+        request=BankConnectInputSerializer,
         parameters=[BANK_CODE_PARAMETER],
         responses={
             202: BankConnectOutputSerializer,
-            404: ERROR_RESPONSE,
-            409: ERROR_RESPONSE,
-            502: ERROR_RESPONSE,
-            503: ERROR_RESPONSE,
+            400: OpenApiResponse(
+                description="Malformed client_id, or none given while demo clients are off."
+            ),
+            404: OpenApiResponse(description="Unknown bank code (unknown_bank)."),
+            409: OpenApiResponse(
+                description=(
+                    "already_connected; client_id_taken (another FinTrack user's client at this "
+                    "bank); client_id_locked (revoke the current client's consent first); "
+                    "connect_in_progress (a connect as another client is under way)."
+                )
+            ),
         },
-        summary="Connect a bank: request consents; start the first sync once authorised",
+        examples=[
+            OpenApiExample(
+                "Demo client (one click)",
+                value={},
+                request_only=True,
+                description="No client id: in demo mode FinTrack proposes a free demo client.",
+            ),
+            OpenApiExample(
+                "Your client at the bank",
+                value={"client_id": "team260-57"},
+                request_only=True,
+            ),
+        ],
+        summary="Connect a bank as your client there: a worker requests the consents, then the "
+        "first sync",
+        description=(
+            "Answers 202 at once, without calling the bank: a worker asks the bank for the "
+            "consents and starts the first sync. Follow it at `status_url` (GET "
+            "/api/banks/{bank_code}/status, or GET /api/onboarding/status?since=… to long-poll): "
+            "the connection goes from consent_pending (connect_requested) to sync_in_progress "
+            "and ready, or consent_pending with what to approve, or retrying/error with the "
+            "reason (bank_client_unknown: the bank knows no such client; the old one is kept)."
+        ),
         tags=["sync"],
     )
     def post(self, request, bank_code: str):
-        result = services.bank_connect(user=request.user, bank_code=bank_code)
+        serializer = BankConnectInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        connect = connect_requests.bank_connect_request(
+            user=request.user,
+            bank_code=bank_code,
+            client_id=serializer.validated_data.get("client_id"),
+        )
+        result = connect_requests.connect_request_result(connect_request=connect)
+        body = bank_connect_payload(result)
+        return Response(
+            body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["status_url"]}
+        )
+
+
+NEW_CONSENTS_RESPONSES = {
+    202: BankConnectOutputSerializer,
+    404: OpenApiResponse(description="Unknown bank code (unknown_bank)."),
+    502: ERROR_RESPONSE,
+    503: ERROR_RESPONSE,
+}
+
+
+class BankConsentsRenewApi(APIView):
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "sync"
+
+    @extend_schema(
+        operation_id="banks_consents_renew",
+        request=None,
+        parameters=[BANK_CODE_PARAMETER],
+        responses={
+            **NEW_CONSENTS_RESPONSES,
+            409: OpenApiResponse(description="no_consent_to_renew: connect the bank first."),
+        },
+        summary="Renew a bank's consents before they expire, without a gap in syncing",
+        description=(
+            "Requests new account and product consents while the current ones stay authorised "
+            "and in use. An auto-approving bank authorises them at once and FinTrack switches "
+            "(the old consents superseded, then revoked at the bank once no sync uses them); at a "
+            "manual bank the answer carries action_required and a worker polls the request."
+        ),
+        tags=["consents"],
+    )
+    def post(self, request, bank_code: str):
+        result = services.bank_consents_renew(user=request.user, bank_code=bank_code)
+        return Response(bank_connect_payload(result), status=status.HTTP_202_ACCEPTED)
+
+
+class BankConsentsRequestAgainApi(APIView):
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "sync"
+
+    @extend_schema(
+        operation_id="banks_consents_request_again",
+        request=None,
+        parameters=[BANK_CODE_PARAMETER],
+        responses={
+            **NEW_CONSENTS_RESPONSES,
+            409: OpenApiResponse(
+                description="nothing_to_request_again: nothing waits and access is authorised "
+                "(renew instead), or the bank was never connected (connect)."
+            ),
+        },
+        summary="Start a fresh approval request in place of a stale or lost one",
+        description=(
+            "For a request that expired, was rejected, or was approved in the bank's own app "
+            "(which some banks never report to FinTrack): the pending requests are withdrawn "
+            "here and new consents requested in one call, answered like connect."
+        ),
+        tags=["consents"],
+    )
+    def post(self, request, bank_code: str):
+        result = services.bank_consents_request_again(user=request.user, bank_code=bank_code)
         return Response(bank_connect_payload(result), status=status.HTTP_202_ACCEPTED)
 
 
@@ -70,7 +200,12 @@ class ConsentApproveDemoApi(APIView):
         request=None,
         responses={
             200: ConsentSerializer,
-            403: OpenApiResponse(description="Demo self-signing is disabled on this server."),
+            403: OpenApiResponse(
+                description=(
+                    "demo_signing_disabled (off on this server) or not_a_demo_client (a client "
+                    "you gave yourself: approve in the bank's app)."
+                )
+            ),
             409: OpenApiResponse(description="The consent is not waiting for approval."),
             **CONSENT_ERRORS,
         },
@@ -89,24 +224,69 @@ class OnboardingStartApi(APIView):
 
     @extend_schema(
         request=OnboardingStartInputSerializer,
-        responses={202: OnboardingStatusSerializer, 400: OpenApiResponse(description="Error")},
-        summary="Start onboarding: connect the chosen banks",
+        responses={
+            202: OnboardingStartOutputSerializer,
+            400: OpenApiResponse(description="No bank, an unknown bank or a malformed client id."),
+            409: OpenApiResponse(
+                description="client_id_taken, client_id_locked or connect_in_progress (nothing "
+                "done)."
+            ),
+        },
+        examples=[
+            OpenApiExample(
+                "Every bank, demo clients",
+                value={"banks": ["vbank", "abank", "sbank"]},
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Your own client at VBank",
+                value={"banks": [{"bank_code": "vbank", "client_id": "team260-57"}, "abank"]},
+                request_only=True,
+            ),
+        ],
+        summary="Start onboarding: a worker connects each chosen bank",
+        description=(
+            "Answers 202 at once with the status (no bank call here): a worker per bank asks for "
+            "the consents and starts its first sync. Follow GET /api/onboarding/status (the "
+            "`status_url`), long-polled with ?since=<version>."
+        ),
         tags=["onboarding"],
     )
     def post(self, request):
         serializer = OnboardingStartInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        services.onboarding_start(user=request.user, bank_codes=serializer.validated_data["banks"])
-        body = services.onboarding_status(user=request.user)
-        return Response(OnboardingStatusSerializer(body).data, status=status.HTTP_202_ACCEPTED)
+        services.onboarding_start(
+            user=request.user,
+            bank_codes=serializer.bank_codes(),
+            client_ids=serializer.client_ids(),
+        )
+        data = OnboardingStatusSerializer(services.onboarding_status(user=request.user)).data
+        # The version lets the client long-poll the status right away (?since=).
+        body = {**data, "version": body_version(data), "status_url": ONBOARDING_STATUS_URL}
+        return Response(
+            body, status=status.HTTP_202_ACCEPTED, headers={"Location": ONBOARDING_STATUS_URL}
+        )
 
 
 class OnboardingStatusApi(APIView):
     @extend_schema(
-        responses={200: OnboardingStatusSerializer},
-        summary="Onboarding progress per bank, and whether the user may proceed",
+        parameters=LONG_POLL_PARAMETERS,
+        responses={
+            200: OnboardingStatusSerializer,
+            304: NOT_MODIFIED_RESPONSE,
+            400: OpenApiResponse(description="A bad since or wait."),
+        },
+        summary="Onboarding progress per bank and overall, and whether the user may proceed",
+        description=(
+            "Reads the database only. `progress.percent` covers all chosen banks, weighted by "
+            "their transaction pages; each bank's `sync` counts up as batches are written "
+            "(pages_done/pages_total, eta_seconds). With `since` (the `version` you have) it "
+            "answers as soon as anything changed, or with 304 after `wait` seconds (at most 25)."
+        ),
         tags=["onboarding"],
     )
     def get(self, request):
-        body = services.onboarding_status(user=request.user)
-        return Response(OnboardingStatusSerializer(body).data)
+        def read() -> dict:
+            return OnboardingStatusSerializer(services.onboarding_status(user=request.user)).data
+
+        return long_poll_response(request, read)

@@ -11,3 +11,11 @@ class ConsentRejected(Conflict):
 class AlreadyConnected(Conflict):
     code = "already_connected"
     default_message = "This bank is already connected; use POST /api/banks/{bank_code}/sync."
+
+
+class ConnectInProgress(Conflict):
+    code = "connect_in_progress"
+    default_message = (
+        "A connect of this bank as another client is under way; wait for it to finish "
+        "(GET /api/banks/{bank_code}/status) before connecting as another client."
+    )

@@ -9,6 +9,16 @@ urlpatterns = [
     path("onboarding/status", apis.OnboardingStatusApi.as_view(), name="onboarding-status"),
     path("banks/<str:bank_code>/connect", apis.BankConnectApi.as_view(), name="bank-connect"),
     path(
+        "banks/<str:bank_code>/consents/renew",
+        apis.BankConsentsRenewApi.as_view(),
+        name="bank-consents-renew",
+    ),
+    path(
+        "banks/<str:bank_code>/consents/request-again",
+        apis.BankConsentsRequestAgainApi.as_view(),
+        name="bank-consents-request-again",
+    ),
+    path(
         "consents/<int:consent_id>/approve-demo",
         apis.ConsentApproveDemoApi.as_view(),
         name="consent-approve-demo",

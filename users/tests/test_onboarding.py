@@ -15,7 +15,7 @@ from consents.models import Consent, ConsentKind, ConsentStatus
 from sync.models import SyncRun, SyncStatus
 from sync.tests import fakebank as fb
 from sync.tests.ground_truth import assert_equals_ground_truth
-from users.models import OnboardingFlow
+from users.models import ConnectRequest, OnboardingFlow
 from users.onboarding.services import onboarding_status
 
 Step = OnboardingFlow.Step
@@ -25,13 +25,17 @@ def test_status_before_start_asks_to_choose_banks(auth_client):
     response = auth_client.get("/api/onboarding/status")
 
     assert response.status_code == 200
-    assert response.json() == {
+    body = response.json()
+    assert body == {
         "step": "choose_banks",
         "completed": False,
         "completed_at": None,
         "can_proceed": False,
+        "progress": {"percent": 0, "eta_seconds": None},
         "banks": [],
+        "version": body["version"],
     }
+    assert response["ETag"] == f'"{body["version"]}"'
 
 
 @pytest.mark.parametrize(
@@ -57,19 +61,64 @@ def test_onboarding_needs_authentication(api_client, db):
     assert api_client.post("/api/onboarding/start", {"banks": ["vbank"]}).status_code == 401
 
 
-def test_a_bank_down_at_start_is_shown_in_the_status_not_raised(auth_client, settings):
+def test_start_asks_no_bank_and_a_worker_connects_each_bank(
+    auth_client, settings, django_capture_on_commit_callbacks
+):
     fb.bank_settings(settings)
-    settings.BANK_MAX_RETRIES = 0
     with responses.RequestsMock(assert_all_requests_are_fired=True) as bank_http:
-        bank_http.add(responses.POST, f"{fb.BASE}/account-consents/request", status=502, body="")
-        response = auth_client.post("/api/onboarding/start", {"banks": ["vbank"]}, format="json")
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            response = auth_client.post(
+                "/api/onboarding/start", {"banks": ["vbank", "abank"]}, format="json"
+            )
+        assert len(bank_http.calls) == 0
 
     assert response.status_code == 202, response.content
+    assert response["Location"] == "/api/onboarding/status"
     body = response.json()
-    assert (body["step"], body["can_proceed"]) == ("consents", False)
+    assert body["status_url"] == "/api/onboarding/status"
+    assert (body["step"], body["can_proceed"], body["progress"]["percent"]) == (
+        "consents",
+        False,
+        0,
+    )
+    for bank in body["banks"]:
+        assert (bank["connection_status"], bank["status_reason"]) == (
+            ConnectionStatus.CONSENT_PENDING,
+            "connect_requested",
+        )
+        assert bank["connect"]["status"] == ConnectRequest.Status.QUEUED
+    assert len(callbacks) == 2  # one connect task per bank, sent once the start committed
+    assert ConnectRequest.objects.filter(user=auth_client.user).count() == 2
+    # The version lets the client long-poll from here: unchanged, the poll answers 304.
+    polled = auth_client.get(f"/api/onboarding/status?since={body['version']}&wait=0")
+    assert polled.status_code == 304
+
+
+def test_a_bank_down_at_start_is_shown_in_the_status_not_raised(
+    auth_client, settings, django_capture_on_commit_callbacks
+):
+    fb.bank_settings(settings)
+    settings.BANK_MAX_RETRIES = 0
+    settings.SYNC_TASK_MAX_RETRIES = 0
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as bank_http:
+        bank_http.add(responses.POST, f"{fb.BASE}/account-consents/request", status=502, body="")
+        with django_capture_on_commit_callbacks(execute=True):  # the worker runs the connect
+            response = auth_client.post(
+                "/api/onboarding/start", {"banks": ["vbank"]}, format="json"
+            )
+
+    assert response.status_code == 202, response.content
+    body = auth_client.get("/api/onboarding/status").json()
+    assert (body["step"], body["can_proceed"], body["progress"]["percent"]) == (
+        "consents",
+        False,
+        100,  # nothing left to wait for: the bank's state says what to do
+    )
     [vbank] = body["banks"]
     assert vbank["connection_status"] == ConnectionStatus.ERROR
+    assert vbank["status_reason"] == "bank_unavailable"
     assert vbank["last_error"] == "Virtual Bank is not answering right now; try again later."
+    assert vbank["connect"]["status"] == ConnectRequest.Status.FAILED
     assert OnboardingFlow.objects.get(user=auth_client.user).step == Step.CONSENTS
 
 
@@ -104,9 +153,11 @@ def test_status_only_reads_no_bank_call_no_sync_no_write(auth_client, settings):
     assert by_bank["vbank"]["consent_status"] == ConsentStatus.PENDING
     assert by_bank["vbank"]["action_required"]["consent_id"] == pending.pk
     assert by_bank["abank"]["sync"]["status"] == SyncStatus.SUCCEEDED
-    # The user (with the logout deny list), the flow, connections, consents, runs (2): reads.
+    # The user (with the logout deny list), the flow, connections, consents, runs (2), the
+    # accounts' history reach (the progressive first sync's phase) and the connect requests:
+    # reads.
     statements = [query["sql"].lstrip().split()[0].upper() for query in queries.captured_queries]
-    assert statements == ["SELECT"] * 6, queries.captured_queries
+    assert statements == ["SELECT"] * 8, queries.captured_queries
     assert OnboardingFlow.objects.values().get(pk=flow.pk) == stored_before
     assert SyncRun.objects.count() == 1
     assert Consent.objects.get(pk=pending.pk).status == ConsentStatus.PENDING

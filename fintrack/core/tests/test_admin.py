@@ -38,9 +38,10 @@ def _build_rows(owner) -> dict[str, object]:
     from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
     from analytics.models import AnalyticsSnapshot
-    from audit.models import AuditEvent, Direction, RawApiLog
+    from audit.models import AuditEvent, Direction, RawApiBody, RawApiLog
     from banking.models import (
         AccountSummary,
+        BankCircuitState,
         BankToken,
         CategoryRule,
         QuarantinedBankItem,
@@ -49,7 +50,7 @@ def _build_rows(owner) -> dict[str, object]:
     from banking.tests import factories
     from consents.models import Consent, ConsentKind, ConsentStatus
     from sync.models import SyncRun, SyncStatus
-    from users.models import OnboardingFlow, RevokedAccessToken
+    from users.models import ConnectRequest, OnboardingFlow, RevokedAccessToken
 
     now = timezone.now()
     connection = factories.make_connection(user=owner)
@@ -89,6 +90,14 @@ def _build_rows(owner) -> dict[str, object]:
     rows = {
         "users.user": owner,
         "users.onboardingflow": OnboardingFlow.objects.get_or_create(user=owner)[0],
+        "users.connectrequest": ConnectRequest.objects.create(
+            user=owner,
+            bank_code="sbank",
+            client_id="team260-1",
+            status="failed",
+            error_code="bank_client_unknown",
+            error="SBank does not know client team260-1",
+        ),
         "users.revokedaccesstoken": RevokedAccessToken.objects.create(
             jti="revoked-jti-1", expires_at=now + timedelta(minutes=15)
         ),
@@ -97,6 +106,16 @@ def _build_rows(owner) -> dict[str, object]:
             access_token="secret-token-value",
             expires_at=now + timedelta(hours=1),
             last_refreshed_at=now,
+        ),
+        "banking.bankcircuitstate": BankCircuitState.objects.create(
+            bank_code="vbank",
+            status="open",
+            failures=10,
+            trips=1,
+            opened_at=now,
+            next_probe_at=now + timedelta(seconds=30),
+            reason="10 failed calls in a row",
+            changed_at=now,
         ),
         "banking.bankconnection": connection,
         "banking.account": account,
@@ -147,6 +166,15 @@ def _build_rows(owner) -> dict[str, object]:
             user=owner, sts_amount=Decimal("1200.00"), breakdown={"terms": []}
         ),
         "audit.rawapilog": raw_request,
+        "audit.rawapibody": RawApiBody.objects.create(
+            digest="0" * 64,
+            user=owner,
+            payload={"data": {"account": []}},
+            size_bytes=24,
+            first_exchange_id=exchange,
+            first_seen_at=now,
+            last_seen_at=now,
+        ),
         "audit.auditevent": AuditEvent.objects.create(action="sync.started", user=owner),
         "auth.group": Group.objects.create(name="operators"),
         "django_celery_beat.intervalschedule": IntervalSchedule.objects.create(

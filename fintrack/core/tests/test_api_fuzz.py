@@ -78,11 +78,19 @@ def fuzz_world(sandbox_banks, settings, make_user):
 
 
 def _connect_and_sync(user, bank_code: str) -> None:
+    from banking.services.connections import (
+        connection_demo_client_id_assign,
+        connection_get_or_create,
+    )
     from consents import services as consent_services
     from consents.models import ConsentKind, ConsentStatus
     from sync.models import SyncStatus, SyncTrigger
     from users.onboarding.services import bank_connect
 
+    # Who the user is at the bank: the demo client a connect without a client id proposes.
+    connection_demo_client_id_assign(
+        connection=connection_get_or_create(user=user, bank_code=bank_code)
+    )
     for kind in (ConsentKind.ACCOUNTS, ConsentKind.PRODUCTS):
         consent = consent_services.consent_ensure(user=user, bank_code=bank_code, kind=kind)
         if consent.status == ConsentStatus.PENDING:
