@@ -9,19 +9,26 @@ import pytest
 
 @pytest.fixture(autouse=True)
 def _clear_cache():
-    """Throttle counters, cached lookups and the process's bank tokens: each test starts clean."""
+    """Throttle counters, cached lookups, the process's bank tokens, and the banks' circuits and
+    rate-limit schedules (shared and process-local: a test that took Redis away leaves the local
+    fallback behind): each test starts clean."""
     from django.core.cache import cache
 
+    from banking.clients.circuit import circuits_reset
+    from banking.clients.ratelimit import rate_limits_reset
     from banking.services.tokens import bank_token_cache_clear
     from fintrack.core.throttling import fallback_reset
 
-    cache.clear()
-    bank_token_cache_clear()
-    fallback_reset()
+    def reset():
+        cache.clear()
+        bank_token_cache_clear()
+        fallback_reset()
+        circuits_reset()
+        rate_limits_reset()
+
+    reset()
     yield
-    cache.clear()
-    bank_token_cache_clear()
-    fallback_reset()
+    reset()
 
 
 @pytest.fixture(autouse=True)

@@ -23,7 +23,7 @@ from sync.tests import fakebank as fb
 T0 = datetime(2025, 11, 20, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 AGREEMENTS_URL = f"{fb.BASE}/product-agreements"
-EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "bank-api" / "examples"
+EXAMPLES = Path("/work/shared/bank-api/examples")  # as banking/tests/test_clients.py
 AGREEMENT = {
     "agreement_id": "agr-2f189c66585e",
     "product_id": "prod-8c41d07e5a93",

@@ -180,10 +180,16 @@ def test_raw_log_page_shows_request_beside_response_and_the_diff_with_the_previo
         .order_by("created_at")
         .first()
     )
-    previous = RawApiLog.objects.get(
-        correlation_id=str(first_run.correlation_id),
-        direction=Direction.RESPONSE,
-        endpoint=response.endpoint,
+    # The first sync's last read of that page (a progressive first sync reads page 1 twice:
+    # its recent phase, then the backfill).
+    previous = (
+        RawApiLog.objects.filter(
+            correlation_id=str(first_run.correlation_id),
+            direction=Direction.RESPONSE,
+            endpoint=response.endpoint,
+        )
+        .order_by("-created_at", "-id")
+        .first()
     )
     request = RawApiLog.objects.get(exchange_id=response.exchange_id, direction=Direction.REQUEST)
 
@@ -316,6 +322,27 @@ def _a_row_for_every_other_admin(user) -> None:
 
     RevokedAccessToken.objects.create(
         jti="console-test-jti", expires_at=timezone.now() + timedelta(minutes=15)
+    )
+    from banking.models import BankCircuitState
+    from users.models import ConnectRequest
+
+    BankCircuitState.objects.create(
+        bank_code="sbank",
+        status="open",
+        failures=10,
+        trips=1,
+        opened_at=timezone.now(),
+        next_probe_at=timezone.now() + timedelta(seconds=30),
+        reason="10 failed calls in a row",
+        changed_at=timezone.now(),
+    )
+    ConnectRequest.objects.create(
+        user=user,
+        bank_code="sbank",
+        client_id="team260-1",
+        status="failed",
+        error_code="bank_client_unknown",
+        error="SBank does not know client team260-1",
     )
     account = Account.objects.filter(user=user).first()
     QuarantinedBankItem.objects.create(
