@@ -2,7 +2,7 @@
 
 Same setup as benchmark 1 (bench database, sandbox over HTTP, frozen clock): a bare fetch of the
 bank's pages first (it also warms the sandbox's history cache), a second, measured bare fetch (the
-sync's own pages, `bench.sync_full.bare_fetch_planned`; `--grid` for a plain grid of 100), then
+sync's own pages, `common.bare_fetch(planned=True)`; `--grid` for a plain grid of 100), then
 the sync in this process. For both it prints the wall time and the CPU per bank call of the three
 processes that share the machine's cores: this one, the sandbox server and PostgreSQL (its
 processes still running at the end), and the busy CPU time of the whole machine (anything else
@@ -16,6 +16,7 @@ JSON decoding, parsing, the transaction writes (rows built, COPY, commit), the r
 """
 
 import argparse
+import functools
 import os
 import sys
 import time
@@ -189,7 +190,6 @@ def main(
 
     from audit.models import Direction, RawApiLog
     from banking.models import BankConnection
-    from bench.sync_full import bare_fetch_planned
 
     settings.SYNC_PREFETCH_PAGES = lookahead
     common.migrate()
@@ -199,7 +199,7 @@ def main(
         user = common.make_user("profile@bench.local", client_id=common.HEAVY_CLIENT)
         common.connect_banks(user, bank_codes=(bank_code,))
         plans = common.bare_fetch_plan(user, bank_codes=(bank_code,))
-        fetch = common.bare_fetch if grid else bare_fetch_planned
+        fetch = functools.partial(common.bare_fetch, planned=not grid)
         common.bare_fetch(plans, page_limit=settings.SYNC_PAGE_LIMIT)
         with CpuMeter(sandbox.pid) as bare_meter:
             bare = fetch(plans, page_limit=settings.SYNC_PAGE_LIMIT)

@@ -57,66 +57,6 @@ def child(user_id: int) -> None:
     )
 
 
-def bare_fetch_planned(plans: list[dict], *, page_limit: int) -> dict:
-    """`common.bare_fetch` with the sync's transaction pages: each account paged as
-    `sync.reader.PagePlan` chooses from the booking times of the page before (the sync's repair
-    pages, for a tie group its pages could not hold and lost a row of, are not among them:
-    they are counted in the sync's own calls). `transactions` is the bank's totalRecords."""
-    import requests
-
-    from sync.reader import PagePlan
-
-    started = time.perf_counter()
-    calls = 0
-    transactions = 0
-    with requests.Session() as session:
-        for plan in plans:
-            base = plan["base_url"]
-            headers = {
-                "Accept": "application/json",
-                "Authorization": f"Bearer {plan['token']}",
-                "X-Requesting-Bank": os.environ.get("BANK_TEAM_ID", "team260"),
-                "X-Consent-Id": plan["consent_id"],
-            }
-            client_id = {"client_id": plan["client_id"]}
-
-            def get(path: str, params: dict, extra: dict | None = None, base=base, headers=headers):
-                nonlocal calls
-                calls += 1
-                response = session.get(
-                    base + path, params=params, headers={**headers, **(extra or {})}, timeout=30
-                )
-                response.raise_for_status()
-                return response.json()
-
-            accounts = get("/accounts", client_id)["data"]["account"]
-            for account in accounts:
-                get(f"/accounts/{account['accountId']}/balances", client_id)
-            for account in accounts:
-                pages = PagePlan(page_limit)
-                for _ in range(100_000):
-                    number, size = pages.next
-                    body = get(
-                        f"/accounts/{account['accountId']}/transactions",
-                        {**client_id, "page": number, "limit": size},
-                    )
-                    items = body["data"]["transaction"]
-                    has_next = bool(body.get("links", {}).get("next"))
-                    keys = [item.get("bookingDateTime") for item in items]
-                    pages.advance(number, size, keys, has_next=has_next, regular=True)
-                    if not has_next:
-                        transactions += body["meta"]["totalRecords"]
-                        break
-            get("/products", {})
-            if plan["product_consent_id"]:
-                get(
-                    "/product-agreements",
-                    client_id,
-                    {"X-Product-Agreement-Consent-Id": plan["product_consent_id"]},
-                )
-    return {"seconds": time.perf_counter() - started, "calls": calls, "transactions": transactions}
-
-
 def main(runs: int) -> None:
     from django.conf import settings
 
@@ -138,11 +78,11 @@ def main(runs: int) -> None:
                 common.bare_fetch(plans, page_limit=limit)
             # The two bare fetches in turn, each first in every other run (shared machine).
             if number % 2:
-                bare = bare_fetch_planned(plans, page_limit=limit)
+                bare = common.bare_fetch(plans, page_limit=limit, planned=True)
                 grid = common.bare_fetch(plans, page_limit=limit)
             else:
                 grid = common.bare_fetch(plans, page_limit=limit)
-                bare = bare_fetch_planned(plans, page_limit=limit)
+                bare = common.bare_fetch(plans, page_limit=limit, planned=True)
             full = common.run_child([__file__, "--child", str(user.pk)], timeout=CHILD_TIMEOUT)
             second = common.run_child([__file__, "--child", str(user.pk)], timeout=CHILD_TIMEOUT)
             stored = Transaction.objects.filter(user=user).count()
