@@ -455,6 +455,9 @@ BANK_RATE_LIMIT_PER_SECOND = env.float(
     "BANK_RATE_LIMIT_PER_SECOND",
     default=20.0 if IS_PRODUCTION else (1000.0 if TESTING else 100.0),
 )
+# Slots are spaced 1/(rate × (1 − headroom)) apart, so a call that leaves a little late (a busy
+# CPU, a connection being opened) next to one on time still keeps the bank under its limit.
+BANK_RATE_LIMIT_HEADROOM = env.float("BANK_RATE_LIMIT_HEADROOM", default=0.1)
 VBANK_RATE_LIMIT_PER_SECOND = env.float("VBANK_RATE_LIMIT_PER_SECOND", default=0.0)
 ABANK_RATE_LIMIT_PER_SECOND = env.float("ABANK_RATE_LIMIT_PER_SECOND", default=0.0)
 SBANK_RATE_LIMIT_PER_SECOND = env.float("SBANK_RATE_LIMIT_PER_SECOND", default=0.0)

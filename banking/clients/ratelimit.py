@@ -3,12 +3,18 @@
 Every HTTP attempt the transport makes (transport.py, token fetches and retries included) first
 takes the bank's next call slot here and sleeps until it. The schedule is a GCRA with no burst,
 kept in Redis and advanced by one Lua script (atomic: Redis runs one script at a time, on its
-own clock): a slot is never closer than ⌈10⁶ / rate⌉ µs to the previous one, so in any one second
-(any window, not only whole seconds) at most ⌈rate⌉ calls are let through, whatever the number of
-workers, threads or machines. A caller is given a slot in the future and sleeps; a slot further
-away than it may wait (its deadline, BANK_RATE_LIMIT_MAX_WAIT_SECONDS) is not taken, and the call
-fails with BankRateLimitedError(retry_after) instead: a sync task retries later, an API call
-answers 503.
+own clock): a slot is never closer than ⌈10⁶ / (rate × (1 − headroom))⌉ µs to the previous one,
+so in any one second (any window, not only whole seconds) at most ⌈rate⌉ calls are let through,
+whatever the number of workers, threads or machines. The headroom (BANK_RATE_LIMIT_HEADROOM,
+10 %) is for what happens between the slot and the bank: a caller wakes a little late, a request
+waits for a connection or a busy CPU, and the next one is on time, so the bank sees two calls
+closer together than their slots were. Slots spaced exactly 1/rate apart let the bank count
+11 calls in a whole second at a limit of 10 (bench/scale_sync.py, 2,000 connections); with the
+headroom a call would have to arrive a whole interval (111 ms at 10/s) late for that.
+
+A caller is given a slot in the future and sleeps; a slot further away than it may wait (its
+deadline, BANK_RATE_LIMIT_MAX_WAIT_SECONDS) is not taken, and the call fails with
+BankRateLimitedError(retry_after) instead: a sync task retries later, an API call answers 503.
 
 Where the limit lives:
 - BANK_RATE_LIMIT_REDIS_URL set (production, the benches; it defaults to the cache's Redis, else
@@ -35,7 +41,7 @@ Public API (for the transport, the sync and the benches):
     rate_limits_reset() -> None                          forget every schedule and counter (tests)
 
 Settings (read at each call): BANK_RATE_LIMIT_PER_SECOND, VBANK_/ABANK_/SBANK_RATE_LIMIT_PER_SECOND
-(> 0 replaces the shared value for that bank), BANK_RATE_LIMIT_REDIS_URL,
+(> 0 replaces the shared value for that bank), BANK_RATE_LIMIT_HEADROOM, BANK_RATE_LIMIT_REDIS_URL,
 BANK_RATE_LIMIT_FALLBACK_PROCESSES, BANK_RATE_LIMIT_MAX_WAIT_SECONDS.
 
 Clients never import models or the ORM; this module only reads settings.
@@ -111,6 +117,13 @@ def rate_limit_for(bank_code: str) -> float:
     }.get(bank_code) or 0.0
     rate = float(own) if own > 0 else float(settings.BANK_RATE_LIMIT_PER_SECOND)
     return rate if rate > 0 and math.isfinite(rate) else 0.0
+
+
+def slot_interval_us(rate: float) -> int:
+    """Microseconds between two slots of a bank limited to `rate` calls per second: 1/rate
+    widened by the headroom (0 to 0.5), so arrival jitter stays under the limit."""
+    headroom = min(max(float(settings.BANK_RATE_LIMIT_HEADROOM), 0.0), 0.5)
+    return math.ceil(_MICROS / (rate * (1.0 - headroom)))
 
 
 def _keys(bank_code: str) -> tuple[str, str]:
@@ -273,7 +286,7 @@ class BankRateLimiter:
         return RateSlot(at=at, waited=wait)
 
     def _reserve(self, rate: float, max_wait: float) -> tuple[bool, float, float]:
-        interval_us = math.ceil(_MICROS / rate)
+        interval_us = slot_interval_us(rate)
         url = settings.BANK_RATE_LIMIT_REDIS_URL
         if url and _redis_usable(url):
             try:

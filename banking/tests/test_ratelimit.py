@@ -48,6 +48,7 @@ def local_limits(settings, monkeypatch):
     """The limiter without Redis (the embedded default), on a fake clock."""
     settings.BANK_RATE_LIMIT_REDIS_URL = ""
     settings.BANK_RATE_LIMIT_MAX_WAIT_SECONDS = 30.0
+    settings.BANK_RATE_LIMIT_HEADROOM = 0.0  # the schedule's arithmetic; the headroom apart
     fake = FakeTime()
     monkeypatch.setattr(ratelimit, "monotonic", fake.monotonic)
     monkeypatch.setattr(ratelimit, "sleep", fake.sleep)
@@ -65,6 +66,7 @@ def shared_limits(settings):
         pytest.skip(f"no Redis at {REDIS_URL}")
     settings.BANK_RATE_LIMIT_REDIS_URL = REDIS_URL
     settings.BANK_RATE_LIMIT_MAX_WAIT_SECONDS = 30.0
+    settings.BANK_RATE_LIMIT_HEADROOM = 0.0
     rate_limits_reset()
     yield settings
     rate_limits_reset()
@@ -89,6 +91,29 @@ def test_slots_are_one_interval_apart_and_the_first_is_free(local_limits, settin
     gaps = [round(later.at - earlier.at, 6) for earlier, later in itertools.pairwise(slots)]
     assert gaps == [0.2] * 5
     assert local_limits.slept == pytest.approx([0.2] * 5)
+
+
+@pytest.mark.parametrize("headroom", [0.1, 0.25])
+def test_the_headroom_spaces_slots_wider_than_one_over_the_rate(local_limits, settings, headroom):
+    settings.BANK_RATE_LIMIT_PER_SECOND = 10.0
+    settings.BANK_RATE_LIMIT_HEADROOM = headroom
+    limiter = limiter_for("vbank")
+
+    slots = [limiter.acquire() for _ in range(12)]
+
+    gaps = [later.at - earlier.at for earlier, later in itertools.pairwise(slots)]
+    assert min(gaps) == pytest.approx(1 / (10.0 * (1 - headroom)), abs=1e-6)
+    # The eleventh slot falls past one second: a call would have to leave a whole interval late
+    # for the bank to count eleven in a second.
+    assert slots[10].at - slots[0].at > 1.0
+
+
+def test_a_headroom_out_of_range_is_clamped(local_limits, settings):
+    settings.BANK_RATE_LIMIT_PER_SECOND = 10.0
+    settings.BANK_RATE_LIMIT_HEADROOM = 3.0  # never a schedule that stops or runs backwards
+    limiter = limiter_for("vbank")
+    first, second = limiter.acquire(), limiter.acquire()
+    assert second.at - first.at == pytest.approx(0.2, abs=1e-6)
 
 
 def test_an_idle_bank_gives_its_next_slot_at_once(local_limits, settings):
@@ -190,6 +215,7 @@ def test_unreachable_redis_falls_back_to_a_share_per_process_logged_once(
     settings.BANK_RATE_LIMIT_REDIS_URL = DOWN_REDIS_URL
     settings.BANK_RATE_LIMIT_PER_SECOND = 8.0
     settings.BANK_RATE_LIMIT_FALLBACK_PROCESSES = 4
+    settings.BANK_RATE_LIMIT_HEADROOM = 0.0
     fake = FakeTime()
     monkeypatch.setattr(ratelimit, "monotonic", fake.monotonic)
     monkeypatch.setattr(ratelimit, "sleep", fake.sleep)
