@@ -48,6 +48,7 @@ from sync.timeline import (
 )
 
 warnings_pretty = json_field("warnings", "Warnings (skipped bank items)")
+step_errors_pretty = json_field("step_errors", "Optional steps not done (retried alone)")
 
 TIMELINE_RUNS = 20  # runs on a timeline page by default (?limit= up to TIMELINE_MAX_RUNS)
 TIMELINE_MAX_RUNS = 100
@@ -164,7 +165,7 @@ class SyncRunAdmin(ReadOnlyAdminMixin, BigTableAdminMixin, admin.ModelAdmin):
     date_hierarchy = "created_at"
     ordering = ["-created_at", "-id"]
     list_select_related = ["connection", "user"]
-    changelist_defer = ("warnings", "error")
+    changelist_defer = ("warnings", "step_errors", "error")
     fieldsets = (
         (
             "Run",
@@ -204,7 +205,7 @@ class SyncRunAdmin(ReadOnlyAdminMixin, BigTableAdminMixin, admin.ModelAdmin):
                 )
             },
         ),
-        ("Errors", {"fields": ("error_code", "error", warnings_pretty)}),
+        ("Errors", {"fields": ("error_code", "error", step_errors_pretty, warnings_pretty)}),
     )
 
     def get_readonly_fields(self, request, obj=None):

@@ -7,6 +7,21 @@ from banking.serializers.common import bank_code_field
 from sync.models import SyncRun
 
 
+class StepErrorSerializer(serializers.Serializer):
+    """An optional step (products, agreements) the run could not do; the rest was stored."""
+
+    step = serializers.CharField(help_text="products or agreements")
+    code = serializers.CharField(help_text="The bank error's code, e.g. bank_unavailable.")
+    error = serializers.CharField(help_text="The bank's message, shortened to 500 characters.")
+    status_code = serializers.IntegerField(allow_null=True, help_text="The bank's HTTP status.")
+    retryable = serializers.BooleanField(
+        help_text="True: retried alone soon (5xx, 429, timeout); false: the next sync tries again."
+    )
+    retry_after = serializers.FloatField(
+        allow_null=True, help_text="Seconds the bank asked to wait, when it said."
+    )
+
+
 class SyncRunSerializer(serializers.ModelSerializer):
     bank_code = bank_code_field(source="connection.bank_code", read_only=True)
     duration_seconds = serializers.FloatField(read_only=True, allow_null=True)
@@ -15,6 +30,11 @@ class SyncRunSerializer(serializers.ModelSerializer):
         allow_null=True,
         help_text="Seconds the transactions read still needs at its pace so far (pages per "
         "second), as of progress_updated_at; null until the page count is known or once done.",
+    )
+    step_errors = StepErrorSerializer(
+        many=True,
+        read_only=True,
+        help_text="Optional steps this run could not do (status partial), each with its error.",
     )
 
     class Meta:
@@ -41,6 +61,7 @@ class SyncRunSerializer(serializers.ModelSerializer):
             "error",
             "error_code",
             "warnings",
+            "step_errors",
             "correlation_id",
             "created_at",
             "started_at",

@@ -350,3 +350,23 @@ def test_sandbox_agreements_500_partial_run_then_agreements_alone(
     assert_equals_ground_truth(user=user, bank_code="vbank")
     connection.refresh_from_db()
     assert (connection.status, connection.last_error) == (ConnectionStatus.READY, "")
+
+
+def test_the_api_and_the_console_show_which_optional_step_failed(
+    connection, sent, auth_client, admin_client, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        run = _first_sync_with_failing_agreements(connection)
+
+    detail = auth_client.get(f"/api/sync-runs/{run.pk}").json()
+    listed = auth_client.get("/api/sync-runs").json()
+    assert detail["status"] == "partial"
+    assert [
+        (e["step"], e["code"], e["status_code"], e["retryable"]) for e in detail["step_errors"]
+    ] == [("agreements", "bank_unavailable", 500, True)]
+    assert [r["step_errors"] for r in listed if r["id"] == run.pk] == [detail["step_errors"]]
+
+    page = admin_client.get(f"/admin/sync/syncrun/{run.pk}/change/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Optional steps not done" in html and "bank_unavailable" in html
