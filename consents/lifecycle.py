@@ -6,6 +6,9 @@ stale one, superseded consents revoked at the bank, and the periodic sweep.
   one leaves it pending (polled by a worker; switched when authorised, consents.services).
 - `connect_consents_request_again`: the stale pending requests withdrawn here and new ones asked
   for, in one call: a renewal where a consent is still authorised, else a new consent.
+- `connect_consents_renew_check` / `connect_consents_request_again_check`: the same refusals
+  (404, 409) without a bank call, made by the web request before a worker asks the bank
+  (users/onboarding/connect_requests.py, issue 21).
 - `consent_superseded_revoke`: a consent its renewal replaced is revoked at the bank, best effort,
   once no sync of that bank runs (consents.signals.consent_in_use): a run in progress keeps the
   consent it started with to its end, so syncing never has a gap.
@@ -61,6 +64,15 @@ def consent_renew(*, user, bank_code: str, kind: str) -> Consent:
     """Request a consent renewing the authorised one of `kind`; the renewal (authorised at once
     at an auto-approving bank, else pending). A renewal already waiting is returned as it is
     (no second request); NoConsentToRenew (409) without an authorised consent."""
+    current = _renewable(user=user, bank_code=bank_code, kind=kind)
+    pending = _waiting(user=user, bank_code=bank_code, kind=kind)
+    if pending is not None:
+        return pending
+    return services.consent_request_new(user=user, bank_code=bank_code, kind=kind, renews=current)
+
+
+def _renewable(*, user, bank_code: str, kind: str) -> Consent:
+    """The authorised consent of `kind` a renewal replaces; NoConsentToRenew (409) without."""
     current = _authorised(user=user, bank_code=bank_code, kind=kind)
     if current is None:
         name = bank_display_name(bank_code)
@@ -68,10 +80,15 @@ def consent_renew(*, user, bank_code: str, kind: str) -> Consent:
             f"No authorised consent at {name} to renew: connect the bank to approve one.",
             extra={"bank_code": bank_code, "kind": kind, "connect_url": _connect_url(bank_code)},
         )
-    pending = _waiting(user=user, bank_code=bank_code, kind=kind)
-    if pending is not None:
-        return pending
-    return services.consent_request_new(user=user, bank_code=bank_code, kind=kind, renews=current)
+    return current
+
+
+def connect_consents_renew_check(*, user, bank_code: str) -> None:
+    """Whether the bank's consents can be renewed, asking no bank: a configured bank (404) with
+    an authorised accounts consent (409 no_consent_to_renew). A web request checks this before
+    a worker renews (connect_consents_renew checks it again, the state may change meanwhile)."""
+    bank_display_name(bank_code)  # UnknownBank for an unconfigured code
+    _renewable(user=user, bank_code=bank_code, kind=ConsentKind.ACCOUNTS)
 
 
 def connect_consents_renew(*, user, bank_code: str) -> services.ConnectConsents:
@@ -116,12 +133,7 @@ def connect_consents_request_again(*, user, bank_code: str) -> services.ConnectC
     and a new one asked for, and a lost consent (revoked, expired, rejected, timed out) is asked
     for anew. Nothing waiting and access authorised: NothingToRequestAgain (409, use renew); a
     bank never connected: NothingToRequestAgain too (use connect)."""
-    name = bank_display_name(bank_code)  # UnknownBank for an unconfigured code
-    if not Consent.objects.filter(user=user, bank_code=bank_code).exists():
-        raise NothingToRequestAgain(
-            f"{name} was never connected: connect it first.",
-            extra={"bank_code": bank_code, "connect_url": _connect_url(bank_code)},
-        )
+    name = _request_again_bank_check(user=user, bank_code=bank_code)
     accounts, asked = _request_again(user=user, bank_code=bank_code, kind=ConsentKind.ACCOUNTS)
     products: Consent | None = None
     try:
@@ -132,12 +144,43 @@ def connect_consents_request_again(*, user, bank_code: str) -> services.ConnectC
     except BankError as exc:
         logger.warning("product consent request at %s for %s failed: %s", bank_code, user.pk, exc)
     if not asked:
-        raise NothingToRequestAgain(
-            f"Nothing waits for approval at {name} and access is authorised; to replace the "
-            "consent before it expires, renew it.",
-            extra={"bank_code": bank_code, "renew_url": f"/api/banks/{bank_code}/consents/renew"},
-        )
+        raise _nothing_to_request_again(name=name, bank_code=bank_code)
     return services.ConnectConsents(accounts=accounts, products=products)
+
+
+def connect_consents_request_again_check(*, user, bank_code: str) -> None:
+    """Whether a fresh request would ask the bank for anything, asking no bank: a configured
+    bank (404) once connected (409 nothing_to_request_again), with a consent of some kind
+    pending or not authorised (409 nothing_to_request_again, renew instead). A web request
+    checks this before a worker asks (connect_consents_request_again checks it again)."""
+    name = _request_again_bank_check(user=user, bank_code=bank_code)
+    for kind in (ConsentKind.ACCOUNTS, ConsentKind.PRODUCTS):
+        in_order = (
+            _authorised(user=user, bank_code=bank_code, kind=kind) is not None
+            and consent_pending(user=user, bank_code=bank_code, kind=kind) is None
+        )
+        if not in_order:
+            return
+    raise _nothing_to_request_again(name=name, bank_code=bank_code)
+
+
+def _request_again_bank_check(*, user, bank_code: str) -> str:
+    """The bank's name; UnknownBank (404) or NothingToRequestAgain for a bank never connected."""
+    name = bank_display_name(bank_code)  # UnknownBank for an unconfigured code
+    if not Consent.objects.filter(user=user, bank_code=bank_code).exists():
+        raise NothingToRequestAgain(
+            f"{name} was never connected: connect it first.",
+            extra={"bank_code": bank_code, "connect_url": _connect_url(bank_code)},
+        )
+    return name
+
+
+def _nothing_to_request_again(*, name: str, bank_code: str) -> NothingToRequestAgain:
+    return NothingToRequestAgain(
+        f"Nothing waits for approval at {name} and access is authorised; to replace the "
+        "consent before it expires, renew it.",
+        extra={"bank_code": bank_code, "renew_url": f"/api/banks/{bank_code}/consents/renew"},
+    )
 
 
 def _connect_url(bank_code: str) -> str:

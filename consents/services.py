@@ -429,13 +429,10 @@ def _superseded_revoke_send(*, consent_id: int) -> None:
     superseded_consent_revoke_later(consent_id=consent_id, attempt=0, countdown=None)
 
 
-def consent_approve_demo(*, consent: Consent) -> Consent:
-    """DEMO ONLY (SPEC §3.4): approve a pending consent by signing as our own test client.
-
-    Real users approve in their bank's app and FinTrack polls; this shortcut exists for the
-    team's demo clients (a connection whose client FinTrack proposed, `client_id_is_demo`) and
-    is off unless DEMO_BANK_CLIENT_SELF_SIGN is set; a client the user gave approves in the bank.
-    """
+def consent_approve_demo_check(*, consent: Consent) -> None:
+    """Whether the demo approval of `consent` may be asked of the bank (no bank call): demo
+    signing on (403), the consent waiting for approval (409), a demo client FinTrack proposed
+    (403). A web request checks this before a worker approves."""
     if not settings.DEMO_BANK_CLIENT_SELF_SIGN:
         raise DemoSigningDisabled()
     if consent.status != ConsentStatus.PENDING or not consent.request_id:
@@ -446,6 +443,16 @@ def consent_approve_demo(*, consent: Consent) -> Consent:
             "demo client FinTrack proposed can be approved here. FinTrack notices the approval.",
             extra={"bank_code": consent.bank_code},
         )
+
+
+def consent_approve_demo(*, consent: Consent) -> Consent:
+    """DEMO ONLY (SPEC §3.4): approve a pending consent by signing as our own test client.
+
+    Real users approve in their bank's app and FinTrack polls; this shortcut exists for the
+    team's demo clients (a connection whose client FinTrack proposed, `client_id_is_demo`) and
+    is off unless DEMO_BANK_CLIENT_SELF_SIGN is set; a client the user gave approves in the bank.
+    """
+    consent_approve_demo_check(consent=consent)
     client = bank_client_for(consent.bank_code, user=consent.user)
     client_id = _bank_client_id(consent.user, consent.bank_code)
     try:

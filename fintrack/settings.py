@@ -381,6 +381,7 @@ CELERY_TASK_ROUTES = {
     "analytics.*": {"queue": "analytics"},
     "sync.sync_all_due": {"queue": "maintenance"},
     "sync.reap_stale_runs": {"queue": "maintenance"},
+    "onboarding.reap_stale_connect_requests": {"queue": "maintenance"},
     "audit.*": {"queue": "maintenance"},
 }
 

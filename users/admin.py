@@ -210,13 +210,15 @@ class RevokedAccessTokenAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(ConnectRequest)
 class ConnectRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """Connects asked for in a web request and carried out by a worker: who, which bank, how it
-    went (a stuck `queued` one is re-sent by the user's next connect)."""
+    """Connects, renewals, fresh requests and demo approvals asked for in a web request and
+    carried out by a worker: who, which bank, what, how it went (a stuck `queued` one is re-sent
+    by the reaper, users/onboarding/reaper.py, or the user's next request of the same kind)."""
 
     list_display = [
         "id",
         "user",
         "bank_code",
+        "kind",
         "status",
         "outcome",
         "attempts",
@@ -225,7 +227,7 @@ class ConnectRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "created_at",
         "finished_at",
     ]
-    list_filter = ["status", "bank_code", "outcome"]
+    list_filter = ["kind", "status", "bank_code", "outcome"]
     search_fields = ["=user__email", "=client_id", "=task_id"]
     search_help_text = "Exact user email, client id or task id."
     date_hierarchy = "created_at"
@@ -234,6 +236,8 @@ class ConnectRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     fields = [
         "user_link",
         "bank_code",
+        "kind",
+        "consent",
         "trigger",
         "status",
         "outcome",

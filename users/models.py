@@ -101,15 +101,22 @@ class OnboardingFlow(models.Model):
 
 
 class ConnectRequest(models.Model):
-    """A connect of one bank, asked for in a web request and carried out by a worker.
+    """A bank action asked for in a web request and carried out by a worker: a connect, an early
+    renewal of the consents, a fresh request in place of a stale one, or a demo approval (`kind`).
 
-    The web request checks the client id and stores it on the connection, stores this row and
-    answers 202; the task `onboarding.connect_request_run` asks the bank for the consents and
-    starts the first sync, so no bank call waits in the request. At most one is active (queued or
-    running) per user and bank (a constraint: connecting again while one is under way answers
-    that one, and no second consent is requested); it keeps the client the connection had before,
-    put back when the bank refuses the new one.
+    The web request makes the checks that need no bank (a connect also stores the client id on
+    the connection), stores this row and answers 202; the task `onboarding.connect_request_run`
+    makes the bank calls, so none waits in the request. At most one is active (queued or running)
+    per user and bank (a constraint: the same action asked for again while one is under way
+    answers that one, and the bank is not asked twice; another action waits for it); a connect
+    keeps the client the connection had before, put back when the bank refuses the new one.
     """
+
+    class Kind(models.TextChoices):
+        CONNECT = "connect", "Connect"
+        RENEW = "renew", "Renew consents"
+        REQUEST_AGAIN = "request_again", "Request consents again"
+        APPROVE_DEMO = "approve_demo", "Demo approval"
 
     class Status(models.TextChoices):
         # Waiting for a worker, or for its retry after a bank outage (next_retry_at).
@@ -121,6 +128,15 @@ class ConnectRequest(models.Model):
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="connect_requests")
     bank_code = models.CharField(max_length=16)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.CONNECT)
+    consent = models.ForeignKey(
+        "consents.Consent",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The consent a demo approval approves.",
+    )
     trigger = models.CharField(max_length=16, default="user")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     client_id = models.CharField(max_length=64, blank=True, default="")
@@ -130,7 +146,7 @@ class ConnectRequest(models.Model):
         max_length=32,
         blank=True,
         default="",
-        help_text="sync_started or awaiting_approval once succeeded.",
+        help_text="Once succeeded: sync_started, awaiting_approval or authorized.",
     )
     attempts = models.PositiveSmallIntegerField(default=0)
     task_id = models.CharField(max_length=64, blank=True, default="")
@@ -161,7 +177,7 @@ class ConnectRequest(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"connect #{self.pk} {self.user_id}/{self.bank_code} {self.status}"
+        return f"{self.kind} #{self.pk} {self.user_id}/{self.bank_code} {self.status}"
 
 
 class RevokedAccessToken(models.Model):

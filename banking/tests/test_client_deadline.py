@@ -173,8 +173,8 @@ def test_bank_client_for_gives_a_deadline_only_when_asked(clock, settings):
 def test_a_hanging_bank_in_a_web_request_answers_the_json_503_within_the_web_deadline(
     auth_client, settings, clock
 ):
-    """Connecting calls no bank in the request any more (a worker does, issue 21); the demo
-    approval still does, so it is the request held to the web deadline here."""
+    """Connecting and the demo approval call no bank in the request any more (a worker does,
+    issue 21); revoking a consent still does, so it is the request held to the web deadline."""
     from banking.tests.factories import client_id_give
     from consents.models import Consent, ConsentKind, ConsentStatus
 
@@ -189,13 +189,20 @@ def test_a_hanging_bank_in_a_web_request_answers_the_json_503_within_the_web_dea
     pending = Consent.objects.create(
         user=auth_client.user,
         bank_code="vbank",
-        kind=ConsentKind.ACCOUNTS,
+        kind=ConsentKind.PRODUCTS,
         status=ConsentStatus.PENDING,
         request_id="req-1",
     )
+    authorised = Consent.objects.create(
+        user=auth_client.user,
+        bank_code="vbank",
+        kind=ConsentKind.ACCOUNTS,
+        status=ConsentStatus.AUTHORIZED,
+        bank_consent_id="consent-1",
+    )
     timeouts: list[float] = []
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        for method in (responses.GET, responses.POST):
+        for method in (responses.GET, responses.POST, responses.DELETE):
             mock.add_callback(
                 method,
                 re.compile(rf"{re.escape(fb.BASE)}/.*"),
@@ -203,7 +210,9 @@ def test_a_hanging_bank_in_a_web_request_answers_the_json_503_within_the_web_dea
             )
         connect = auth_client.post("/api/banks/abank/connect")
         assert (connect.status_code, timeouts) == (202, [])  # the intent only: no bank call
-        response = auth_client.post(f"/api/consents/{pending.pk}/approve-demo")
+        approve = auth_client.post(f"/api/consents/{pending.pk}/approve-demo")
+        assert (approve.status_code, timeouts) == (202, [])  # the intent only too
+        response = auth_client.post(f"/api/consents/{authorised.pk}/revoke")
 
     assert response.status_code == 503
     assert response["Content-Type"] == "application/json"

@@ -84,8 +84,24 @@ def test_another_users_consent_is_not_found(auth_client, make_user):
     assert Consent.objects.get(pk=theirs.pk).status == ConsentStatus.PENDING
 
 
+@pytest.fixture
+def sync_sends(monkeypatch):
+    """The first syncs' task messages, recorded instead of sent: the run ids."""
+    from sync import services as sync_services
+
+    sent: list[int] = []
+    monkeypatch.setattr(
+        sync_services, "sync_run_send", lambda *, sync_run_id: sent.append(sync_run_id) or True
+    )
+    return sent
+
+
 @pytest.mark.django_db
-def test_approve_demo_authorizes_a_pending_consent(auth_client):
+def test_approve_demo_answers_202_and_a_worker_authorizes_the_consent(
+    auth_client, sync_sends, django_capture_on_commit_callbacks
+):
+    from users.models import ConnectRequest
+
     client_id_give(user=auth_client.user, client_id="team260-1", bank_codes=["sbank"])  # demo
     consent = _consent(auth_client.user)
     with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
@@ -94,14 +110,33 @@ def test_approve_demo_authorizes_a_pending_consent(auth_client):
             f"{SBANK}/account-consents/sign",
             json={"consent_id": "consent-9", "status": "active", "expires_at": None},
         )
+        # The worker's task is sent once the request commits (run here when the block ends).
+        with django_capture_on_commit_callbacks(execute=True) as callbacks:
+            response = auth_client.post(f"/api/consents/{consent.pk}/approve-demo")
+            calls_in_the_request = len(mock.calls)
 
-        response = auth_client.post(f"/api/consents/{consent.pk}/approve-demo")
-
-    assert response.status_code == 200
-    assert (response.json()["status"], response.json()["bank_consent_id"]) == (
-        "authorized",
-        "consent-9",
+    assert response.status_code == 202, response.content
+    body = response.json()
+    assert response["Location"] == body["status_url"]
+    assert body["status_url"] == f"/api/connect-requests/{body['connect_request']['id']}"
+    assert calls_in_the_request == 0
+    assert (body["consent"]["id"], body["consent"]["status"]) == (consent.pk, "pending")
+    assert (body["connect_request"]["kind"], body["connect_request"]["status"]) == (
+        "approve_demo",
+        "queued",
     )
+    consent.refresh_from_db()
+    assert (consent.status, consent.bank_consent_id) == ("authorized", "consent-9")
+    request = ConnectRequest.objects.get(pk=body["connect_request"]["id"])
+    assert (request.status, request.outcome, request.consent_id) == (
+        "succeeded",
+        "sync_started",
+        consent.pk,
+    )
+    assert sync_sends == [request.sync_run_id]  # the first sync the approval started
+    # The request sent one task message once it committed (the sync's came from the worker).
+    assert callbacks[0].keywords == {"connect_request_id": request.pk}
+    assert len(callbacks) == 2
 
 
 @pytest.mark.django_db
@@ -132,18 +167,33 @@ def test_approve_demo_when_disabled_is_403(auth_client, settings):
 
 
 @pytest.mark.django_db
-def test_a_bank_failure_during_approve_is_a_503_not_a_500(auth_client, settings):
+def test_a_bank_down_during_approve_fails_the_request_after_its_retries_not_a_500(
+    auth_client, settings, django_capture_on_commit_callbacks
+):
+    from users.models import ConnectRequest
+
     settings.BANK_MAX_RETRIES = 0
+    settings.SYNC_TASK_MAX_RETRIES = 1
     client_id_give(user=auth_client.user, client_id="team260-1", bank_codes=["sbank"])  # demo
     consent = _consent(auth_client.user)
     with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
         mock.post(f"{SBANK}/auth/login", status=502, body="<html>Bad Gateway</html>")
+        with django_capture_on_commit_callbacks(execute=True):
+            response = auth_client.post(f"/api/consents/{consent.pk}/approve-demo")
+        logins = len(mock.calls)
 
-        response = auth_client.post(f"/api/consents/{consent.pk}/approve-demo")
-
-    assert response.status_code == 503
-    assert response.json()["code"] == "bank_unavailable"
-    assert response.json()["extra"]["bank_code"] == "sbank"
+    assert response.status_code == 202, response.content
+    request = ConnectRequest.objects.get(pk=response.json()["connect_request"]["id"])
+    # Two attempts (the first and its one retry, eager here: no wait), then failed honestly.
+    assert (request.status, request.error_code, request.attempts) == (
+        "failed",
+        "bank_unavailable",
+        2,
+    )
+    assert logins == 2
+    assert "Smart Bank" in request.error
+    consent.refresh_from_db()
+    assert (consent.status, consent.bank_consent_id) == ("pending", "")
 
 
 def _authorized(user) -> Consent:

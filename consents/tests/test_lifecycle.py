@@ -455,9 +455,24 @@ def test_a_product_renewal_switches_like_an_account_one(
 # --- The APIs: renew, request again, the banks' overview ------------------------------------------
 
 
+@pytest.fixture
+def polls(monkeypatch):
+    """The pending consents' background polls, recorded instead of sent: the consent ids."""
+    from users.onboarding import tasks as onboarding_tasks
+
+    sent: list[int] = []
+    monkeypatch.setattr(
+        onboarding_tasks,
+        "pending_consent_poll_later",
+        lambda *, consent_id, trigger, attempt: sent.append(consent_id),
+    )
+    return sent
+
+
 def test_request_again_withdraws_the_stale_request_and_answers_like_connect(
-    make_user, api_client, bank
+    make_user, api_client, bank, polls, django_capture_on_commit_callbacks
 ):
+    from users.models import ConnectRequest
     from users.services import token_pair_for
 
     user = make_user(email="ivan@example.com", client_id=CLIENT)
@@ -486,23 +501,59 @@ def test_request_again_withdraws_the_stale_request_and_answers_like_connect(
         },
     )
 
-    response = api_client.post("/api/banks/sbank/consents/request-again")
+    # The worker's task is sent once the request commits (run here, eagerly, as the block ends).
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_client.post("/api/banks/sbank/consents/request-again")
+        calls_in_the_request = len(bank.calls)
+        state_in_the_request = _state(connection)
 
     assert response.status_code == 202, response.json()
+    assert calls_in_the_request == 0
+    assert state_in_the_request == (ConnectionStatus.CONSENT_REQUIRED, "approval_expired")
     body = response.json()
+    assert (body["connect_request"]["kind"], body["connect_request"]["status"]) == (
+        "request_again",
+        "queued",
+    )
+    assert (body["accounts_consent"], body["action_required"]) == (None, None)
+    # The worker has asked the bank since: its request, read back, says how that went.
+    followed = api_client.get(body["status_url"])
+    assert followed.status_code == 200, followed.content
+    assert followed.json()["connect_request"]["id"] == body["connect_request"]["id"]
+    assert (
+        followed.json()["connect_request"]["status"],
+        followed.json()["connect_request"]["outcome"],
+    ) == ("succeeded", "awaiting_approval")
+    # The worker asked the bank: the stale request withdrawn, a fresh one waits for approval.
     fresh = Consent.objects.get(user=user, bank_code="sbank", kind="accounts", status="pending")
     assert fresh.request_id == "req-fresh"
-    assert body["connection_status"] == "consent_pending"
-    assert body["accounts_consent"]["id"] == fresh.pk
-    assert body["action_required"]["consent_id"] == fresh.pk
-    assert body["action_required"]["bank_request_id"] == "req-fresh"
+    request = ConnectRequest.objects.get(pk=body["connect_request"]["id"])
+    assert (request.status, request.outcome) == ("succeeded", "awaiting_approval")
     stale.refresh_from_db()
     assert (stale.status, stale.status_reason) == ("revoked", "withdrawn_for_new_request")
     assert _state(connection) == (ConnectionStatus.CONSENT_PENDING, "awaiting_approval")
     assert "consent.withdrawn" in _actions()
+    assert polls == [fresh.pk]
+    # What the status endpoints read now, as the connect answer would say it.
+    shown = api_client.get("/api/banks/sbank/status").json()
+    assert shown["action_required"]["consent_id"] == fresh.pk
+    assert shown["action_required"]["bank_request_id"] == "req-fresh"
+    from users.onboarding.connect_requests import connect_request_result
+    from users.onboarding.serializers import bank_connect_payload
+
+    answer = bank_connect_payload(connect_request_result(connect_request=request))
+    assert answer["connection_status"] == "consent_pending"
+    assert answer["accounts_consent"]["id"] == fresh.pk
+    assert answer["products_consent"]["status"] == "authorized"
+    assert answer["action_required"]["consent_id"] == fresh.pk
 
 
-def test_a_bank_failure_on_request_again_keeps_the_old_request(auth_client, bank):
+def test_a_bank_failure_on_request_again_keeps_the_old_request(
+    auth_client, bank, settings, django_capture_on_commit_callbacks
+):
+    from users.models import ConnectRequest
+
+    settings.SYNC_TASK_MAX_RETRIES = 0  # the worker's one attempt fails the request
     user = auth_client.user
     from banking.tests.factories import client_id_give
 
@@ -518,10 +569,12 @@ def test_a_bank_failure_on_request_again_keeps_the_old_request(auth_client, bank
     bank.post(f"{SBANK}/auth/bank-token", json=TOKEN)
     bank.post(f"{SBANK}/account-consents/request", status=503, body="")
 
-    response = auth_client.post("/api/banks/sbank/consents/request-again")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = auth_client.post("/api/banks/sbank/consents/request-again")
 
-    assert response.status_code == 503
-    assert response.json()["code"] == "bank_unavailable"
+    assert response.status_code == 202, response.json()
+    request = ConnectRequest.objects.get(pk=response.json()["connect_request"]["id"])
+    assert (request.status, request.error_code) == ("failed", "bank_unavailable")
     assert Consent.objects.get(pk=stale.pk).status == ConsentStatus.PENDING
     assert Consent.objects.filter(user=user).count() == 1
 

@@ -50,9 +50,17 @@ def _connect(api, code: str, *, approve: bool = True) -> dict:
     assert response.status_code == 202, response.content
     body = response.json()
     if approve and body["action_required"]:
-        approved = api.post(body["action_required"]["approve_demo_url"])
-        assert approved.status_code == 200, approved.content
+        _approve(api, body["action_required"]["approve_demo_url"])
     return body
+
+
+def _approve(api, url: str) -> dict:
+    """POST approve-demo: 202, and the worker (eager here) approved and started the sync."""
+    approved = api.post(url)
+    assert approved.status_code == 202, approved.content
+    request = approved.json()["connect_request"]
+    assert (request["kind"], request["status"]) == ("approve_demo", "succeeded"), request
+    return approved.json()
 
 
 def _status(api, code: str) -> dict:
@@ -164,6 +172,11 @@ def test_renewal_switches_without_a_gap_in_syncing(sandbox_banks, auth_client):
 
     assert renewed.status_code == 202, renewed.content
     body = renewed.json()
+    # A worker renewed (eager here: it ran once the request committed).
+    assert (body["connect_request"]["kind"], body["connect_request"]["outcome"]) == (
+        "renew",
+        "awaiting_approval",
+    )
     renewal = Consent.objects.get(pk=body["accounts_consent"]["id"])
     assert (renewal.status, renewal.renews_id) == ("pending", old.pk)
     assert body["connection_status"] == "ready"
@@ -194,7 +207,8 @@ def test_renewal_switches_without_a_gap_in_syncing(sandbox_banks, auth_client):
     with mock.patch.object(_SyncExecution, "_step", approve_mid_run):
         running = _sync(auth_client, "sbank")
 
-    assert approvals[0].status_code == 200, approvals[0].content
+    assert approvals[0].status_code == 202, approvals[0].content
+    assert approvals[0].json()["connect_request"]["status"] == "succeeded"
     assert running.status == SyncStatus.SUCCEEDED, running.error
     old.refresh_from_db()
     assert (old.status, old.status_reason) == ("superseded", "superseded_by_renewal")
@@ -259,12 +273,12 @@ def test_an_approval_in_the_banks_app_never_resolves_then_expires_and_a_fresh_on
     again = auth_client.post("/api/banks/sbank/consents/request-again")
 
     assert again.status_code == 202, again.content
+    assert again.json()["connect_request"]["status"] == "succeeded"
     action = again.json()["action_required"]
     fresh = Consent.objects.get(pk=action["consent_id"])
     assert fresh.status == "pending" and fresh.request_id != waiting.request_id
     assert again.json()["connection_status"] == "consent_pending"
-    approved = auth_client.post(action["approve_demo_url"])
-    assert approved.status_code == 200, approved.content
+    _approve(auth_client, action["approve_demo_url"])
     shown = _status(auth_client, "sbank")
     assert (shown["status"], shown["consent"]["id"]) == ("ready", fresh.pk)
 

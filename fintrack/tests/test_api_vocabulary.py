@@ -385,6 +385,11 @@ def _synced_world(make_user):
         user=user, match_kind="description", pattern="Кофейня у дома", category_code="transfers"
     )
     analytics_services.analytics_recompute(user=user)
+    from users.models import ConnectRequest
+
+    renewal = ConnectRequest.objects.create(
+        user=user, bank_code="vbank", kind=ConnectRequest.Kind.RENEW
+    )
     return {
         "user": token_pair_for(user)["access"],
         "staff": token_pair_for(staff)["access"],
@@ -392,6 +397,7 @@ def _synced_world(make_user):
             "account_id": Account.objects.filter(user=user).order_by("id").first().id,
             "transaction_id": Transaction.objects.filter(user=user).order_by("id").first().id,
             "sync_run_id": SyncRun.objects.filter(user=user).order_by("id").first().id,
+            "connect_request_id": renewal.id,
             "bank_code": "vbank",
         },
     }

@@ -273,10 +273,15 @@ def test_fintrack_keeps_an_app_approved_request_pending_and_nothing_fails(
     assert answers["connect again"].status_code == 202
     again = answers["connect again"].json()["action_required"]
     assert again["bank_request_id"] == consent.request_id
-    # The demo sign finds the request processed (404 at the bank): a 409, still pending.
-    assert answers["approve demo"].status_code == 409
-    assert answers["approve demo"].json()["code"] == "consent_not_pending"
-    assert answers["approve demo"].json()["extra"]["status"] == ConsentStatus.PENDING
+    # The demo sign (a worker's, eager here) finds the request processed (404 at the bank): the
+    # approval fails with consent_not_pending, the consent still pending.
+    assert answers["approve demo"].status_code == 202
+    approval = answers["approve demo"].json()
+    assert (approval["connect_request"]["status"], approval["connect_request"]["error_code"]) == (
+        "failed",
+        "consent_not_pending",
+    )
+    assert approval["consent"]["status"] == ConsentStatus.PENDING
 
     consent.refresh_from_db()
     assert consent_refresh(consent=consent).status == ConsentStatus.PENDING

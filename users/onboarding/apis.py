@@ -14,16 +14,24 @@ Status codes:
   when the bank is connected with an authorised consent (use /sync); 404 `unknown_bank`; 400 for
   a malformed client id (or none without demo clients); 409 `client_id_taken` (another user's
   client) or `client_id_locked` (a consent of the current client is held).
-- POST /api/consents/{consent_id}/approve-demo → 200 with the consent (an approved accounts
-  consent starts the first sync); 403 when demo signing is off or the client is not a demo
-  client FinTrack proposed (approve in the bank's app); 409 when not pending.
-- POST /api/banks/{bank_code}/consents/renew → 202, answered like connect: new consents requested
-  while the old ones stay in use (switched once authorised; action_required at a manual bank);
-  409 `no_consent_to_renew` without an authorised consent; 404 `unknown_bank`.
-- POST /api/banks/{bank_code}/consents/request-again → 202, answered like connect: the pending
-  requests withdrawn and fresh ones made (a lost consent asked for anew); 409
+- POST /api/consents/{consent_id}/approve-demo → 202 at once, no bank call in the request (issue
+  21): answered like connect, with the `consent`; a worker signs as the demo client, and an
+  approved accounts consent starts the first sync. 403 when demo signing is off or the client is
+  not a demo client FinTrack proposed (approve in the bank's app); 409 `consent_not_pending`
+  when it does not wait for approval; 404 for no such consent of the user.
+- POST /api/banks/{bank_code}/consents/renew → 202 at once, answered like connect: a worker
+  requests new consents while the old ones stay in use (switched once authorised;
+  action_required at a manual bank); 409 `no_consent_to_renew` without an authorised consent;
+  404 `unknown_bank`.
+- POST /api/banks/{bank_code}/consents/request-again → 202 at once, answered like connect: a
+  worker withdraws the pending requests and makes fresh ones (a lost consent asked for anew); 409
   `nothing_to_request_again` when nothing waits and access is authorised (renew) or the bank was
   never connected (connect); 404 `unknown_bank`.
+  For these three the answer's `connect_request` (its `kind`) says how the worker's request went
+  (queued, running, succeeded with its `outcome`, failed with `error_code`: bank_unavailable
+  once its retries are spent, consent_not_pending when the bank no longer has the request…);
+  the same action asked for again while it is under way answers that one (the bank is asked
+  once), another action of the bank under way is a 409 `request_in_progress`.
 - POST /api/onboarding/start → 202 with the status (each bank connected by a worker, as above)
   and its `status_url`; GET /api/onboarding/status → 200 (a read), long-polled with
   `?since=<version>&wait=<seconds>` (fintrack/core/longpoll.py: 304 when nothing changed).
@@ -35,7 +43,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from consents.selectors import consent_get
-from consents.serializers import ConsentSerializer
 from fintrack.core.longpoll import (
     LONG_POLL_PARAMETERS,
     NOT_MODIFIED_RESPONSE,
@@ -47,10 +54,12 @@ from users.onboarding import connect_requests, services
 from users.onboarding.serializers import (
     BankConnectInputSerializer,
     BankConnectOutputSerializer,
+    ConsentApproveDemoOutputSerializer,
     OnboardingStartInputSerializer,
     OnboardingStartOutputSerializer,
     OnboardingStatusSerializer,
     bank_connect_payload,
+    consent_approve_demo_payload,
 )
 
 ONBOARDING_STATUS_URL = "/api/onboarding/status"
@@ -59,11 +68,10 @@ BANK_CODE_PARAMETER = OpenApiParameter(
     "bank_code", str, OpenApiParameter.PATH, description="vbank, abank or sbank"
 )
 ERROR_RESPONSE = OpenApiResponse(description='Standard error: {"code", "message", "extra"}')
-CONSENT_ERRORS = {
-    404: OpenApiResponse(description="No such consent of this user."),
-    502: OpenApiResponse(description="The bank refused or failed the request."),
-    503: OpenApiResponse(description="The bank is unavailable."),
-}
+IN_PROGRESS = (
+    "request_in_progress: another request of this bank (connect, renew, request again, demo "
+    "approval) is being carried out; try again once it has finished."
+)
 
 
 class BankConnectApi(APIView):
@@ -130,9 +138,18 @@ class BankConnectApi(APIView):
 NEW_CONSENTS_RESPONSES = {
     202: BankConnectOutputSerializer,
     404: OpenApiResponse(description="Unknown bank code (unknown_bank)."),
-    502: ERROR_RESPONSE,
-    503: ERROR_RESPONSE,
 }
+ASYNC_NOTE = (
+    " Answers 202 at once, without calling the bank: a worker makes the bank calls (retried "
+    "with backoff while the bank is down) and `connect_request` says how that went (queued, "
+    "running, succeeded with its outcome, failed with error_code). Asking again while it is "
+    "under way answers the same request; follow it at `status_url`, GET "
+    "/api/connect-requests/{id} (reads the database)."
+)
+
+
+def _accepted(body: dict) -> Response:
+    return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["status_url"]})
 
 
 class BankConsentsRenewApi(APIView):
@@ -145,20 +162,26 @@ class BankConsentsRenewApi(APIView):
         parameters=[BANK_CODE_PARAMETER],
         responses={
             **NEW_CONSENTS_RESPONSES,
-            409: OpenApiResponse(description="no_consent_to_renew: connect the bank first."),
+            409: OpenApiResponse(
+                description="no_consent_to_renew: connect the bank first; " + IN_PROGRESS
+            ),
         },
         summary="Renew a bank's consents before they expire, without a gap in syncing",
         description=(
-            "Requests new account and product consents while the current ones stay authorised "
-            "and in use. An auto-approving bank authorises them at once and FinTrack switches "
-            "(the old consents superseded, then revoked at the bank once no sync uses them); at a "
-            "manual bank the answer carries action_required and a worker polls the request."
+            "A worker requests new account and product consents while the current ones stay "
+            "authorised and in use. An auto-approving bank authorises them at once and FinTrack "
+            "switches (the old consents superseded, then revoked at the bank once no sync uses "
+            "them); at a manual bank the answer carries action_required (once the bank said) "
+            "and a worker polls the request." + ASYNC_NOTE
         ),
         tags=["consents"],
     )
     def post(self, request, bank_code: str):
-        result = services.bank_consents_renew(user=request.user, bank_code=bank_code)
-        return Response(bank_connect_payload(result), status=status.HTTP_202_ACCEPTED)
+        renewal = connect_requests.bank_consents_renew_request(
+            user=request.user, bank_code=bank_code
+        )
+        result = connect_requests.connect_request_result(connect_request=renewal)
+        return _accepted(bank_connect_payload(result))
 
 
 class BankConsentsRequestAgainApi(APIView):
@@ -173,20 +196,23 @@ class BankConsentsRequestAgainApi(APIView):
             **NEW_CONSENTS_RESPONSES,
             409: OpenApiResponse(
                 description="nothing_to_request_again: nothing waits and access is authorised "
-                "(renew instead), or the bank was never connected (connect)."
+                "(renew instead), or the bank was never connected (connect); " + IN_PROGRESS
             ),
         },
         summary="Start a fresh approval request in place of a stale or lost one",
         description=(
             "For a request that expired, was rejected, or was approved in the bank's own app "
-            "(which some banks never report to FinTrack): the pending requests are withdrawn "
-            "here and new consents requested in one call, answered like connect."
+            "(which some banks never report to FinTrack): a worker withdraws the pending "
+            "requests and asks for new consents, answered like connect." + ASYNC_NOTE
         ),
         tags=["consents"],
     )
     def post(self, request, bank_code: str):
-        result = services.bank_consents_request_again(user=request.user, bank_code=bank_code)
-        return Response(bank_connect_payload(result), status=status.HTTP_202_ACCEPTED)
+        again = connect_requests.bank_consents_request_again_request(
+            user=request.user, bank_code=bank_code
+        )
+        result = connect_requests.connect_request_result(connect_request=again)
+        return _accepted(bank_connect_payload(result))
 
 
 class ConsentApproveDemoApi(APIView):
@@ -194,28 +220,63 @@ class ConsentApproveDemoApi(APIView):
         operation_id="consents_approve_demo",
         summary="Demo only: approve a pending consent as the bank's test client (SPEC §3.4)",
         description=(
-            "Stands in for approving in the bank's own app. Approving an accounts consent of a "
-            "connected bank starts its first sync (see GET /api/onboarding/status)."
+            "Stands in for approving in the bank's own app. A worker signs as the demo client; "
+            "an approved accounts consent of a connected bank starts its first sync (see GET "
+            "/api/onboarding/status). `consent` is the consent as stored now: pending until "
+            "the worker has the bank's answer. A bank that no longer has the request waiting "
+            "fails the request with error_code consent_not_pending." + ASYNC_NOTE
         ),
         request=None,
         responses={
-            200: ConsentSerializer,
+            202: ConsentApproveDemoOutputSerializer,
             403: OpenApiResponse(
                 description=(
                     "demo_signing_disabled (off on this server) or not_a_demo_client (a client "
                     "you gave yourself: approve in the bank's app)."
                 )
             ),
-            409: OpenApiResponse(description="The consent is not waiting for approval."),
-            **CONSENT_ERRORS,
+            404: OpenApiResponse(description="No such consent of this user (consent_not_found)."),
+            409: OpenApiResponse(
+                description="consent_not_pending: the consent is not waiting for approval; "
+                + IN_PROGRESS
+            ),
         },
         tags=["consents"],
     )
     def post(self, request, consent_id: int):
         consent = consent_get(user=request.user, consent_id=consent_id)
-        # A bank error propagates: the exception handler renders it as 502/503.
-        consent, _run = services.consent_approve_demo_and_sync(consent=consent)
-        return Response(ConsentSerializer(consent).data)
+        approval = connect_requests.consent_approve_demo_request(consent=consent)
+        result = connect_requests.connect_request_result(connect_request=approval)
+        return _accepted(consent_approve_demo_payload(result))
+
+
+class ConnectRequestApi(APIView):
+    @extend_schema(
+        operation_id="connect_requests_retrieve",
+        parameters=[
+            OpenApiParameter("connect_request_id", int, OpenApiParameter.PATH),
+        ],
+        responses={
+            200: BankConnectOutputSerializer,
+            404: OpenApiResponse(
+                description="Not one of your requests (connect_request_not_found)."
+            ),
+        },
+        summary="Follow a connect, renewal, fresh request or demo approval",
+        description=(
+            "How the request a worker carries out stands, read from the database (no bank call): "
+            "`connect_request` (queued, running, succeeded with its outcome, failed with "
+            "error_code and error), the consents it asked for and the bank's connection. The "
+            "same answer as the POST that created it, now."
+        ),
+        tags=["consents"],
+    )
+    def get(self, request, connect_request_id: int):
+        connect = connect_requests.connect_request_get(
+            user=request.user, connect_request_id=connect_request_id
+        )
+        result = connect_requests.connect_request_result(connect_request=connect)
+        return Response(bank_connect_payload(result))
 
 
 class OnboardingStartApi(APIView):

@@ -5,7 +5,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from banking.services.connections import CLIENT_ID_PATTERN, CLIENT_ID_RULE
-from consents.serializers import ActionRequiredSerializer
+from consents.serializers import ActionRequiredSerializer, ConsentSerializer
 from sync.serializers import SyncRunSerializer
 from users.models import ConnectRequest
 
@@ -45,17 +45,29 @@ class ConsentBriefSerializer(serializers.Serializer):
 
 
 class ConnectRequestBriefSerializer(serializers.Serializer):
-    """A connect carried out by a worker (issue 21): under way, or how it ended."""
+    """A connect (or renewal, fresh request, demo approval) carried out by a worker (issue 21):
+    under way, or how it ended."""
 
     id = serializers.IntegerField()
+    kind = serializers.ChoiceField(
+        choices=ConnectRequest.Kind.choices,
+        help_text="connect | renew | request_again | approve_demo: what the worker asks the bank.",
+    )
     status = serializers.ChoiceField(
         choices=ConnectRequest.Status.choices,
         help_text="queued (waiting for a worker, or for its retry: next_retry_at) | running | "
-        "succeeded (consents asked for: the first sync started, or approval awaited) | failed.",
+        "succeeded (the bank answered: the first sync started, approval awaited, or the "
+        "consents authorised: outcome) | failed (error_code, error).",
+    )
+    outcome = serializers.CharField(
+        allow_blank=True,
+        help_text="Once succeeded: sync_started | awaiting_approval | authorized.",
     )
     attempts = serializers.IntegerField()
     error_code = serializers.CharField(
-        allow_blank=True, help_text="Once failed: bank_client_unknown, consent_rejected, …"
+        allow_blank=True,
+        help_text="Once failed: bank_client_unknown, consent_rejected, bank_unavailable, "
+        "consent_not_pending, worker_lost, …",
     )
     error = serializers.CharField(allow_blank=True)
     next_retry_at = serializers.DateTimeField(
@@ -85,8 +97,18 @@ class BankConnectOutputSerializer(serializers.Serializer):
         allow_null=True, help_text="The connect the worker carries out (null: done in process)."
     )
     status_url = serializers.CharField(
-        help_text="GET it (reads the database only) to follow the connect: /api/banks/{code}/"
-        "status, or /api/onboarding/status (long-poll with ?since=version)."
+        help_text="GET it (reads the database only) to follow the request: a connect at "
+        "/api/banks/{code}/status (or /api/onboarding/status, long-poll with ?since=version); "
+        "a renewal, fresh request or demo approval at /api/connect-requests/{id}."
+    )
+
+
+class ConsentApproveDemoOutputSerializer(BankConnectOutputSerializer):
+    """POST /api/consents/{consent_id}/approve-demo: the connect answer, with the consent."""
+
+    consent = ConsentSerializer(
+        help_text="The consent being approved, as stored now: pending until the worker has the "
+        "bank's answer, then authorized."
     )
 
 
@@ -117,8 +139,16 @@ def bank_connect_payload(result) -> dict:
         "connect_request": ConnectRequestBriefSerializer(result.connect_request).data
         if result.connect_request
         else None,
-        "status_url": f"/api/banks/{bank_code}/status",
+        # A connect is followed by its bank's status; a renewal, fresh request or demo approval
+        # of a connected bank by the request itself (the bank's status stays as it was).
+        "status_url": connect_request_url(result.connect_request)
+        if result.connect_request and result.connect_request.kind != ConnectRequest.Kind.CONNECT
+        else f"/api/banks/{bank_code}/status",
     }
+
+
+def connect_request_url(connect_request) -> str:
+    return f"/api/connect-requests/{connect_request.pk}"
 
 
 # --- Onboarding ---------------------------------------------------------------------------------
@@ -271,7 +301,9 @@ class OnboardingBankSerializer(serializers.Serializer):
     last_success_at = serializers.DateTimeField(allow_null=True)
     history = OnboardingHistorySerializer(allow_null=True)
     connect = ConnectRequestBriefSerializer(
-        allow_null=True, help_text="The newest connect of this bank (a worker carries it out)."
+        allow_null=True,
+        help_text="The newest request of this bank a worker carries out (its kind: a connect, "
+        "renewal, fresh request or demo approval) and how it went.",
     )
 
 
@@ -306,3 +338,8 @@ class OnboardingStartOutputSerializer(OnboardingStatusSerializer):
     status_url = serializers.CharField(
         read_only=True, help_text="/api/onboarding/status: follow the banks being connected."
     )
+
+
+def consent_approve_demo_payload(result) -> dict:
+    """The demo approval's answer of a BankConnectResult (its `consent`, as stored now)."""
+    return {**bank_connect_payload(result), "consent": ConsentSerializer(result.consent).data}

@@ -10,6 +10,8 @@
 - `bank_consents_renew` / `bank_consents_request_again`: early renewal of a connected bank's
   consents, and a fresh request in place of a stale or lost one (consents.lifecycle); answered
   like a connect, a pending request polled by the same task.
+  Over the API these three are carried out by a worker too (a ConnectRequest of their kind,
+  connect_requests.py): the web request checks and stores the intent, the task calls these.
 - `onboarding_start` records the chosen banks (each with the user's client id there, if given)
   and asks a worker to connect each one.
 - `onboarding_status` is a read: no bank call, no write; the step is computed from what is
@@ -67,7 +69,8 @@ Step = OnboardingFlow.Step
 @dataclass
 class BankConnectResult:
     """What connecting did: the consents, the first run if started, what the user must do (and,
-    connecting in a worker, its request: the accounts consent is None until the bank answered)."""
+    connecting in a worker, its request: the accounts consent is None until the bank answered;
+    for a demo approval, the consent it approves)."""
 
     connection: BankConnection
     accounts_consent: Consent | None
@@ -76,6 +79,7 @@ class BankConnectResult:
     sync_started: bool
     action_required: dict | None
     connect_request: ConnectRequest | None = None
+    consent: Consent | None = None  # a demo approval's consent
 
 
 def bank_connect(
@@ -591,7 +595,7 @@ def _status_of(*, flow: OnboardingFlow, user) -> dict:
 
 
 def _connects_latest(*, user, codes: list[str]) -> dict[str, ConnectRequest]:
-    """Each chosen bank's newest connect request (one query)."""
+    """Each chosen bank's newest connect request, of any kind (one query)."""
     latest: dict[str, ConnectRequest] = {}
     for request in ConnectRequest.objects.filter(user=user, bank_code__in=codes):
         latest.setdefault(request.bank_code, request)  # newest first (the model's ordering)
@@ -651,11 +655,13 @@ def _overall_progress(banks: list[dict], runs: list[SyncRun | None]) -> dict:
 
 
 def _connecting(bank: dict) -> bool:
-    """Whether a worker is still carrying out the bank's connect (its ConnectRequest)."""
+    """Whether a worker is still carrying out the bank's connect (its ConnectRequest; a renewal,
+    fresh request or demo approval under way does not make a connected bank "connecting")."""
     connect = bank.get("connect")
-    return connect is not None and connect.status in (
-        ConnectRequest.Status.QUEUED,
-        ConnectRequest.Status.RUNNING,
+    return (
+        connect is not None
+        and connect.kind == ConnectRequest.Kind.CONNECT
+        and connect.status in (ConnectRequest.Status.QUEUED, ConnectRequest.Status.RUNNING)
     )
 
 

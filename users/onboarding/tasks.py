@@ -1,11 +1,16 @@
-"""Celery tasks of onboarding: carrying out a connect, and polling a pending consent at the bank
-until the user approves it.
+"""Celery tasks of onboarding: carrying out a connect (or a renewal, fresh request or demo
+approval), reaping the requests a lost message left behind, and polling a pending consent at
+the bank until the user approves it.
 
-`onboarding.connect_request_run` (queue `sync`, sent after the connect request commits) asks
-the bank for the consents and starts the first sync (users/onboarding/connect_requests.py); a
-bank that is down is retried like a sync run (SYNC_TASK_MAX_RETRIES, backoff from
-SYNC_RETRY_BASE_SECONDS with jitter, the bank's Retry-After honoured), its bank calls making only
-the transport's quick retries (`bank_calls_retried_by_task`: one layer waits, the task's).
+`onboarding.connect_request_run` (queue `sync`, sent after the request commits) asks the bank
+for the consents and starts the first sync, or renews, asks again, approves (its `kind`,
+users/onboarding/connect_requests.py); a bank that is down is retried like a sync run
+(SYNC_TASK_MAX_RETRIES, backoff from SYNC_RETRY_BASE_SECONDS with jitter, the bank's Retry-After
+honoured), its bank calls making only the transport's quick retries
+(`bank_calls_retried_by_task`: one layer waits, the task's).
+
+`onboarding.reap_stale_connect_requests` (beat, queue `maintenance`) re-sends requests whose
+message was lost and takes over those of dead workers (users/onboarding/reaper.py).
 
 A connect that leaves the accounts consent pending schedules `onboarding.pending_consent_poll`
 (after commit, `CONSENT_POLL_FIRST_SECONDS` later). Each run polls once; while the consent still
@@ -26,6 +31,7 @@ from fintrack.core.tasks import enqueue
 from sync.models import SyncTrigger
 from sync.tasks import retry_countdown
 from users.onboarding.connect_requests import connect_request_execute, connect_request_retry_wait
+from users.onboarding.reaper import connect_requests_reap
 from users.onboarding.services import onboarding_consent_poll
 
 logger = logging.getLogger(__name__)
@@ -131,3 +137,10 @@ def connect_request_run(self, connect_request_id: int) -> None:
             retries=max_retries,
         )
         raise self.retry(exc=exc, countdown=countdown, max_retries=max_retries) from exc
+
+
+# On the maintenance queue (as sync.reap_stale_runs), so a backlog of bank work never delays it.
+@shared_task(name="onboarding.reap_stale_connect_requests", queue="maintenance", ignore_result=True)
+def reap_stale_connect_requests() -> dict[str, list[int]]:
+    """Heal connect requests a lost message or a dead worker left active (beat)."""
+    return connect_requests_reap().as_dict()

@@ -19,6 +19,11 @@ urlpatterns = [
         name="bank-consents-request-again",
     ),
     path(
+        "connect-requests/<int:connect_request_id>",
+        apis.ConnectRequestApi.as_view(),
+        name="connect-request-detail",
+    ),
+    path(
         "consents/<int:consent_id>/approve-demo",
         apis.ConsentApproveDemoApi.as_view(),
         name="consent-approve-demo",

@@ -242,7 +242,15 @@ def test_onboarding_from_start_to_can_proceed_with_all_three_banks(
     assert body["completed"] is False
 
     approved = auth_client.post(action["approve_demo_url"])
-    assert approved.status_code == 200, approved.content
+    # A worker approves (eager in tests: it ran once the request committed).
+    assert approved.status_code == 202, approved.content
+    request = approved.json()["connect_request"]
+    assert (request["kind"], request["status"], request["outcome"]) == (
+        "approve_demo",
+        "succeeded",
+        "sync_started",
+    )
+    assert approved.json()["consent"]["status"] == ConsentStatus.AUTHORIZED
 
     status = auth_client.get("/api/onboarding/status").json()
 

@@ -56,7 +56,8 @@ def _connect_every_bank_through_the_api(api: APIClient) -> list[dict]:
         for consent in Consent.objects.filter(bank_code=bank_code, status="pending"):
             approved = api.post(f"/api/consents/{consent.pk}/approve-demo")  # starts the sync
             bodies.append(approved.json())
-            assert approved.status_code == 200, approved.content
+            assert approved.status_code == 202, approved.content  # a worker (eager) approved
+            assert approved.json()["connect_request"]["status"] == "succeeded", approved.content
     return bodies
 
 
