@@ -22,20 +22,40 @@ for them first, the same for both ways).
 Without latency and with 200 ms per bank call (the sandbox's latency switch). `--ci`: the heavy
 client's six years at a third of its volume (~86,000 transactions), one run.
 
+**The reference must be a real full sync.** Each one-pass run is checked (sync/tests/
+one_pass_compare.py, shared with the test of the progressive sync): a full first read in one pass
+that succeeded and called its bank, nothing found stored before it, the rows stored those it added
+and as many as the banks' totalRecords (read by the untimed bare fetch at the start). A reference
+that is not is a MISSED target with its reason, and its ratios are not figures. So is a database
+not empty before a scenario, or a Celery worker already answering on the broker.
+
+Isolation: its own database (`fintrack_bench_first`, BENCH_DATABASE_URL) and Redis db
+(BENCH_REDIS_URL, db 7). A reference of 524 rows once came out: that is exactly team260-1's
+ordinary persona at the three banks (the heavy knob off), which only the sandboxes of
+analytics_accuracy.py and categories.py serve; both wipe and sync on the shared `fintrack_bench`
+and Redis db 13 by default. Most likely one ran at the same time (without the lock), and its wipe
+(TRUNCATE … RESTART IDENTITY) put its user and runs under the very ids (user 1, runs 1–3) this
+bench was reading.
+
     .venv/bin/python bench/first_figures.py [--runs 3] [--ci]
 """
 
 import argparse
-import hashlib
 import os
 import sys
 import time
-from datetime import datetime
-from unittest import mock
+from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+# Before bench.common reads them: this bench's own database and Redis db (never another bench's).
+os.environ.setdefault(
+    "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/fintrack_bench_first"
+)
+os.environ.setdefault("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7")
+
 from bench import common
+from sync.tests import one_pass_compare as compare
 
 LATENCY_MS = 200
 RECENT_DAYS = 90
@@ -46,10 +66,14 @@ POLL_SECONDS = 0.05
 
 def _prepare(now, *, per_year: int | None, latency_ms: int):
     """A wiped database: the clock frozen, the client's volume, the user connected at every bank,
-    then the latency switched on. The user."""
+    then the latency switched on. The user. Refuses a database holding anything of an earlier
+    scenario (a leftover process writing after the wipe) and a worker already on the broker."""
+    from banking.models import Account, Transaction
     from sandbox import faults
     from sandbox.volume import set_client_volume
+    from sync.models import SyncRun
 
+    _no_worker_left()
     common.wipe()
     common.sandbox_clock_freeze(now)
     if per_year is not None:
@@ -58,7 +82,46 @@ def _prepare(now, *, per_year: int | None, latency_ms: int):
     common.connect_banks(user)
     for bank_code in common.BANK_CODES:
         faults.set_faults(bank_code, latency_ms=latency_ms)
+    leftovers = {
+        "transactions": Transaction.objects.count(),
+        "sync runs": SyncRun.objects.count(),
+        "accounts": Account.objects.count(),
+    }
+    if any(leftovers.values()):
+        raise RuntimeError(f"the wiped database is not empty before the syncs: {leftovers}")
     return user
+
+
+def _worker_processes(recent_days: int) -> list[int]:
+    """Pids of this bench's Celery worker processes (main and pool) for `recent_days`."""
+    mark = f"--hostname=first{recent_days}@".encode()
+    pids = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if mark in cmdline.read_bytes():
+                pids.append(int(cmdline.parent.name))
+        except OSError:  # ended meanwhile
+            continue
+    return pids
+
+
+def _no_worker_left(seconds: float = 30) -> None:
+    """Wait until no worker of this bench is alive and none answers on the broker: one left over
+    (a pool process outliving its main) would take the next scenario's tasks or write into its
+    rows (the wipe restarts ids). Raises if one stays."""
+    from fintrack.celery import app
+
+    deadline = time.monotonic() + seconds
+    while True:
+        alive = _worker_processes(0) + _worker_processes(RECENT_DAYS)
+        answering = app.control.ping(timeout=0.5)
+        if not alive and not answering:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"a Celery worker is left from before: processes {alive}, answering {answering}"
+            )
+        time.sleep(0.5)
 
 
 def _worker(recent_days: int):
@@ -122,10 +185,10 @@ def _first_syncs(user, *, progressive: bool) -> dict:
         time.sleep(POLL_SECONDS)
     else:
         raise RuntimeError(f"syncs {pks} did not finish within {WAIT_SECONDS} s")
-    runs = list(SyncRun.objects.filter(pk__in=pks).order_by("pk"))
+    runs = list(SyncRun.objects.filter(pk__in=pks).select_related("connection").order_by("pk"))
     if progressive and {run.phase for run in runs} != {SyncPhase.BACKFILL}:
         raise RuntimeError(f"not every first sync was progressive: {[r.phase for r in runs]}")
-    return {
+    return runs, {
         "ready_seconds": ready_s,
         "done_seconds": done_s,
         "dashboard_state": (dashboard or {}).get("state"),
@@ -159,100 +222,29 @@ def _final_history(user) -> dict | None:
     return history
 
 
-def _rows_digest(user) -> tuple[int, str]:
-    """Every stored row by what the bank and the rules made of it, hashed in one order."""
-    from banking.models import Transaction
+def _one_run(now, at, *, per_year, latency_ms: int, bank_total: int) -> dict:
+    """The one-pass sync, then the progressive one, each on a wiped database and its own worker.
+    `bank_total`: the banks' totalRecords, which both must store."""
+    from users.models import User
 
-    digest = hashlib.sha256()
-    count = 0
-    rows = (
-        Transaction.objects.filter(user=user)
-        .order_by("bank_code", "account__bank_account_id", "bank_transaction_id")
-        .values_list(
-            "bank_code",
-            "account__bank_account_id",
-            "bank_transaction_id",
-            "amount",
-            "currency",
-            "booking_date",
-            "value_date",
-            "status",
-            "description",
-            "merchant_name",
-            "merchant_category",
-            "mcc",
-            "counterparty",
-            "bank_transaction_code",
-            "category__code",
-            "category_source",
-            "is_own_transfer",
-        )
-        .iterator(chunk_size=5000)
-    )
-    for row in rows:
-        digest.update(repr(row).encode())
-        count += 1
-    return count, digest.hexdigest()
-
-
-def _comparable(value):
-    """A snapshot's JSON without database ids and the times rows were written."""
-    if isinstance(value, dict):
-        return {
-            key: _comparable(item)
-            for key, item in value.items()
-            if key != "updated_at"
-            and not ((key == "id" or key.endswith("_id")) and isinstance(item, int | None))
-        }
-    if isinstance(value, list):
-        return [_comparable(item) for item in value]
-    return value
-
-
-def _figures(user, at: datetime) -> dict:
-    """The snapshot of the user's data computed at one instant (the time of day changes the rest
-    of today's spending), without freshness (when each sync finished)."""
-    from analytics.services import analytics_recompute
-
-    with mock.patch("analytics.compute.timezone.now", return_value=at):
-        snapshot = analytics_recompute(user=user)
-    breakdown = dict(snapshot.breakdown)
-    breakdown.pop("freshness", None)
-    return _comparable({"summary": snapshot.summary, "breakdown": breakdown})
-
-
-def _differences(got, expected, path: str = "") -> list[str]:
-    if isinstance(got, dict) and isinstance(expected, dict):
-        return [
-            difference
-            for key in sorted(set(got) | set(expected))
-            for difference in _differences(got.get(key), expected.get(key), f"{path}.{key}")
-        ]
-    if isinstance(got, list) and isinstance(expected, list) and len(got) == len(expected):
-        return [
-            difference
-            for index, (a, b) in enumerate(zip(got, expected, strict=True))
-            for difference in _differences(a, b, f"{path}[{index}]")
-        ]
-    return [] if got == expected else [f"{path}: {got!r} != {expected!r}"[:240]]
-
-
-def _one_run(now, at, *, per_year, latency_ms: int) -> dict:
-    """The one-pass sync, then the progressive one, each on a wiped database and its own worker."""
     user = _prepare(now, per_year=per_year, latency_ms=latency_ms)
     with _worker(0):
         _worker_ready()
-        one_pass = _first_syncs(user, progressive=False)
-    one_pass["rows"], one_pass["digest"] = _rows_digest(user)
-    expected = _figures(user, at)
+        runs, one_pass = _first_syncs(user, progressive=False)
+    one_pass["rows"], one_pass["digest"] = compare.rows_digest(user)
+    # Not a real full sync of everything the banks hold: its times and figures are no reference.
+    reference_problems = compare.one_pass_problems(
+        runs, stored=one_pass["rows"], bank_total=bank_total
+    )
+    expected = compare.figures(user, at)
 
     user = _prepare(now, per_year=per_year, latency_ms=latency_ms)
     with _worker(RECENT_DAYS):
         _worker_ready()
-        progressive = _first_syncs(user, progressive=True)
+        _runs, progressive = _first_syncs(user, progressive=True)
         progressive["final_history"] = _final_history(user)
-    progressive["rows"], progressive["digest"] = _rows_digest(user)
-    differences = _differences(_figures(user, at), expected)
+    progressive["rows"], progressive["digest"] = compare.rows_digest(user)
+    differences = compare.differences(compare.figures(user, at), expected)
     if (progressive["final_history"] or {}).get("state") != "complete":
         differences.insert(0, f"history after the backfill: {progressive['final_history']}")
     if (progressive["rows"], progressive["digest"]) != (one_pass["rows"], one_pass["digest"]):
@@ -261,7 +253,16 @@ def _one_run(now, at, *, per_year, latency_ms: int) -> dict:
             f"rows: {progressive['rows']} ({progressive['digest'][:12]}) != "
             f"{one_pass['rows']} ({one_pass['digest'][:12]})",
         )
-    return {"one_pass": one_pass, "progressive": progressive, "differences": differences}
+    if progressive["rows"] != bank_total:
+        differences.insert(0, f"{progressive['rows']} rows stored, the banks count {bank_total}")
+    if not User.objects.filter(pk=user.pk, email=user.email).exists():
+        differences.insert(0, "the bench's user is gone: something wiped the database meanwhile")
+    return {
+        "one_pass": one_pass,
+        "progressive": progressive,
+        "reference_problems": reference_problems,
+        "differences": differences,
+    }
 
 
 def main(runs: int, ci: bool) -> None:
@@ -278,13 +279,20 @@ def main(runs: int, ci: bool) -> None:
     results: dict[str, list[dict]] = {name: [] for name in scenarios}
     with common.sandbox_server():
         # The sandbox generates and caches the history on first read: once, untimed.
+        # Planned, it returns the banks' totalRecords: what a complete read must store.
         user = _prepare(now, per_year=per_year, latency_ms=0)
-        common.bare_fetch(common.bare_fetch_plan(user), page_limit=settings.SYNC_PAGE_LIMIT)
+        bank_total = common.bare_fetch(
+            common.bare_fetch_plan(user), page_limit=settings.SYNC_PAGE_LIMIT, planned=True
+        )["transactions"]
         for number in range(runs):
             for name, latency_ms in scenarios.items():
-                result = _one_run(now, at, per_year=per_year, latency_ms=latency_ms)
+                result = _one_run(
+                    now, at, per_year=per_year, latency_ms=latency_ms, bank_total=bank_total
+                )
                 results[name].append(result)
                 one, prog = result["one_pass"], result["progressive"]
+                for problem in result["reference_problems"]:
+                    print(f"MISSED: the one-pass reference is not a full sync: {problem}")
                 print(
                     f"run {number + 1}/{runs}, {name}: one pass {one['done_seconds']:.1f}s "
                     f"({one['bank_calls']} calls); progressive ready "
@@ -298,8 +306,8 @@ def main(runs: int, ci: bool) -> None:
             faults.clear_faults(bank_code)
 
     lines = [
-        f"heavy client {common.HEAVY_CLIENT}: {results['no latency'][0]['one_pass']['rows']} "
-        f"transactions at 3 banks ({per_year or common.HEAVY_PER_YEAR}/year per checking account, "
+        f"heavy client {common.HEAVY_CLIENT}: {bank_total} transactions (the banks' "
+        f"totalRecords) at 3 banks ({per_year or common.HEAVY_PER_YEAR}/year per checking account, "
         f"{common.HEAVY_MONTHS} months); first syncs of the 3 banks at once through Celery "
         f"(prefork, 3); newest {RECENT_DAYS} days first",
     ]
@@ -351,6 +359,22 @@ def main(runs: int, ci: bool) -> None:
     differing = sum(1 for items in results.values() for r in items if r["differences"])
     targets.append(
         common.target("10. runs whose figures differ from one pass", differing, at_most=0)
+    )
+    # A reference that is not a real full sync makes every figure above meaningless: loud.
+    bad = [
+        f"{name}, run {number + 1}: {problem}"
+        for name, items in results.items()
+        for number, r in enumerate(items)
+        for problem in r["reference_problems"]
+    ]
+    lines += [f"MISSED, the one-pass reference is not a real full sync: {b}" for b in bad[:10]]
+    targets.append(
+        common.target(
+            "10. runs whose one-pass reference is not a real full sync"
+            + (f" ({bad[0][:120]})" if bad else ""),
+            sum(1 for items in results.values() for r in items if r["reference_problems"]),
+            at_most=0,
+        )
     )
     common.report(
         "first_figures",

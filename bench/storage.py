@@ -3,7 +3,8 @@
 1. Bytes stored by a no-op incremental sync of the heavy client (three banks, nothing new at the
    sandbox) before and after response bodies are shared: "before" counts each response's body in
    its own row (as stored until issue 22), "after" what the sync really added (metadata rows and
-   the bodies not stored yet). Both against the full sync's raw-log bytes; target after ≤ 5%.
+   the bodies not stored yet). Both against the full sync's raw-log bytes; target after ≤ 2%
+   (issue 25, as the no-op sync's time against the full one's).
    Bytes are the rows' stored size (each column's pg_column_size, compressed as stored, + the
    tuple header); the physical growth of the tables, indexes included, is shown beside them.
 2. Purging one day of 1,000,000 raw-log rows (shaped like the heavy client's no-op sync rows):
@@ -490,7 +491,7 @@ def main(*, ci: bool) -> None:
     ]
     targets = [
         common.target(
-            "storage: no-op sync bytes / full sync (shared bodies)", after_share, at_most=0.05
+            "storage: no-op sync bytes / full sync (shared bodies)", after_share, at_most=0.02
         ),
         # A drop is catalogue work, whatever the day's size: seconds, not a ratio.
         common.target(

@@ -8,7 +8,6 @@ client; a backfill that fails keeps the watermarks and the next sync completes t
 
 import threading
 from datetime import date, datetime, timedelta
-from unittest import mock
 
 import pytest
 from django.utils import timezone
@@ -23,6 +22,7 @@ from sandbox.ground_truth import client_bank_truth
 from sync import progressive
 from sync.models import SyncPhase, SyncRun, SyncStatus, SyncTrigger
 from sync.services import sync_run_execute
+from sync.tests import one_pass_compare as compare
 from sync.tests.ground_truth import assert_equals_ground_truth
 from users.onboarding.services import onboarding_start, onboarding_status
 
@@ -84,21 +84,7 @@ def _booked(item: dict) -> datetime:
 
 def _rows(user) -> list[tuple]:
     """Every stored transaction of the user by what the bank and the rules made of it."""
-    return sorted(
-        Transaction.objects.filter(user=user).values_list(
-            "bank_code",
-            "account__bank_account_id",
-            "bank_transaction_id",
-            "amount",
-            "booking_date",
-            "status",
-            "description",
-            "merchant_name",
-            "mcc",
-            "category__code",
-            "is_own_transfer",
-        )
-    )
+    return list(compare.stored_rows(user))
 
 
 def _watermarks(user) -> dict:
@@ -109,48 +95,6 @@ def _watermarks(user) -> dict:
     )
 
 
-def _comparable(value):
-    """A snapshot's JSON without database ids (two users' rows have different ones) and the
-    times rows were written (`updated_at` of the totals)."""
-    if isinstance(value, dict):
-        return {
-            key: _comparable(item)
-            for key, item in value.items()
-            if key != "updated_at"
-            and not ((key == "id" or key.endswith("_id")) and isinstance(item, int | None))
-        }
-    if isinstance(value, list):
-        return [_comparable(item) for item in value]
-    return value
-
-
-def _differences(got, expected, path: str = "") -> list[str]:
-    """Where two JSON values differ (a readable failure for two snapshots)."""
-    if isinstance(got, dict) and isinstance(expected, dict):
-        return [
-            difference
-            for key in sorted(set(got) | set(expected))
-            for difference in _differences(got.get(key), expected.get(key), f"{path}.{key}")
-        ]
-    if isinstance(got, list) and isinstance(expected, list) and len(got) == len(expected):
-        return [
-            difference
-            for index, (a, b) in enumerate(zip(got, expected, strict=True))
-            for difference in _differences(a, b, f"{path}[{index}]")
-        ]
-    return [] if got == expected else [f"{path}: {got!r} != {expected!r}"[:300]]
-
-
-def _figures(user, at: datetime) -> dict:
-    """The snapshot of the user's data computed at one instant (the time of day changes the
-    rest of today's spending), without ids and freshness (when each sync finished)."""
-    with mock.patch("analytics.compute.timezone.now", return_value=at):
-        snapshot = analytics_recompute(user=user)
-    breakdown = dict(snapshot.breakdown)
-    breakdown.pop("freshness")
-    return _comparable({"summary": snapshot.summary, "breakdown": breakdown})
-
-
 def test_first_sync_shows_the_newest_days_then_equals_a_one_pass_sync(
     sandbox_banks, make_user, settings, monkeypatch, recent_days
 ):
@@ -159,8 +103,14 @@ def test_first_sync_shows_the_newest_days_then_equals_a_one_pass_sync(
     settings.FIRST_SYNC_RECENT_DAYS = 0
     one_pass_user = make_user(client_id=CLIENT)
     one_pass = _sync(_connected(one_pass_user))
-    assert (one_pass.status, one_pass.phase) == (SyncStatus.SUCCEEDED, SyncPhase.ONE_PASS)
-    expected_rows, expected_figures = _rows(one_pass_user), _figures(one_pass_user, at)
+    expected_rows, expected_figures = _rows(one_pass_user), compare.figures(one_pass_user, at)
+    truth = client_bank_truth(CLIENT, BANK)
+    items = [item for listed in truth["transactions"].values() for item in listed]
+    # The reference is a real full sync of everything the bank holds (as the bench checks it).
+    problems = compare.one_pass_problems(
+        [one_pass], stored=len(expected_rows), bank_total=len(items)
+    )
+    assert problems == []
     expected_watermarks = _watermarks(one_pass_user)
 
     settings.FIRST_SYNC_RECENT_DAYS = recent_days
@@ -194,8 +144,6 @@ def test_first_sync_shows_the_newest_days_then_equals_a_one_pass_sync(
     assert complete_from <= today - timedelta(days=recent_days - 1)
     assert seen["analytics"]["history"] == history
     # Stored then: every row from complete_from on, and not the older ones.
-    truth = client_bank_truth(CLIENT, BANK)
-    items = [item for listed in truth["transactions"].values() for item in listed]
     assert any(_booked(item).date() < complete_from - timedelta(days=7) for item in items)
     recent_ids = {
         item["transactionId"]
@@ -229,7 +177,7 @@ def test_first_sync_shows_the_newest_days_then_equals_a_one_pass_sync(
     assert final["history"]["state"] == "complete"
     assert "is_estimate" not in final["sts"]
     assert onboarding_status(user=user)["banks"][0]["history"]["phase"] == "done"
-    assert _differences(_figures(user, at), expected_figures) == []
+    assert compare.differences(compare.figures(user, at), expected_figures) == []
 
 
 def test_a_failed_backfill_keeps_the_watermarks_and_the_next_sync_completes_it(
@@ -337,3 +285,32 @@ def test_a_history_within_the_newest_days_is_read_once(
     assert _page_calls(user) == _page_calls(one_pass_user) > 0
     assert (run.transactions_added, run.transactions_unchanged) == (one_pass.transactions_added, 0)
     assert_equals_ground_truth(user=user, bank_code=BANK)
+
+
+def test_a_reference_that_is_not_a_full_sync_is_named():
+    """What bench/first_figures.py reported as a 524-row reference with no bank call: every
+    reason the comparison refuses it is named."""
+    from banking.models import BankConnection
+    from sync.models import SyncKind
+
+    run = SyncRun(
+        pk=1,
+        connection=BankConnection(bank_code=BANK),
+        kind=SyncKind.FULL,
+        phase=SyncPhase.BACKFILL,
+        status=SyncStatus.SUCCEEDED,
+        bank_calls=0,
+        accounts_count=2,
+        transactions_added=524,
+        transactions_unchanged=3,
+    )
+
+    problems = compare.one_pass_problems([run], stored=524, bank_total=86403)
+
+    assert problems == [
+        "run 1 (vbank) is kind full, phase backfill, not a one-pass read",
+        "run 1 (vbank) made 0 bank call(s) for 2 account(s)",
+        "run 1 (vbank) found rows stored before it (3 unchanged, 0 updated): not a first sync",
+        "524 rows stored, the banks count 86403 (totalRecords)",
+    ]
+    assert compare.one_pass_problems([], stored=0) == ["no sync run"]
