@@ -47,7 +47,7 @@ from analytics.sts import (
     reserve_compute,
     sts_compute,
 )
-from analytics.summary import SNAPSHOT_VERSION, jsonable, summary_build
+from analytics.summary import SNAPSHOT_VERSION, jsonable, summary_build, summary_json_text
 from banking.models import SAVINGS_ACCOUNT_TYPES, SPENDABLE_ACCOUNT_TYPES
 
 BASE_CURRENCY = "RUB"
@@ -819,5 +819,8 @@ def snapshot_compute(*, user, today: date | None = None) -> AnalyticsSnapshot:
         next_payment_amount=(next_payment or {}).get("amount"),
         breakdown=breakdown,
         summary=summary,
+        # The dashboard serves this text as it is (analytics.dashboard), never re-rendered.
+        summary_json=summary_json_text(summary),
+        summary_json_version=summary.get("version"),
         data_fresh_as_of=data_fresh_as_of,
     )

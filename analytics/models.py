@@ -26,6 +26,20 @@ class AnalyticsSnapshot(models.Model):
     summary = models.JSONField(
         default=dict, blank=True, help_text="The compact part the dashboard serves."
     )
+    # The dashboard sends these bytes as they are (analytics.dashboard): made from `summary` when
+    # the snapshot is stored, or on the first read of an older row (null until then).
+    summary_json = models.TextField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The summary's dashboard members as ready-made JSON text.",
+    )
+    summary_json_version = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The snapshot version summary_json was made in (analytics.summary).",
+    )
     data_fresh_as_of = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

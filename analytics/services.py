@@ -21,6 +21,7 @@ from django.core.cache import cache
 from django.core.cache.backends.locmem import LocMemCache
 
 from analytics.models import AnalyticsSnapshot
+from analytics.summary import summary_json_text
 from fintrack.core.tasks import enqueue
 
 logger = logging.getLogger(__name__)
@@ -125,7 +126,24 @@ def analytics_recompute_request(*, user_id: int) -> bool:
 
 
 def analytics_recompute(*, user, today=None) -> AnalyticsSnapshot:
-    """Compute STS, health, debt and forecast from current data and store a snapshot."""
+    """Compute STS, health, debt and forecast from current data and store a snapshot, with its
+    summary as the ready-made JSON the dashboard serves."""
     from analytics.compute import snapshot_compute
 
-    return snapshot_compute(user=user, today=today)
+    snapshot = snapshot_compute(user=user, today=today)
+    if snapshot.summary_json is None:
+        snapshot_summary_json_store(snapshot=snapshot)
+    return snapshot
+
+
+def snapshot_summary_json_store(*, snapshot: AnalyticsSnapshot) -> AnalyticsSnapshot:
+    """Store the snapshot's summary as the dashboard's ready-made JSON text (summary_json), in
+    the version the summary was computed in. Idempotent: two concurrent stores of one snapshot
+    write the same members."""
+    summary = snapshot.summary or {}
+    snapshot.summary_json = summary_json_text(summary)
+    snapshot.summary_json_version = summary.get("version")
+    AnalyticsSnapshot.objects.filter(pk=snapshot.pk).update(
+        summary_json=snapshot.summary_json, summary_json_version=snapshot.summary_json_version
+    )
+    return snapshot

@@ -1,5 +1,6 @@
 """The compact main-screen payload stored with each snapshot, and the JSON conversion."""
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -18,6 +19,19 @@ INDICATOR_FIELDS = ("code", "has_data", "value", "score", "band", "explanation")
 # is read (3: the API vocabulary of issue 24, times in UTC with Z, money with two decimals).
 SNAPSHOT_VERSION = 3
 CENT = Decimal("0.01")
+# The summary's members the dashboard serves, in order, with what it shows when one is missing.
+DASHBOARD_MEMBERS = (
+    ("sts", None),
+    ("health", None),
+    ("debt", None),
+    ("savings", None),
+    ("totals", []),
+    ("accounts", []),
+    ("recent_transactions", []),
+    ("top_categories", []),
+    # Complete, or still loading (a first sync's backfill) and from which day: analytics/history
+    ("history", None),
+)
 
 
 def jsonable(value):
@@ -37,6 +51,21 @@ def jsonable(value):
     if isinstance(value, list | tuple):
         return [jsonable(v) for v in value]
     return value
+
+
+def json_text(value) -> str:
+    """JSON text as DRF's JSONRenderer writes it (compact, UTF-8, no NaN, U+2028 and U+2029
+    escaped): what the dashboard sends without DRF rendering it."""
+    text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+def summary_json_text(summary: Mapping[str, Any]) -> str:
+    """The summary's dashboard members as ready-made JSON text, `"sts":…,"history":…` without
+    the braces, so the dashboard splices it into its answer without decoding it."""
+    return json_text({name: summary.get(name, default) for name, default in DASHBOARD_MEMBERS})[
+        1:-1
+    ]
 
 
 def _totals_from_accounts(accounts: Sequence[Mapping[str, Any]]) -> list[dict]:

@@ -24,6 +24,10 @@ from bench import common
 
 WRK_SECONDS = 10
 WRK_CONNECTIONS = 8
+# Issue 25: the dashboard is served from its snapshot's ready-made JSON, so it costs close to the
+# bare authenticated endpoint whatever the data size.
+LATENCY_RATIO = 1.1
+THROUGHPUT_RATIO = 0.8
 
 
 def _latencies(client, token: str, path: str, count: int) -> list[float]:
@@ -159,9 +163,13 @@ def main(requests: int, rounds: int) -> None:
         common.target(
             "4. dashboard queries, 250k minus 1k", queries["big"] - queries["small"], at_most=0
         ),
-        common.target("4. dashboard latency ratio 250k / 1k (medians)", latency_ratio, at_most=1.5),
         common.target(
-            "4. dashboard / auth/me throughput (median)", throughput_ratio["median"], at_least=0.5
+            "4. dashboard latency ratio 250k / 1k (medians)", latency_ratio, at_most=LATENCY_RATIO
+        ),
+        common.target(
+            "4. dashboard / auth/me throughput (median)",
+            throughput_ratio["median"],
+            at_least=THROUGHPUT_RATIO,
         ),
     ]
     common.report(

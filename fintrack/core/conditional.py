@@ -1,9 +1,11 @@
 """Conditional GET for API views: an ETag on every 200, and 304 Not Modified for a repeat.
 
 The frontend polls the dashboard and analytics; a client that sends back the ETag it got
-(`If-None-Match`) gets an empty 304 while nothing changed. The ETag is Django's own
-(ConditionalGetMiddleware: a hash of the rendered body), so it changes exactly when the answer
-does, whatever changed it (a new snapshot, a bank status, the recompute flag).
+(`If-None-Match`) gets an empty 304 while nothing changed. A view may set its own ETag, one
+that is cheaper than hashing its whole answer and changes exactly when the answer does (the
+dashboard hashes its live part, which holds the snapshot's id: analytics.dashboard);
+ConditionalGetMiddleware keeps it and compares it. Otherwise the ETag is Django's own, a hash of
+the rendered body, so it changes whenever anything in the answer does.
 `Cache-Control: private, no-cache` keeps shared caches out (answers are per user) and makes the
 browser revalidate each time.
 """
