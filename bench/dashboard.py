@@ -2,15 +2,29 @@
 (SQL queries, median and p95 latency), and its throughput under concurrent load versus
 GET /api/auth/me on the same gunicorn.
 
-Data is written directly (bulk_create), then aggregates and a snapshot as after a sync. Latency is
-measured in process (Django's test client, the full middleware and JWT stack), the two users
-interleaved so noise hits both. Throughput: gunicorn (2 sync workers, one per core) on loopback,
-`wrk -t2 -c8` for a bounded 10 s per round, rounds alternating between the two endpoints.
+The users (`--source sandbox`, the default) are sandbox clients synced over real HTTP from
+`run_sandbox` (clock frozen), as a user gets them: the ~250k user is the heavy client team260-1
+(`SANDBOX_HEAVY_CLIENTS`, as in benchmarks 1–2: 19 accounts at the three banks, live-style rows
+with tied booking times), the ~1k user the ordinary client team260-30 (`--small-client`; archetype
+10, own transfers, at the three banks, ~1,100 rows); each connected at every bank the client has,
+both consents (accounts, products) authorised, one sync per bank (the progressive first sync).
+Then the analytics snapshot as the worker computes it (`analytics.recompute_user`: marker cleared,
+`analytics_recompute`) and `VACUUM ANALYZE`. `--source synthetic` writes the old data instead
+(bulk_create: one VBank connection, no consents; monthly salary, rent and a subscription plus
+random card spending), then aggregates and a snapshot. `--reuse` keeps the users of a previous
+run of the same source (the snapshot is computed again).
+
+Latency is measured in process (Django's test client, the full middleware and JWT stack), the
+two users interleaved so noise hits both. Throughput: gunicorn (2 sync workers, one per core) on
+loopback, `wrk -t2 -c8` for a bounded 10 s per round, rounds alternating between the two
+endpoints, with the ~250k user's token.
 
     .venv/bin/python bench/dashboard.py [--requests 60] [--rounds 3]
+        [--source sandbox|synthetic] [--small-client team260-30] [--reuse]
 """
 
 import argparse
+import gc
 import os
 import re
 import shutil
@@ -28,6 +42,9 @@ WRK_CONNECTIONS = 8
 # bare authenticated endpoint whatever the data size.
 LATENCY_RATIO = 1.1
 THROUGHPUT_RATIO = 0.8
+# An ordinary sandbox client with ~1,000 rows at all three banks, like the heavy client.
+SMALL_CLIENT = "team260-30"
+ROLES = ("small", "big")
 
 
 def _latencies(client, token: str, path: str, count: int) -> list[float]:
@@ -77,33 +94,144 @@ def _wrk(url: str, token: str) -> dict:
     return {"requests_per_second": rate}
 
 
-def main(requests: int, rounds: int) -> None:
+def _email(role: str, source: str) -> str:
+    return f"{role}-{source}@bench.local"
+
+
+def _client_banks(client_id: str, now) -> tuple[str, ...]:
+    """The banks where the sandbox has accounts for `client_id` (read from its generator)."""
+    from sandbox import data
+
+    key = data.key_for(client_id, now.date())
+    return tuple(code for code in common.BANK_CODES if data.bank_layout(key, code).accounts)
+
+
+def _sandbox_users(small_client: str) -> dict:
+    """Both users synced from the sandbox over HTTP, every bank the client has, both consents;
+    {role: (user, sync seconds)}."""
+    users = {}
+    with common.sandbox_server():
+        now = common.bench_now()
+        common.sandbox_clock_freeze(now)
+        for role, client_id in (("small", small_client), ("big", common.HEAVY_CLIENT)):
+            banks = _client_banks(client_id, now)
+            user = common.make_user(_email(role, "sandbox"), client_id=client_id, bank_codes=banks)
+            connections = common.connect_banks(user, banks)
+            started = time.perf_counter()
+            for connection_row in connections:
+                run = common.sync_now(connection_row.pk)
+                if run.status != "succeeded":
+                    raise RuntimeError(
+                        f"{client_id} {connection_row.bank_code} sync {run.status}: {run.error}"
+                    )
+            users[role] = (user, time.perf_counter() - started)
+            print(f"synced {client_id} ({', '.join(banks)}) in {users[role][1]:.0f}s", flush=True)
+    return users
+
+
+def _synthetic_users(today) -> dict:
+    """The old data: one VBank connection each, no consents, rows written with bulk_create."""
+    small, _count = common.synthetic_user(
+        _email("small", "synthetic"), accounts=1, days=365, per_day=2.6, today=today
+    )
+    big, _count = common.synthetic_user(
+        _email("big", "synthetic"), accounts=6, days=3650, per_day=11.3, today=today
+    )
+    for user in (small, big):
+        common.refresh_derived(user, today=today)
+    return {"small": (small, None), "big": (big, None)}
+
+
+def _snapshot_as_the_worker(user, today) -> None:
+    """What analytics.recompute_user does: the marker cleared (the sync set it), a snapshot."""
+    from analytics import services
+
+    services.recompute_marker_clear(user_id=user.pk)
+    services.analytics_recompute(user=user, today=today)
+
+
+def _describe(user, sync_seconds) -> dict:
+    """Transactions, accounts, and every connection's client id and consents, for the report."""
+    from banking.models import Account, BankConnection, Transaction
+    from consents.models import Consent
+
+    consents: dict[str, list[str]] = {}
+    for bank_code, kind, status in (
+        Consent.objects.filter(user=user)
+        .order_by("bank_code", "kind")
+        .values_list("bank_code", "kind", "status")
+    ):
+        consents.setdefault(bank_code, []).append(f"{kind} {status}")
+    connections = BankConnection.objects.filter(user=user).order_by("bank_code")
+    return {
+        "email": user.email,
+        "client_id": next((c.client_id for c in connections if c.client_id), ""),
+        "transactions": Transaction.objects.filter(user=user).count(),
+        "accounts": Account.objects.filter(user=user).count(),
+        "banks": [c.bank_code for c in connections],
+        "consents": consents,
+        "sync_seconds": sync_seconds,
+    }
+
+
+def _user_line(role: str, info: dict) -> str:
+    banks = "; ".join(
+        f"{bank} ({', '.join(info['consents'].get(bank, [])) or 'no consents'})"
+        for bank in info["banks"]
+    )
+    who = f" = {info['client_id']}" if info["client_id"] else ""
+    synced = f", synced in {info['sync_seconds']:.0f}s" if info["sync_seconds"] else ""
+    size = "~1k" if role == "small" else "~250k"
+    return (
+        f"{size} user{who}: {info['transactions']:,} transactions, {info['accounts']} accounts"
+        f"{synced}; banks: {banks}"
+    )
+
+
+def main(requests: int, rounds: int, source: str, small_client: str, reuse: bool) -> None:
     from django.test import Client
+
+    from users.models import User
 
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get install -y wrk (bin/bench does it)")
     common.migrate()
-    common.wipe()
     today = common.bench_now().date()
     started = time.perf_counter()
-    small, small_count = common.synthetic_user(
-        "small@bench.local", accounts=1, days=365, per_day=2.6, today=today
-    )
-    big, big_count = common.synthetic_user(
-        "big@bench.local", accounts=6, days=3650, per_day=11.3, today=today
-    )
-    for user in (small, big):
-        common.refresh_derived(user, today=today)
+    found = {role: User.objects.filter(email=_email(role, source)).first() for role in ROLES}
+    if reuse and all(found.values()):
+        built = {role: (user, None) for role, user in found.items()}
+        print(f"data: reusing the {source} users of a previous run", flush=True)
+    else:
+        common.wipe()
+        built = _sandbox_users(small_client) if source == "sandbox" else _synthetic_users(today)
+    if source == "sandbox" or reuse:
+        for user, _seconds in built.values():
+            _snapshot_as_the_worker(user, today)
     common.vacuum_analyze()
+    users = {role: user for role, (user, _seconds) in built.items()}
+    info = {role: _describe(user, built[role][1]) for role, user in users.items()}
+    counts = {role: info[role]["transactions"] for role in ROLES}
     print(
-        f"data: {small_count} and {big_count} transactions in {time.perf_counter() - started:.0f}s",
+        f"data ({source}): {counts['small']} and {counts['big']} transactions, "
+        f"ready in {time.perf_counter() - started:.0f}s",
         flush=True,
     )
 
+    gc.collect()
     client = Client()
-    tokens = {"small": common.access_token(small), "big": common.access_token(big)}
+    tokens = {role: common.access_token(user) for role, user in users.items()}
+    answers = {}
     for name in tokens:
         _latencies(client, tokens[name], "/api/dashboard", 5)  # warm-up
+        body = client.get("/api/dashboard", HTTP_AUTHORIZATION=f"Bearer {tokens[name]}").json()
+        answers[name] = {key: body[key] for key in ("state", "outdated", "recomputing")}
+        if body["state"] != "ready" or body["outdated"]:
+            raise RuntimeError(f"{name} user's dashboard is not ready and current: {answers[name]}")
+        answers[name]["accounts"] = len(body["accounts"])
+        answers[name]["bytes"] = len(
+            client.get("/api/dashboard", HTTP_AUTHORIZATION=f"Bearer {tokens[name]}").content
+        )
     queries = {
         name: _query_count(client, token, "/api/dashboard") for name, token in tokens.items()
     }
@@ -148,7 +276,12 @@ def main(requests: int, rounds: int) -> None:
     throughput_ratio = common.stats(ratios)
     dashboard_rps, me_rps = common.stats(throughput["dashboard"]), common.stats(throughput["me"])
     lines = [
-        f"users: {small_count} vs {big_count} transactions (aggregates and snapshot stored)",
+        f"source: {source}"
+        + (" (synced from the sandbox over HTTP, clock frozen)" if source == "sandbox" else ""),
+        *[_user_line(role, info[role]) for role in ROLES],
+        f"dashboard answer: {answers['small']['bytes']:,} vs {answers['big']['bytes']:,} bytes "
+        f"({answers['small']['accounts']} vs {answers['big']['accounts']} accounts), "
+        f"state ready, not outdated",
         f"SQL queries per GET /api/dashboard: {queries['small']} vs {queries['big']}",
         f"latency, ~1k:   median {common.fmt(small_stats, ' ms', 2)}, p95 {p95['small']:.2f} ms",
         f"latency, ~250k: median {common.fmt(big_stats, ' ms', 2)}, p95 {p95['big']:.2f} ms",
@@ -178,7 +311,10 @@ def main(requests: int, rounds: int) -> None:
         lines,
         targets,
         {
-            "transactions": [small_count, big_count],
+            "source": source,
+            "transactions": [counts["small"], counts["big"]],
+            "users": info,
+            "answers": answers,
             "queries": queries,
             "latency_ms": {"small": small_stats, "big": big_stats, "p95": p95},
             "latency_ratio": latency_ratio,
@@ -191,5 +327,16 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=60)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--source", choices=["sandbox", "synthetic"], default="sandbox")
+    parser.add_argument(
+        "--small-client", default=SMALL_CLIENT, help="the ~1k sandbox client (--source sandbox)"
+    )
+    parser.add_argument("--reuse", action="store_true", help="keep the users of a previous run")
     arguments = parser.parse_args()
-    main(arguments.requests, arguments.rounds)
+    main(
+        arguments.requests,
+        arguments.rounds,
+        arguments.source,
+        arguments.small_client,
+        arguments.reuse,
+    )

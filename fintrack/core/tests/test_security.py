@@ -18,6 +18,7 @@ from banking.models import CategoryRule
 from banking.tests.factories import make_account, make_agreement, make_connection, make_transaction
 from consents.models import Consent, ConsentKind, ConsentStatus
 from sync.models import SyncRun, SyncStatus
+from users.models import ConnectRequest
 from users.services import token_pair_for
 
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
@@ -30,7 +31,14 @@ PUBLIC = {
 }
 STAFF_ONLY = {("GET", "/api/admin/raw-logs")}
 # Path parameters that name a per-user object (the matrix checks each for ownership)…
-OBJECT_PARAMS = {"account_id", "transaction_id", "consent_id", "sync_run_id", "rule_id"}
+OBJECT_PARAMS = {
+    "account_id",
+    "transaction_id",
+    "consent_id",
+    "sync_run_id",
+    "rule_id",
+    "connect_request_id",
+}
 # …and those that do not (a bank code selects the caller's own connection).
 NON_OBJECT_PARAMS = {"bank_code": "vbank"}
 VICTIM_MARKER = "VICTIM-7f3a"
@@ -230,12 +238,20 @@ def _victim_objects(victim) -> dict[str, object]:
         pattern_folded=VICTIM_MARKER.lower(),
         category=transaction.category,
     )
+    connect_request = ConnectRequest.objects.create(
+        user=victim,
+        bank_code="vbank",
+        kind=ConnectRequest.Kind.RENEW,
+        status=ConnectRequest.Status.FAILED,
+        error=f"failed {VICTIM_MARKER}",
+    )
     return {
         "account_id": account,
         "transaction_id": transaction,
         "consent_id": consent,
         "sync_run_id": run,
         "rule_id": rule,
+        "connect_request_id": connect_request,
     }
 
 
