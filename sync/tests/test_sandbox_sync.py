@@ -244,8 +244,17 @@ def test_demo_approval_of_a_pending_bank_starts_its_first_sync(sandbox_banks, au
 
     approved = auth_client.post(approve_url)
 
-    assert approved.status_code == 200, approved.content
-    assert approved.json()["status"] == ConsentStatus.AUTHORIZED
+    # 202: a worker signs at the bank (eager here); the request, followed, says how it went.
+    assert approved.status_code == 202, approved.content
+    followed = auth_client.get(approved.json()["status_url"])
+    assert followed.status_code == 200, followed.content
+    request = followed.json()["connect_request"]
+    assert (request["kind"], request["status"], request["outcome"]) == (
+        "approve_demo",
+        "succeeded",
+        "sync_started",
+    )
+    assert followed.json()["accounts_consent"]["status"] == ConsentStatus.AUTHORIZED
     run = SyncRun.objects.get(user=user)
     assert run.status == SyncStatus.SUCCEEDED, run.error
     assert BankConnection.objects.get(user=user, bank_code="sbank").status == ConnectionStatus.READY
