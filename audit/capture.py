@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Value
 from django.db.models.functions import Cast
 from django.utils import timezone
@@ -45,22 +45,34 @@ BODY_SEEN_REFRESH = timedelta(days=1)
 
 
 def _body_payload(
-    *, parsed: Any, is_json: bool, text: str, secrets: tuple[str, ...], limit: int
+    *, parsed: Any, is_json: bool, body: bytes, secrets: tuple[str, ...], limit: int
 ) -> Any:
-    """What the payload column stores: redacted JSON, or {"_text": …} for text or big bodies."""
-    if not text:
+    """What the payload column stores: the body as sent (`_AsSent`) when nothing in it needs
+    redacting, else redacted JSON, or {"_text": …} for text or big bodies.
+
+    `body` is the response's UTF-8 bytes: measured, searched for secrets and stored as they are,
+    never decoded or dumped again on the common path (a page of transactions)."""
+    if not body:
         return None
-    # A char is at most 4 bytes in UTF-8; only measure bytes when it could matter.
-    size = len(text) if len(text) * 4 <= limit else len(text.encode("utf-8"))
+    size = len(body)
+    clean = not redaction.might_contain_secrets(body, secrets=secrets)
     if is_json and size <= limit:
-        if not redaction.might_contain_secrets(text, secrets=secrets):
-            return parsed  # nothing to cut: skip the walk (pages of transactions, mostly)
-        return redaction.redact_json(parsed, secrets=secrets)
-    redacted = redaction.redact_text(text, secrets=secrets)
+        # Nothing to cut: no walk of the document, its very bytes are stored.
+        return _AsSent(body) if clean else redaction.redact_json(parsed, secrets=secrets)
+    if clean:  # the text is what was read: only the part kept is decoded
+        kept = body if size <= limit else body[:limit]
+        cut = kept.decode("utf-8", errors="ignore" if size > limit else "replace")
+    else:
+        redacted = redaction.redact_text(body.decode("utf-8", errors="replace"), secrets=secrets)
+        cut = redacted if size <= limit else _cut(redacted, limit)
     if size <= limit:
-        return {"_text": redacted}
-    cut = redacted.encode("utf-8")[:limit].decode("utf-8", errors="ignore")
+        return {"_text": cut}
     return {TRUNCATED_MARKER: True, "_original_bytes": size, "_text": cut}
+
+
+def _cut(text: str, limit: int) -> str:
+    """The longest start of `text` whose UTF-8 is at most `limit` bytes (no character split)."""
+    return text.encode("utf-8")[:limit].decode("utf-8", errors="ignore")
 
 
 def _request_payload(body: Any, *, secrets: tuple[str, ...]) -> Any:
@@ -92,7 +104,7 @@ def raw_log_write(*, exchange, user=None, secrets: Iterable[str] = ()) -> None:
 class _AsSent:
     """A response body stored as the bank's very text (orjson parsed it: it is valid JSON)."""
 
-    text: str
+    text: bytes  # UTF-8
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,12 +122,13 @@ def _shared_body(
     payload: Any, *, user_id: int | None, row: dict[str, Any], seen_at: datetime
 ) -> _SharedBody:
     """The body of a response row, keyed by the SHA-256 of its scope and its (redacted) text."""
-    text = payload.text.encode() if isinstance(payload, _AsSent) else orjson.dumps(payload)
+    text = payload.text if isinstance(payload, _AsSent) else orjson.dumps(payload)
     scope = "\x1f".join(
         (str(user_id or ""), row["bank_code"], row["method"], row["endpoint"])
     ).encode()
-    digest = hashlib.sha256(scope + b"\x1e" + text).hexdigest()
-    return _SharedBody(digest, text, user_id, row["exchange_id"], seen_at)
+    digest = hashlib.sha256(scope + b"\x1e")
+    digest.update(text)  # the body is not copied to be hashed
+    return _SharedBody(digest.hexdigest(), text, user_id, row["exchange_id"], seen_at)
 
 
 def _exchange_rows(
@@ -133,17 +146,15 @@ def _exchange_rows(
     limit = settings.RAW_LOG_MAX_PAYLOAD_BYTES
     exchange_id = uuid.uuid4()
     endpoint = _endpoint(exchange.path, exchange.query, secrets)
+    # Stored as received when clean: the bank's very text, which the database only validates
+    # (`json`), rather than Python dumping the parsed copy again (~1 ms of CPU for a page).
     payload = _body_payload(
         parsed=exchange.response_json,
         is_json=exchange.response_is_json,
-        text=exchange.response_text,
+        body=exchange.response_body,
         secrets=secrets,
         limit=limit,
     )
-    if payload is not None and payload is exchange.response_json:
-        # Stored as received: the bank's very text, which the database only validates (`json`),
-        # rather than Python dumping the parsed copy again (~1 ms of CPU for a page of 100 rows).
-        payload = _AsSent(exchange.response_text)
     shared = {
         "user_id": user_id,
         "bank_code": exchange.bank_code,
@@ -184,29 +195,45 @@ def _exchange_rows(
 def _insert(rows: list[dict[str, Any]]) -> None:
     """Write rows of `_exchange_rows` in one statement: a COPY on PostgreSQL, else an INSERT.
 
-    Shared bodies among them are stored first (only those not stored yet: one lookup, one
-    insert) and the rows point at them."""
+    Shared bodies among them are stored first (only those not stored yet: one lookup, one COPY
+    on PostgreSQL) and the rows point at them. A body a concurrent writer stored between that
+    lookup and the COPY fails the COPY: the whole write is then done again, the bodies by
+    INSERT … ON CONFLICT DO NOTHING."""
+    try:
+        _insert_rows(rows, bodies_by_copy=connection.vendor == "postgresql")
+    except IntegrityError:
+        logger.info("raw api log: write refused by a constraint (a body stored meanwhile?), again")
+        _insert_rows(rows, bodies_by_copy=False)
+
+
+def _insert_rows(rows: list[dict[str, Any]], *, bodies_by_copy: bool) -> None:
     # atomic: a failed write must not poison a caller's transaction (a savepoint), nor leave a
     # COPY half done, nor a body stored for logs that were not.
     with transaction.atomic():
-        shared = [row for row in rows if isinstance(row["payload"], _SharedBody)]
-        if shared:
-            ids = _bodies_store([row["payload"] for row in shared])
-            for row in shared:
-                row["body_id"], row["payload"] = ids[row["payload"].digest], None
+        shared = [row["payload"] for row in rows if isinstance(row["payload"], _SharedBody)]
+        ids = _bodies_store(shared, by_copy=bodies_by_copy) if shared else {}
+        # The rows themselves are left as they are (a retry writes them again).
+        written = [
+            {**row, "body_id": ids[row["payload"].digest], "payload": None}
+            if isinstance(row["payload"], _SharedBody)
+            else row
+            for row in rows
+        ]
         if connection.vendor == "postgresql":
-            copy_rows(RawApiLog, _COPY_COLUMNS, [_copy_row(row) for row in rows])
+            copy_rows(RawApiLog, _COPY_COLUMNS, [_copy_row(row) for row in written])
         else:
-            RawApiLog.objects.bulk_create([_model_row(row) for row in rows])
+            RawApiLog.objects.bulk_create([_model_row(row) for row in written])
 
 
-def _bodies_store(bodies: list[_SharedBody]) -> dict[str, int]:
+def _bodies_store(bodies: list[_SharedBody], *, by_copy: bool = False) -> dict[str, int]:
     """The id of each body's row, inserting the bodies not stored yet; {digest: id}.
 
     One SELECT finds those already stored (a no-op sync's every page): their text is not sent
-    again, and their last_seen_at moves only when a day old. The new ones go in one INSERT,
-    in digest order (two writers never wait on each other's rows in opposite orders); on
-    PostgreSQL ON CONFLICT DO NOTHING lets a concurrent writer of the same body win.
+    again, and their last_seen_at moves only when a day old. The new ones go in one statement,
+    in digest order (two writers never wait on each other's rows in opposite orders): with
+    `by_copy` (PostgreSQL) a binary COPY, each text sent as its bytes, neither quoted nor
+    escaped; else an INSERT whose ON CONFLICT DO NOTHING (PostgreSQL) lets a concurrent writer
+    of the same body win.
     """
     first: dict[str, _SharedBody] = {}
     for body in sorted(bodies, key=lambda item: item.seen_at):
@@ -227,7 +254,11 @@ def _bodies_store(bodies: list[_SharedBody]) -> dict[str, int]:
     new = [first[digest] for digest in sorted(first) if digest not in ids]
     if new:
         if connection.vendor == "postgresql":
-            _bodies_insert_postgres(new)
+            if by_copy:
+                # Raises IntegrityError (the unique digest) if another writer got there first.
+                copy_rows(RawApiBody, _BODY_COPY_COLUMNS, [_body_copy_row(body) for body in new])
+            else:
+                _bodies_insert_postgres(new)
         else:
             RawApiBody.objects.bulk_create(
                 [
@@ -250,6 +281,29 @@ def _bodies_store(bodies: list[_SharedBody]) -> dict[str, int]:
             )
         )
     return ids
+
+
+# Every column of RawApiBody but the id, read from the model (as `_COPY_COLUMNS` below).
+_BODY_COPY_COLUMNS = tuple(
+    field.column
+    for field in RawApiBody._meta.concrete_fields
+    if field.column and not field.primary_key
+)
+
+
+def _body_copy_row(body: _SharedBody) -> tuple:
+    """A new body's COPY row: its text goes as the bytes it is (`json` is validated by the
+    server, as the logs' COPY has it validated)."""
+    values = {
+        "digest": body.digest,
+        "user_id": body.user_id,
+        "payload": body.text,
+        "size_bytes": len(body.text),
+        "first_exchange_id": body.exchange_id,
+        "first_seen_at": body.seen_at,
+        "last_seen_at": body.seen_at,
+    }
+    return tuple(values[column] for column in _BODY_COPY_COLUMNS)
 
 
 _BODIES_INSERT = (
@@ -290,7 +344,7 @@ _COPY_COLUMNS = tuple(
 def _copy_row(row: dict[str, Any]) -> tuple:
     payload = row["payload"]
     if isinstance(payload, _AsSent):
-        payload = payload.text.encode()
+        payload = payload.text
     elif payload is not None:
         payload = orjson.dumps(payload)
     values = {**row, "headers": Jsonb(row["headers"]), "payload": payload}
@@ -300,7 +354,7 @@ def _copy_row(row: dict[str, Any]) -> tuple:
 def _model_row(row: dict[str, Any]) -> RawApiLog:
     payload = row["payload"]
     if isinstance(payload, _AsSent):
-        payload = Cast(Value(payload.text), output_field=VerbatimJSONField())
+        payload = Cast(Value(payload.text.decode()), output_field=VerbatimJSONField())
     return RawApiLog(**{**row, "payload": payload})
 
 

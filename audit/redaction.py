@@ -47,31 +47,39 @@ _QUERY_PAIR = re.compile(r"(?i)\b(" + _KEY_NAMES + r")=([^&\s\"']+)")
 
 
 # Lower-cased fragments without which no sensitive key or secret-looking value can be present.
+# Each is a pass over the text (~2 GB/s): the api-key and private-key spellings are looked for
+# only where their common stem is there, which costs one pass each instead of three and two.
 _NEEDLES = (
     b"token",
     b"secret",
     b"passw",
     b"signature",
     b"authoriz",
-    b"api_key",
-    b"api-key",
-    b"apikey",
     b"cookie",
-    b"private_key",
-    b"private-key",
     b"eyj",
     b"bearer",
 )
+_STEMMED_NEEDLES = (
+    (b"api", (b"api_key", b"api-key", b"apikey")),
+    (b"private", (b"private_key", b"private-key")),
+)
 
 
-def might_contain_secrets(text: str, *, secrets: Iterable[str] = ()) -> bool:
-    """A cheap pre-check on raw text: False means redaction would change nothing."""
-    # Bytes search is several times faster than str search on non-ASCII (Cyrillic, emoji) text.
-    raw = text.encode("utf-8", "ignore")
+def might_contain_secrets(text: str | bytes, *, secrets: Iterable[str] = ()) -> bool:
+    """A cheap pre-check on raw text (or its UTF-8 bytes): False means redaction would change
+    nothing."""
+    # Bytes search is several times faster than str search on non-ASCII (Cyrillic, emoji) text;
+    # a body read as bytes is searched as it is.
+    raw = text if isinstance(text, bytes) else text.encode("utf-8", "ignore")
     if any(secret and secret.encode("utf-8", "ignore") in raw for secret in secrets):
         return True
     lowered = raw.lower()
-    return any(needle in lowered for needle in _NEEDLES)
+    if any(needle in lowered for needle in _NEEDLES):
+        return True
+    return any(
+        stem in lowered and any(needle in lowered for needle in needles)
+        for stem, needles in _STEMMED_NEEDLES
+    )
 
 
 def is_sensitive_key(key: Any) -> bool:

@@ -18,6 +18,7 @@ JSON decoding, parsing, the transaction writes (rows built, COPY, commit), the r
 import argparse
 import functools
 import os
+import resource
 import sys
 import time
 
@@ -41,9 +42,14 @@ class CpuMeter:
         self.figures = {name: end[name] - self._start[name] for name in end}
 
     def _read(self) -> dict:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
         return {
             "wall": time.perf_counter(),
             "self": time.process_time(),
+            "self_user": usage.ru_utime,
+            "self_system": usage.ru_stime,
+            "minor_faults": usage.ru_minflt,
+            "switches": usage.ru_nvcsw + usage.ru_nivcsw,
             "sandbox": common.process_cpu_seconds(self.sandbox_pid),
             "postgres": common.postgres_cpu_seconds(),
             "machine": common.machine_busy_seconds(),
@@ -61,6 +67,17 @@ class CpuMeter:
             f"PostgreSQL {per_call['postgres']:.2f} ms (its processes still running); "
             f"whole machine {per_call['machine']:.2f} ms "
             f"of {os.cpu_count() * f['wall'] / calls * 1000:.2f}"
+        )
+
+    def detail(self, calls: int) -> str:
+        """This process's CPU split into user and kernel time, its page faults and context
+        switches, per call: what threads and allocation cost beside the Python work."""
+        f = self.figures
+        return (
+            f"  this process per call: user {f['self_user'] / calls * 1000:.2f} ms, "
+            f"system {f['self_system'] / calls * 1000:.2f} ms, "
+            f"{f['minor_faults'] / calls:.0f} minor page faults, "
+            f"{f['switches'] / calls:.1f} context switches"
         )
 
 
@@ -114,9 +131,11 @@ class PhaseMeter:
         import requests
 
         from audit.capture import RawLogBuffer
-        from banking.clients import parsing, transport
+        from banking.clients import circuit, parsing, ratelimit, transport
         from banking.ingestion import transactions
 
+        self.wrap(ratelimit.BankRateLimiter, "acquire", "rate-limit slot (Redis, and any sleep)")
+        self.wrap(circuit.BankCircuit, "admit", "circuit breaker admit (Redis)")
         self.wrap(requests.Session, "request", "HTTP request to headers (bank wait)")
         self.wrap(transport.BankTransport, "_read_body", "HTTP body read")
         shim = types.SimpleNamespace(**{n: getattr(orjson, n) for n in dir(orjson) if n[0] != "_"})
@@ -236,6 +255,8 @@ def main(
     print(f"{bank_code}: {run.status}, {run.transactions_added} added, {calls} calls")
     print(bare_meter.line("bare fetch", calls))
     print(sync_meter.line("sync      ", calls) + (" (profiled)" if profile else ""))
+    print(bare_meter.detail(calls).replace("  this", "  bare fetch: this"))
+    print(sync_meter.detail(calls).replace("  this", "  sync: this"))
     print(f"ratio {sync_meter.figures['wall'] / bare_meter.figures['wall']:.2f}×")
     print(f"sync bank calls {run.bank_calls}, bare fetch {calls}; by kind:")
     for kind, count in sorted(kinds.items(), key=lambda item: -item[1]):

@@ -143,9 +143,9 @@ def main(runs: int) -> None:
         f"updated {sum(s['updated'] for s in second_runs)}",
     ]
     targets = [
-        common.target("1. full sync / bare fetch (median)", ratio["median"], at_most=1.3),
+        common.target("1. full sync / bare fetch (median)", ratio["median"], at_most=1.1),
         common.target("1. sync peak RSS MB (max)", rss["max"], at_most=300),
-        common.target("2. second sync / full sync (median)", second_share["median"], at_most=0.05),
+        common.target("2. second sync / full sync (median)", second_share["median"], at_most=0.02),
         common.target(
             f"2. second sync bank calls (≤ 2×{accounts} accounts + {allowed_calls - 2 * accounts})",
             second_calls,

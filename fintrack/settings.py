@@ -565,7 +565,7 @@ ADMIN_TIME_ZONE = env.str("ADMIN_TIME_ZONE", default="Europe/Moscow")
 STS_RESERVE_FLOOR = env.str("STS_RESERVE_FLOOR", default="5000.00")
 STS_RESERVE_SHARE = env.str("STS_RESERVE_SHARE", default="0.10")
 RAW_LOG_RETENTION_DAYS = env.int("RAW_LOG_RETENTION_DAYS", default=90)
-RAW_LOG_MAX_PAYLOAD_BYTES = env.int("RAW_LOG_MAX_PAYLOAD_BYTES", default=65536)
+RAW_LOG_MAX_PAYLOAD_BYTES = env.int("RAW_LOG_MAX_PAYLOAD_BYTES", default=262144)
 
 # --- Data lifecycle and connection budget (README "Data lifecycle") ----------------------------
 # Retention, run by beat (the schedules are seeded by audit migration 0008, editable in the

@@ -204,16 +204,25 @@ def test_deleting_a_user_deletes_their_bodies(user, make_user):
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="concurrent writers: PostgreSQL")
 @pytest.mark.django_db(transaction=True)
 def test_two_writers_storing_the_same_new_body_at_once_store_it_once(user, monkeypatch):
-    """Both look the body up (absent), then insert it at the same moment: ON CONFLICT DO
-    NOTHING lets one win, the other waits for its commit and points at the winner's row."""
+    """Both look the body up (absent), then COPY it at the same moment: the unique digest lets
+    one win; the other's COPY fails once the winner commits, and its whole write is done again
+    (bodies by INSERT … ON CONFLICT DO NOTHING), pointing at the winner's row."""
     both_looked = threading.Barrier(2, timeout=10)
-    original = capture._bodies_insert_postgres
+    original = capture.copy_rows
+    slow_writes = []
 
-    def insert_together(bodies):
-        both_looked.wait()
-        original(bodies)
+    def copy_together(model, columns, rows, **kwargs):
+        if model is RawApiBody:
+            both_looked.wait()
+        original(model, columns, rows, **kwargs)
 
-    monkeypatch.setattr(capture, "_bodies_insert_postgres", insert_together)
+    def insert_again(bodies):
+        slow_writes.append(len(bodies))
+        original_insert(bodies)
+
+    original_insert = capture._bodies_insert_postgres
+    monkeypatch.setattr(capture, "copy_rows", copy_together)
+    monkeypatch.setattr(capture, "_bodies_insert_postgres", insert_again)
     errors = []
 
     def writer(correlation_id: str) -> None:
@@ -235,6 +244,43 @@ def test_two_writers_storing_the_same_new_body_at_once_store_it_once(user, monke
     assert sorted(row.correlation_id for row in rows) == ["sync-0", "sync-1"]
     assert RawApiBody.objects.count() == 1
     assert {row.body_id for row in rows} == {RawApiBody.objects.get().pk}
+    # The loser's second write found the winner's body: nothing left to insert.
+    assert slow_writes == []
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the bodies' COPY: PostgreSQL")
+@pytest.mark.django_db(transaction=True)
+def test_a_body_stored_between_the_lookup_and_the_copy_fails_nothing(user, monkeypatch):
+    """Another writer commits the very body after this one looked it up: the COPY meets the
+    unique digest, and the write is done again, each row once, the body stored once."""
+    other = page_exchange()
+    original = capture.copy_rows
+    interfered = []
+
+    def copy_after_another_writer(model, columns, rows, **kwargs):
+        if model is RawApiBody and not interfered:
+            interfered.append(True)
+            thread = threading.Thread(target=another_writer)
+            thread.start()
+            thread.join(timeout=30)
+        original(model, columns, rows, **kwargs)
+
+    def another_writer() -> None:
+        try:
+            sync_once(user, other, correlation_id="the-other-one")
+        finally:
+            connection.close()
+
+    monkeypatch.setattr(capture, "copy_rows", copy_after_another_writer)
+    sync_once(user, page_exchange(), page_exchange(account="acc-2"), correlation_id="this-one")
+
+    rows = responses()
+    assert sorted(row.correlation_id for row in rows) == ["the-other-one", "this-one", "this-one"]
+    assert RawApiLog.objects.count() == 6  # three exchanges, each a request and a response
+    assert RawApiBody.objects.count() == 2
+    mine = [row for row in rows if row.endpoint.startswith("/accounts/acc-1/")]
+    assert len({row.body_id for row in mine}) == 1
+    assert all(row.body_payload == other.response_json for row in mine)
 
 
 # --- Shown as before: the staff API and the admin ---------------------------------------------

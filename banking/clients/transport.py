@@ -46,7 +46,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
@@ -145,6 +145,32 @@ def _sleep(seconds: float) -> None:
     time.sleep(seconds)
 
 
+_UTF8_NAMES = frozenset({"utf-8", "utf8", "utf_8", "u8"})
+
+
+def _parsed_body(content: bytes, encoding: str | None) -> tuple[Any, bool, bytes]:
+    """(parsed JSON or None, whether it parsed, the body as UTF-8 bytes) of a response body.
+
+    A UTF-8 body (what the banks send) is parsed from its bytes as read: no text is decoded, and
+    the bytes are what the raw log stores (orjson validates them as UTF-8 while parsing). Any
+    other charset, or bytes that are not valid UTF-8, are decoded as before (undecodable bytes
+    replaced) and parsed from that text, which is then kept as UTF-8.
+    """
+    if not content:
+        return None, False, content
+    if encoding is None or encoding.lower() in _UTF8_NAMES:
+        try:
+            return orjson.loads(content), True, content  # ~2× json.loads; stricter (no NaN)
+        except ValueError:
+            pass  # not JSON, or not valid UTF-8: decoded below like any other text
+    text = content.decode(encoding or "utf-8", errors="replace")
+    utf8 = text.encode()
+    try:
+        return orjson.loads(utf8), True, utf8
+    except ValueError:
+        return None, False, utf8
+
+
 class _BodyTooLarge(Exception):
     """A response body over the client's byte limit (declared, or counted while reading)."""
 
@@ -153,9 +179,18 @@ class _BodyTooLarge(Exception):
         self.size = size
 
 
-@dataclass(slots=True)
+def _utf8_text(body: bytes) -> str:
+    return body.decode("utf-8", errors="replace")
+
+
+@dataclass(slots=True, init=False)
 class BankExchange:
-    """One HTTP request and its outcome, handed to the raw-log hook before any parsing."""
+    """One HTTP request and its outcome, handed to the raw-log hook before any parsing.
+
+    The response body is kept once, as bytes: `response_body` is its UTF-8 text (the bank's own
+    bytes when it sent valid UTF-8, as read from the socket); `response_text` decodes it when
+    asked (an error message, a test). Either may be given to build one.
+    """
 
     bank_code: str
     method: str
@@ -163,25 +198,73 @@ class BankExchange:
     query: dict[str, Any]
     request_headers: dict[str, str]
     request_json: Any
-    status_code: int | None = None
-    response_headers: dict[str, str] = field(default_factory=dict)
-    response_text: str = ""
-    response_json: Any = None  # the parsed body, so the hook never parses it again
-    response_is_json: bool = False
-    duration_ms: int = 0
-    error: str = ""
-    started_at: datetime | None = None
+    status_code: int | None
+    response_headers: dict[str, str]
+    response_body: bytes  # UTF-8
+    response_json: Any  # the parsed body, so the hook never parses it again
+    response_is_json: bool
+    duration_ms: int
+    error: str
+    started_at: datetime | None
+
+    def __init__(
+        self,
+        *,
+        bank_code: str,
+        method: str,
+        path: str,
+        query: dict[str, Any],
+        request_headers: dict[str, str],
+        request_json: Any,
+        status_code: int | None = None,
+        response_headers: dict[str, str] | None = None,
+        response_body: bytes = b"",
+        response_text: str | None = None,
+        response_json: Any = None,
+        response_is_json: bool = False,
+        duration_ms: int = 0,
+        error: str = "",
+        started_at: datetime | None = None,
+    ) -> None:
+        self.bank_code = bank_code
+        self.method = method
+        self.path = path
+        self.query = query
+        self.request_headers = request_headers
+        self.request_json = request_json
+        self.status_code = status_code
+        self.response_headers = {} if response_headers is None else response_headers
+        self.response_body = response_text.encode() if response_text is not None else response_body
+        self.response_json = response_json
+        self.response_is_json = response_is_json
+        self.duration_ms = duration_ms
+        self.error = error
+        self.started_at = started_at
+
+    @property
+    def response_text(self) -> str:
+        """The response body as text (decoded on each access: not for a hot path)."""
+        return _utf8_text(self.response_body)
+
+    @response_text.setter
+    def response_text(self, text: str) -> None:
+        self.response_body = text.encode()
 
 
 @dataclass(slots=True)
 class BankResponse:
-    """A bank's answer, read once: the status, the parsed JSON body and the raw text."""
+    """A bank's answer, read once: the status, the parsed JSON body and the body's UTF-8 bytes."""
 
     status_code: int
     body: Any  # parsed JSON, or None for an empty or non-JSON body
-    text: str
+    content: bytes  # the body's UTF-8 text (the bank's own bytes when it sent valid UTF-8)
     headers: Mapping[str, str]  # requests' case-insensitive headers
     is_json: bool = False
+
+    @property
+    def text(self) -> str:
+        """The body as text, decoded when asked (error messages only)."""
+        return _utf8_text(self.content)
 
 
 class BankTransport:
@@ -494,8 +577,8 @@ class BankTransport:
             self._record_error(exchange, started, f"{type(exc).__name__}: {exc}")
             raise
         try:
-            # Reading the body here keeps a dropped connection inside the retry loop. Decoding
-            # ourselves avoids requests' slow charset sniffing; the body is parsed exactly once.
+            # Reading the body here keeps a dropped connection inside the retry loop. The body is
+            # kept as bytes and parsed exactly once (no charset sniffing, no text decoded).
             content = self._read_body(response, deadline)
         except _TRANSPORT_ERRORS as exc:
             response.close()
@@ -514,26 +597,18 @@ class BankTransport:
             raise BankResponseError(
                 message, bank_code=self.bank_code, status_code=response.status_code
             ) from None
-        body_text = content.decode(response.encoding or "utf-8", errors="replace")
         exchange.duration_ms = int((time.perf_counter() - started) * 1000)
-        body: Any = None
-        parsed = False
-        if body_text:
-            try:
-                body = orjson.loads(body_text)  # ~2× json.loads; stricter (no NaN)
-                parsed = True
-            except ValueError:
-                body = None
+        body, parsed, content = _parsed_body(content, response.encoding)
         result = BankResponse(
             status_code=response.status_code,
             body=body,
-            text=body_text,
+            content=content,
             headers=response.headers,
             is_json=parsed,
         )
         exchange.status_code = result.status_code
         exchange.response_headers = dict(result.headers)
-        exchange.response_text = body_text
+        exchange.response_body = content
         exchange.response_json = body
         exchange.response_is_json = parsed
         self._record(exchange)
@@ -614,7 +689,7 @@ class BankTransport:
         the bank says is invalid), else BankPermissionError (SPEC §2.3)."""
         status = response.status_code
         if 200 <= status < 300:
-            if response.text and not response.is_json:
+            if response.content and not response.is_json:
                 raise BankResponseError(
                     f"{self.bank_code} {path}: HTTP {status} with a body that is not JSON",
                     bank_code=self.bank_code,

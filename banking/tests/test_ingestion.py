@@ -256,6 +256,66 @@ def test_a_first_syncs_batch_partly_stored_by_a_concurrent_writer_is_upserted_ex
     assert sorted(_stored(account)) == ["a", "b"]
 
 
+@postgresql_only
+@pytest.mark.django_db
+def test_a_first_syncs_row_read_again_is_copied_as_last_read(user):
+    """A first sync's batch is COPYed; a row read again on a later page (changed meanwhile) is
+    stored as last read, and everything as the ORM path stores it."""
+    copied, upserted = make_account(user=user), make_account(user=user)
+    counts = WriteCounts()
+    writer = TransactionWriter(account=copied, counts=counts, batch_rows=1000)
+    first = [_bank_tx("a"), _bank_tx("b", "250.00", description="Зарплата", mcc="")]
+    again = [_bank_tx("b", "260.00", description="Зарплата", mcc=""), _bank_tx("c", "-5.50")]
+
+    writer.add(first)
+    writer.add(again)
+    writer.flush()
+    transactions_upsert(transaction_models(account=upserted, bank_transactions=[first[0], *again]))
+
+    def stored_rows(account):
+        return list(
+            Transaction.objects.filter(account=account)
+            .order_by("bank_transaction_id")
+            .values_list(*_COMPARED, "raw_json")
+        )
+
+    assert (counts.added, counts.updated, counts.unchanged) == (3, 0, 0)
+    amount = _COMPARED.index("amount")
+    assert [row[amount] for row in stored_rows(copied)] == [
+        Decimal("-100.00"),
+        Decimal("260.00"),
+        Decimal("-5.50"),
+    ]
+    assert stored_rows(copied) == stored_rows(upserted)
+
+
+@postgresql_only
+@pytest.mark.django_db
+def test_rows_newer_than_the_stored_ones_are_upserted_not_copied(user):
+    """An account with stored rows: a batch reaching them takes the lookup + upsert path, even
+    with some of its rows older than every stored one."""
+    account = make_account(user=user)
+    transactions_upsert(
+        transaction_models(account=account, bank_transactions=[_bank_tx("stored", "-1.00")])
+    )
+    counts = WriteCounts()
+    writer = TransactionWriter(account=account, counts=counts)
+
+    writer.add(
+        [
+            _bank_tx("stored", "-2.00"),  # changed at the bank
+            _bank_tx("older", "-3.00", booking_date=WHEN - timedelta(days=3)),
+            _bank_tx("newer", "-4.00", booking_date=WHEN + timedelta(days=1)),
+        ]
+    )
+    writer.flush()
+
+    assert (counts.added, counts.updated, counts.unchanged) == (2, 1, 0)
+    assert dict(
+        Transaction.objects.filter(account=account).values_list("bank_transaction_id", "amount")
+    ) == {"stored": Decimal("-2.00"), "older": Decimal("-3.00"), "newer": Decimal("-4.00")}
+
+
 @pytest.mark.django_db
 def test_stored_pending_rows_not_listed_again_in_the_window_are_removed(user):
     account = make_account(user=user)
