@@ -272,7 +272,10 @@ def test_two_limiters_on_one_redis_share_one_schedule(shared_limits, monkeypatch
 
     gaps = [later.at - earlier.at for earlier, later in itertools.pairwise(slots)]
     assert min(gaps) >= 0.05 - 1e-6
-    assert slept[-1] == pytest.approx(0.45, abs=0.02)  # the tenth slot, nine intervals on
+    # The tenth slot, nine intervals on (on Redis's clock: a busy machine's slow calls only
+    # shorten the last sleep, never move the slots).
+    assert slots[-1].at - slots[0].at == pytest.approx(0.45, abs=1e-3)
+    assert 0 < slept[-1] <= 0.45 + 1e-6
 
 
 def test_the_bench_reads_calls_per_second_from_redis(shared_limits, monkeypatch):

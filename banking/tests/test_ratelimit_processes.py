@@ -133,7 +133,7 @@ def test_processes_hammering_one_bank_never_exceed_its_limit_in_any_second(share
     environment = _environment(
         BANK_RATE_LIMIT_PER_SECOND=str(LIMIT), BANK_RATE_LIMIT_HEADROOM=str(HEADROOM)
     )
-    start = time.time() + 8  # after every process has imported Django, on a busy machine too
+    start = time.time() + 12  # after every process has imported Django, on a busy machine too
     processes = [
         _start(HAMMER, str(start), str(SECONDS), str(THREADS), environment=environment)
         for _ in range(PROCESSES)
