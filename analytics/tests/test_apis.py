@@ -17,6 +17,7 @@ from analytics.tests.factories import (
     make_tx,
 )
 from fintrack.celery import app as celery_app
+from fintrack.core.localtime import user_today
 
 pytestmark = pytest.mark.django_db
 # user (JWT); the latest snapshot's ready-made JSON with the bank connections, in one
@@ -106,7 +107,7 @@ def test_dashboard_serves_the_snapshot_without_recomputing(auth_client):
 def test_top_categories_cover_the_last_30_days(auth_client):
     user = auth_client.user
     make_account(user, "checking", "1000.00")
-    today = timezone.localdate()
+    today = user_today(user)  # the user's own day, as the dashboard counts it, not the server's
     make_aggregate(user, today, "groceries", spending="300")
     make_aggregate(user, today - timedelta(days=29), "groceries", spending="200")
     make_aggregate(user, today - timedelta(days=5), "transport", spending="400")
