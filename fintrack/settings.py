@@ -485,6 +485,9 @@ BANK_CIRCUIT_FAILURE_WINDOW_SECONDS = env.float(
 )
 BANK_CIRCUIT_OPEN_SECONDS = env.float("BANK_CIRCUIT_OPEN_SECONDS", default=30.0)
 BANK_CIRCUIT_OPEN_MAX_SECONDS = env.float("BANK_CIRCUIT_OPEN_MAX_SECONDS", default=600.0)
+# Each process reads a bank's circuit from the cache at most this often and keeps it in between
+# (0 = before every call): a circuit another process opens is seen here up to this much later.
+BANK_CIRCUIT_STATE_READ_SECONDS = env.float("BANK_CIRCUIT_STATE_READ_SECONDS", default=1.0)
 # In a sync task the task's retry is the layer that waits (sync/tasks.py): a bank call there is
 # retried at most this many quick times (never more than BANK_MAX_RETRIES), sleeping at most
 # BANK_TASK_MAX_SLEEP_SECONDS before each (backoff, or a Retry-After no longer); a longer wait

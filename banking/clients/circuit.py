@@ -32,7 +32,17 @@ Public API (for the transport, the admin's service and the benches):
                                                  it in BankCircuitState for the admin
 
 Settings (read at each call): BANK_CIRCUIT_FAILURE_THRESHOLD (0 = no breaker),
-BANK_CIRCUIT_FAILURE_WINDOW_SECONDS, BANK_CIRCUIT_OPEN_SECONDS, BANK_CIRCUIT_OPEN_MAX_SECONDS.
+BANK_CIRCUIT_FAILURE_WINDOW_SECONDS, BANK_CIRCUIT_OPEN_SECONDS, BANK_CIRCUIT_OPEN_MAX_SECONDS,
+BANK_CIRCUIT_STATE_READ_SECONDS.
+
+Each process reads a bank's state from the cache at most once per
+BANK_CIRCUIT_STATE_READ_SECONDS (1 s; 0 = at every call) and keeps what it read in between: a
+sync makes hundreds of calls a second to one bank, and a cache round trip before each was ~4 ms
+of its wall time per call (issue 25). What this process itself records (a failure, a probe's
+outcome, a close) drops what it kept, so its own calls see their own changes at once; a circuit
+opened by another process is seen here at most that long later (at most a second of calls a
+process would have made anyway, each still counted if it fails). An open circuit is kept only
+until its open time ends: then the cache is read again for the probe.
 Times are wall-clock unix seconds (`clock`), comparable across processes and machines.
 """
 
@@ -201,6 +211,28 @@ class BankCircuit:
     def __init__(self, bank_code: str) -> None:
         self.bank_code = bank_code
         self.state_key, self.failures_key, self.probe_key = _keys(bank_code)
+        # (when read, the state, the failures in a row) as last read from the cache; replaced
+        # whole (one assignment), so threads of this process share it without a lock.
+        self._seen: tuple[float, Any, int] | None = None
+
+    def forget(self) -> None:
+        """Drop the state kept from the last cache read: the next call reads it again."""
+        self._seen = None
+
+    def _read(self, now: float) -> tuple[Any, int]:
+        """The state and the failures in a row: as kept, while fresh, else from the cache."""
+        seen = self._seen
+        keep = float(settings.BANK_CIRCUIT_STATE_READ_SECONDS)
+        if seen is not None and 0 <= now - seen[0] < keep:
+            raw = seen[1]
+            open_until = raw.get("open_until") if isinstance(raw, dict) else None
+            if not isinstance(raw, dict) or (open_until is not None and now < open_until):
+                return raw, seen[2]
+        values = _store.call(lambda c: c.get_many([self.state_key, self.failures_key]))
+        raw = values.get(self.state_key)
+        failures = int(values.get(self.failures_key) or 0)
+        self._seen = (now, raw, failures) if keep > 0 else None
+        return raw, failures
 
     @staticmethod
     def enabled() -> bool:
@@ -215,14 +247,14 @@ class BankCircuit:
         """
         if not self.enabled():
             return CircuitPermit()
-        values = _store.call(lambda c: c.get_many([self.state_key, self.failures_key]))
-        raw = values.get(self.state_key)
-        if not isinstance(raw, dict):
-            return CircuitPermit(failures_before=int(values.get(self.failures_key) or 0))
-        state = _state_from(self.bank_code, raw, None)
         now = clock()
+        raw, failures = self._read(now)
+        if not isinstance(raw, dict):
+            return CircuitPermit(failures_before=failures)
+        state = _state_from(self.bank_code, raw, None)
         if state.open_until is not None and now < state.open_until:
             raise self._open_error(state, state.open_until - now)
+        self.forget()  # half-open from here: whatever happens next, read it again
         token = secrets.token_hex(8)
         lock_seconds = max(1, int(probe_seconds) + 1)
         if not _store.call(lambda c: c.add(self.probe_key, token, timeout=lock_seconds)):
@@ -255,6 +287,8 @@ class BankCircuit:
         if permit.recorded or not self.enabled():
             return
         permit.recorded = True
+        if permit.probe or outcome == Outcome.FAILURE or permit.failures_before:
+            self.forget()  # this call changes the state: the next one reads it again
         if permit.probe:
             self._probe_done(permit, outcome, listener=listener, error=error)
         elif outcome == Outcome.SUCCESS:
@@ -390,6 +424,7 @@ def circuit_close(bank_code: str, *, listener: Listener | None = None) -> Circui
     keys = _keys(bank_code)
     was = circuit_state(bank_code)
     _store.call(lambda c: c.delete_many(list(keys)))
+    circuit_for(bank_code).forget()
     if was.status == CircuitStatus.CLOSED:
         return None
     transition = CircuitTransition(
@@ -407,6 +442,8 @@ def circuit_close(bank_code: str, *, listener: Listener | None = None) -> Circui
 
 def circuits_reset() -> None:
     """Forget every bank's circuit, in the cache and in the local fallback (tests)."""
+    for known in _circuits.values():
+        known.forget()
     for bank_code in dict.fromkeys([*settings.BANK_CODES, *settings.BANKS]):
         keys = list(_keys(bank_code))
         _store.fallback.delete_many(keys)

@@ -349,3 +349,96 @@ def test_the_admin_lists_the_circuits_and_closes_one_now(vbank, client, django_u
 def test_closing_a_closed_circuit_changes_nothing(wall):
     assert circuit_close("vbank") is None
     assert circuit_state("vbank").status == CircuitStatus.CLOSED
+
+
+def _count_cache_reads(monkeypatch) -> list:
+    """The circuit's cache operations from here on (each one a Redis round trip in production)."""
+    calls: list = []
+    real = circuit._store.call
+
+    def counted(operation):
+        calls.append(operation)
+        return real(operation)
+
+    monkeypatch.setattr(circuit._store, "call", counted)
+    return calls
+
+
+def test_a_process_reads_the_state_once_per_read_window_not_before_every_call(
+    wall, settings, monkeypatch
+):
+    settings.BANK_CIRCUIT_STATE_READ_SECONDS = 1.0
+    client = _client()
+    reads = _count_cache_reads(monkeypatch)
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        products = mock.get(f"{BASE}/products", json=PRODUCTS)
+        for _ in range(20):
+            client.list_products()
+        assert len(reads) == 1
+        wall.now += 1.0  # the window is over: the next call reads it again
+        client.list_products()
+        assert len(reads) == 2
+        assert products.call_count == 21
+
+
+def test_with_a_read_window_of_zero_every_call_reads_the_state(wall, settings, monkeypatch):
+    settings.BANK_CIRCUIT_STATE_READ_SECONDS = 0
+    client = _client()
+    reads = _count_cache_reads(monkeypatch)
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        mock.get(f"{BASE}/products", json=PRODUCTS)
+        for _ in range(5):
+            client.list_products()
+    assert len(reads) == 5
+
+
+def test_a_circuit_another_process_opened_is_seen_here_within_the_read_window(wall, settings):
+    settings.BANK_CIRCUIT_STATE_READ_SECONDS = 1.0
+    here = _client()
+    other_process = circuit.BankCircuit("vbank")  # its own kept state, the same cache
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        products = mock.get(f"{BASE}/products", json=PRODUCTS)
+        here.list_products()  # reads the state: closed
+        for _ in range(3):  # the other process's calls fail: it opens the circuit
+            permit = other_process.admit(probe_seconds=5)
+            other_process.record(permit, Outcome.FAILURE, error="HTTP 503")
+        assert circuit_state("vbank").status == CircuitStatus.OPEN
+
+        here.list_products()  # still within this process's read window: the call goes
+        assert products.call_count == 2
+        wall.now += 1.0
+        with pytest.raises(BankCircuitOpenError):
+            here.list_products()
+        assert products.call_count == 2
+
+
+def test_own_failures_are_seen_at_once_whatever_the_read_window(wall, settings):
+    settings.BANK_CIRCUIT_STATE_READ_SECONDS = 60.0
+    client = _client()
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        mock.get(f"{BASE}/products", json=PRODUCTS)
+        client.list_products()  # closed, kept for a minute
+        mock.replace(responses.GET, f"{BASE}/products", status=503, body="")
+        _fail(client, 3)
+        with pytest.raises(BankCircuitOpenError):
+            client.list_products()
+        assert client.calls_made == 4
+
+
+def test_an_open_circuit_kept_in_memory_is_read_again_when_its_open_time_ends(wall, settings):
+    settings.BANK_CIRCUIT_STATE_READ_SECONDS = 600.0  # longer than the open time
+    transitions: list = []
+    client = _client(transitions)
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        mock.get(f"{BASE}/products", status=503, body="")
+        _fail(client, 3)
+        with pytest.raises(BankCircuitOpenError):
+            client.list_products()  # kept: open for 30 s
+        wall.now += 30
+        mock.replace(responses.GET, f"{BASE}/products", json=PRODUCTS)
+        client.list_products()  # the probe goes, and closes it
+    assert [t.status for t in transitions] == [
+        CircuitStatus.OPEN,
+        CircuitStatus.HALF_OPEN,
+        CircuitStatus.CLOSED,
+    ]
