@@ -185,15 +185,21 @@ def _resent_if_lost(active: ConnectRequest) -> ConnectRequest:
 
 
 def _in_progress(active: ConnectRequest) -> RequestInProgress:
+    """The 409 for another action while `active` is under way; its status_url follows `active`
+    (a connect at the bank's status, the other kinds at their own request)."""
     name = bank_display_name(active.bank_code)
+    if active.kind == ConnectRequest.Kind.CONNECT:
+        status_url = f"/api/banks/{active.bank_code}/status"
+    else:
+        status_url = f"/api/connect-requests/{active.pk}"
     return RequestInProgress(
         f"{name}: a {active.get_kind_display().lower()} request is under way; try again once "
-        f"it has finished (GET /api/banks/{active.bank_code}/status).",
+        f"it has finished (GET {status_url}).",
         extra={
             "bank_code": active.bank_code,
             "connect_request_id": active.pk,
             "kind": active.kind,
-            "status_url": f"/api/banks/{active.bank_code}/status",
+            "status_url": status_url,
         },
     )
 

@@ -236,8 +236,12 @@ def test_another_action_of_the_bank_under_way_is_a_409_and_stores_nothing(
             "bank_code": "sbank",
             "connect_request_id": renewal.pk,
             "kind": "renew",
-            "status_url": "/api/banks/sbank/status",
+            "status_url": f"/api/connect-requests/{renewal.pk}",  # the renewal's own, to follow
         }
+    assert refused.json()["extra"]["status_url"] == renew.json()["status_url"]
+    followed = auth_client.get(refused.json()["extra"]["status_url"])
+    assert followed.status_code == 200
+    assert followed.json()["connect_request"]["id"] == renewal.pk
     assert ConnectRequest.objects.count() == 1
     assert Consent.objects.get(pk=pending.pk).status == ConsentStatus.PENDING
 
