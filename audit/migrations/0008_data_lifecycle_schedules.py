@@ -7,7 +7,12 @@ imported). Also corrects the raw-log purge's description (0003) if nobody edited
 """
 
 from django.db import migrations
-from django.utils import timezone
+
+from fintrack.core.periodic_tasks import (
+    beat_schedule_changed,
+    periodic_task_seed,
+    periodic_tasks_remove,
+)
 
 DAY = 12 * 60 * 60  # a daily task nobody picked up within 12 hours is dropped; tomorrow's runs
 
@@ -76,28 +81,16 @@ RAW_LOG_PURGE_DESCRIPTION = (
 
 
 def create_schedules(apps, schema_editor):
-    CrontabSchedule = apps.get_model("django_celery_beat", "CrontabSchedule")
     PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    PeriodicTasks = apps.get_model("django_celery_beat", "PeriodicTasks")
     changed = False
     for name, task, minute, hour, expire_seconds, description in SCHEDULES:
-        schedule, _ = CrontabSchedule.objects.get_or_create(
-            minute=minute,
-            hour=hour,
-            day_of_week="*",
-            day_of_month="*",
-            month_of_year="*",
-            timezone="UTC",
-        )
-        _task, created = PeriodicTask.objects.get_or_create(
+        created = periodic_task_seed(
+            apps,
             name=name,
-            defaults={
-                "task": task,
-                "crontab": schedule,
-                "enabled": True,
-                "expire_seconds": expire_seconds,
-                "description": description,
-            },
+            task=task,
+            crontab={"minute": minute, "hour": hour},
+            expire_seconds=expire_seconds,
+            description=description,
         )
         changed = changed or created
     changed = bool(
@@ -106,13 +99,12 @@ def create_schedules(apps, schema_editor):
         ).update(description=RAW_LOG_PURGE_DESCRIPTION)
     ) or changed
     if changed:
-        # Tell a running beat (DatabaseScheduler) that its schedule changed.
-        PeriodicTasks.objects.update_or_create(ident=1, defaults={"last_update": timezone.now()})
+        beat_schedule_changed(apps)
 
 
 def remove_schedules(apps, schema_editor):
     PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    PeriodicTask.objects.filter(name__in=[item[0] for item in SCHEDULES]).delete()
+    periodic_tasks_remove(apps, *[item[0] for item in SCHEDULES])
     PeriodicTask.objects.filter(
         name=RAW_LOG_PURGE, description=RAW_LOG_PURGE_DESCRIPTION
     ).update(description=RAW_LOG_PURGE_OLD_DESCRIPTION)

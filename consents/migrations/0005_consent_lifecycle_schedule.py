@@ -6,39 +6,37 @@ or pause it in the admin without a later migrate undoing it.
 
 from django.conf import settings
 from django.db import migrations
-from django.utils import timezone
+
+from fintrack.core.periodic_tasks import (
+    beat_schedule_changed,
+    periodic_task_seed,
+    periodic_tasks_remove,
+)
 
 PERIODIC_TASK_NAME = "consent lifecycle"
 
 
 def create_lifecycle_schedule(apps, schema_editor):
-    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    PeriodicTasks = apps.get_model("django_celery_beat", "PeriodicTasks")
     minutes = max(int(settings.CONSENT_LIFECYCLE_PERIOD_MINUTES), 1)
-    schedule, _ = IntervalSchedule.objects.get_or_create(every=minutes, period="minutes")
-    _task, created = PeriodicTask.objects.get_or_create(
+    if periodic_task_seed(
+        apps,
         name=PERIODIC_TASK_NAME,
-        defaults={
-            "task": "consents.lifecycle_sweep",
-            "interval": schedule,
-            "enabled": True,
-            "expire_seconds": minutes * 60,
-            "description": (
-                "Expires approval requests that timed out, learns unknown consent expiries, "
-                "renews consents expiring within CONSENT_EXPIRY_WARNING_DAYS, polls pending "
-                "renewals and revokes at the bank consents their renewal replaced "
-                "(consents/lifecycle.py)."
-            ),
-        },
-    )
-    if created:
-        PeriodicTasks.objects.update_or_create(ident=1, defaults={"last_update": timezone.now()})
+        task="consents.lifecycle_sweep",
+        every=minutes,
+        period="minutes",
+        expire_seconds=minutes * 60,
+        description=(
+            "Expires approval requests that timed out, learns unknown consent expiries, "
+            "renews consents expiring within CONSENT_EXPIRY_WARNING_DAYS, polls pending "
+            "renewals and revokes at the bank consents their renewal replaced "
+            "(consents/lifecycle.py)."
+        ),
+    ):
+        beat_schedule_changed(apps)
 
 
 def remove_lifecycle_schedule(apps, schema_editor):
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    PeriodicTask.objects.filter(name=PERIODIC_TASK_NAME).delete()
+    periodic_tasks_remove(apps, PERIODIC_TASK_NAME)
 
 
 class Migration(migrations.Migration):

@@ -6,39 +6,36 @@ re-time it in the admin and a later migrate never overwrites their changes.
 
 from django.conf import settings
 from django.db import migrations, models
-from django.utils import timezone
+
+from fintrack.core.periodic_tasks import (
+    beat_schedule_changed,
+    periodic_task_seed,
+    periodic_tasks_remove,
+)
 
 PERIODIC_TASK_NAME = "sync all connected banks"
 
 
 def create_default_schedule(apps, schema_editor):
-    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    PeriodicTasks = apps.get_model("django_celery_beat", "PeriodicTasks")
     minutes = max(int(settings.SYNC_PERIODIC_MINUTES), 1)
-    schedule, _ = IntervalSchedule.objects.get_or_create(every=minutes, period="minutes")
-    _task, created = PeriodicTask.objects.get_or_create(
+    if periodic_task_seed(
+        apps,
         name=PERIODIC_TASK_NAME,
-        defaults={
-            "task": "sync.sync_all_due",
-            "interval": schedule,
-            "enabled": True,
-            # A fan-out nobody picked up within one period is stale: the next one replaces it.
-            "expire_seconds": minutes * 60,
-            "description": (
-                "Fans out one sync per connected bank that has not synced within "
-                "SYNC_MIN_INTERVAL_MINUTES; skips the others."
-            ),
-        },
-    )
-    if created:
-        # Tell a running beat (DatabaseScheduler) that its schedule changed.
-        PeriodicTasks.objects.update_or_create(ident=1, defaults={"last_update": timezone.now()})
+        task="sync.sync_all_due",
+        every=minutes,
+        period="minutes",
+        # A fan-out nobody picked up within one period is stale: the next one replaces it.
+        expire_seconds=minutes * 60,
+        description=(
+            "Fans out one sync per connected bank that has not synced within "
+            "SYNC_MIN_INTERVAL_MINUTES; skips the others."
+        ),
+    ):
+        beat_schedule_changed(apps)
 
 
 def remove_default_schedule(apps, schema_editor):
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    PeriodicTask.objects.filter(name=PERIODIC_TASK_NAME).delete()
+    periodic_tasks_remove(apps, PERIODIC_TASK_NAME)
 
 
 class Migration(migrations.Migration):

@@ -6,37 +6,35 @@ re-time or pause it in the admin without a later migrate undoing it.
 
 from django.conf import settings
 from django.db import migrations, models
-from django.utils import timezone
+
+from fintrack.core.periodic_tasks import (
+    beat_schedule_changed,
+    periodic_task_seed,
+    periodic_tasks_remove,
+)
 
 PERIODIC_TASK_NAME = "reap stale sync runs"
 
 
 def create_reaper_schedule(apps, schema_editor):
-    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    PeriodicTasks = apps.get_model("django_celery_beat", "PeriodicTasks")
     seconds = max(int(settings.SYNC_REAPER_PERIOD_SECONDS), 5)
-    schedule, _ = IntervalSchedule.objects.get_or_create(every=seconds, period="seconds")
-    _task, created = PeriodicTask.objects.get_or_create(
+    if periodic_task_seed(
+        apps,
         name=PERIODIC_TASK_NAME,
-        defaults={
-            "task": "sync.reap_stale_runs",
-            "interval": schedule,
-            "enabled": True,
-            "expire_seconds": seconds,
-            "description": (
-                "Re-sends queued sync runs whose task message was lost and restarts running "
-                "ones whose worker stopped beating (sync/reaper.py)."
-            ),
-        },
-    )
-    if created:
-        PeriodicTasks.objects.update_or_create(ident=1, defaults={"last_update": timezone.now()})
+        task="sync.reap_stale_runs",
+        every=seconds,
+        period="seconds",
+        expire_seconds=seconds,
+        description=(
+            "Re-sends queued sync runs whose task message was lost and restarts running "
+            "ones whose worker stopped beating (sync/reaper.py)."
+        ),
+    ):
+        beat_schedule_changed(apps)
 
 
 def remove_reaper_schedule(apps, schema_editor):
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    PeriodicTask.objects.filter(name=PERIODIC_TASK_NAME).delete()
+    periodic_tasks_remove(apps, PERIODIC_TASK_NAME)
 
 
 class Migration(migrations.Migration):

@@ -8,39 +8,37 @@ re-time or pause it in the admin without a later migrate undoing it.
 import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
-from django.utils import timezone
+
+from fintrack.core.periodic_tasks import (
+    beat_schedule_changed,
+    periodic_task_seed,
+    periodic_tasks_remove,
+)
 
 PERIODIC_TASK_NAME = "reap stale connect requests"
 
 
 def create_reaper_schedule(apps, schema_editor):
-    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    PeriodicTasks = apps.get_model("django_celery_beat", "PeriodicTasks")
     seconds = max(int(settings.SYNC_REAPER_PERIOD_SECONDS), 5)
-    schedule, _ = IntervalSchedule.objects.get_or_create(every=seconds, period="seconds")
-    _task, created = PeriodicTask.objects.get_or_create(
+    if periodic_task_seed(
+        apps,
         name=PERIODIC_TASK_NAME,
-        defaults={
-            "task": "onboarding.reap_stale_connect_requests",
-            "interval": schedule,
-            "queue": "maintenance",
-            "enabled": True,
-            "expire_seconds": seconds,
-            "description": (
-                "Re-sends queued connect requests (connect, renew, request again, demo "
-                "approval) whose task message was lost, restarts running ones whose worker "
-                "died, and fails those that cannot finish (users/onboarding/reaper.py)."
-            ),
-        },
-    )
-    if created:
-        PeriodicTasks.objects.update_or_create(ident=1, defaults={"last_update": timezone.now()})
+        task="onboarding.reap_stale_connect_requests",
+        every=seconds,
+        period="seconds",
+        queue="maintenance",
+        expire_seconds=seconds,
+        description=(
+            "Re-sends queued connect requests (connect, renew, request again, demo "
+            "approval) whose task message was lost, restarts running ones whose worker "
+            "died, and fails those that cannot finish (users/onboarding/reaper.py)."
+        ),
+    ):
+        beat_schedule_changed(apps)
 
 
 def remove_reaper_schedule(apps, schema_editor):
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    PeriodicTask.objects.filter(name=PERIODIC_TASK_NAME).delete()
+    periodic_tasks_remove(apps, PERIODIC_TASK_NAME)
 
 
 class Migration(migrations.Migration):
