@@ -130,10 +130,9 @@ def analytics_recompute(*, user, today=None) -> AnalyticsSnapshot:
     summary as the ready-made JSON the dashboard serves."""
     from analytics.compute import snapshot_compute
 
-    snapshot = snapshot_compute(user=user, today=today)
-    if snapshot.summary_json is None:
-        snapshot_summary_json_store(snapshot=snapshot)
-    return snapshot
+    # The snapshot is created with its summary_json (analytics.compute); only rows stored before
+    # that column are given theirs when read (snapshot_summary_json_store, from the dashboard).
+    return snapshot_compute(user=user, today=today)
 
 
 def snapshot_summary_json_store(*, snapshot: AnalyticsSnapshot) -> AnalyticsSnapshot:

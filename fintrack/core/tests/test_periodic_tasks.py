@@ -7,6 +7,7 @@ import pytest
 from django.apps import apps as live_apps
 from django_celery_beat.models import PeriodicTask, PeriodicTasks
 
+from audit.tests.test_retention import LIFECYCLE_SCHEDULES
 from fintrack.core.periodic_tasks import (
     beat_schedule_changed,
     periodic_task_seed,
@@ -95,10 +96,5 @@ def test_the_migrations_seed_every_periodic_task_of_the_apps():
         "reap stale sync runs": "sync.reap_stale_runs",
         "consent lifecycle": "consents.lifecycle_sweep",
         "reap stale connect requests": "onboarding.reap_stale_connect_requests",
-        "purge old raw API logs": "audit.raw_logs_purge",
-        "create raw API log partitions ahead": "audit.raw_log_partitions_ensure",
-        "prune analytics snapshots": "analytics.snapshots_prune",
-        "prune sync runs": "sync.runs_prune",
-        "thin balance snapshots": "banking.balance_snapshots_thin",
-        "purge old audit events": "audit.audit_events_purge",
+        **LIFECYCLE_SCHEDULES,  # the data-lifecycle tasks (audit 0003, 0008)
     }
