@@ -9,13 +9,19 @@ A new user should see figures in seconds, not after years of pages. A first sync
    not debounced: the dashboard is `ready` while the run goes on, and says the history is still
    loading and how far back it reaches (analytics/history.py, from what is stored). An account
    whose listing ended within those days was read whole: it is done.
-2. **backfill**: the ordinary full read of every other account from page 1, checked against the
-   bank's totalRecords as always. The rows phase 1 stored come again unchanged (the writer skips
-   them); older batches are inserted without a lookup (the writer's oldest-stored probe). The
-   watermarks move only in the run's final step, after this complete read: a backfill that fails
-   leaves them unset, and the next attempt or sync reads the whole history again, finding what is
-   stored: nothing is lost or stored twice. Its final figures are those of a one-pass sync: the
-   same rows, and the snapshot of the same data.
+2. **backfill**: each other account's read goes on from the page after the last one phase 1
+   read (sync.reader.PausedRead: the read paused there, knowing the rows it saw, its page plan,
+   a tie group open at the boundary and the malformed items), to the end of the listing, and is
+   checked against the bank's totalRecords as any full read: the newest days' pages are not
+   asked for again. Its first page shares a position or more with the last one read (one page
+   more at most): if the bank's count or the booking times at those positions changed, the
+   listing moved while the read was paused (rows booked or gone: later rows may have shifted
+   past the boundary unseen), so the read goes through the listing once more, rows already read
+   skipped, before the count check.
+   The watermarks move only in the run's final step, after this complete read: a backfill that
+   fails leaves them unset, and the next attempt or sync reads the whole history again, finding
+   what is stored: nothing is lost or stored twice. Its final figures are those of a one-pass
+   sync: the same rows, and the snapshot of the same data.
 
 One run with two phases rather than a follow-up run of kind `backfill`: the connection's lock (one
 active run) covers the whole read, so no other full read starts between the phases and reads the
@@ -68,6 +74,16 @@ def applies(execution) -> bool:
 
 def transactions_and_agreements(execution, *, client_id: str, consent_id: str) -> None:
     """The transactions and agreements steps of a progressive run (see the module's docstring)."""
+    try:
+        _two_phases(execution, client_id=client_id, consent_id=consent_id)
+    finally:
+        # Reads not resumed (the run failed, or an account was left to the next sync) end here.
+        for paused in execution.paused_reads.values():
+            paused.close()
+        execution.paused_reads.clear()
+
+
+def _two_phases(execution, *, client_id: str, consent_id: str) -> None:
     run = execution.run
     stop_before = timezone.now() - timedelta(days=settings.FIRST_SYNC_RECENT_DAYS)
     _phase_set(run, SyncPhase.RECENT)
@@ -94,9 +110,10 @@ def transactions_and_agreements(execution, *, client_id: str, consent_id: str) -
 
 
 def writes_of(counts: TransactionCounts) -> TransactionCounts:
-    """What the first phase did to an account the full read reads again: the rows it added,
-    updated or removed. The rest (rows unchanged, items skipped, quarantined or short) is the
-    full read's to count, or it would be counted twice."""
+    """What the first phase did to an account a fresh full read reads again (one whose read did
+    not pause, so is not resumed): the rows it added, updated or removed. The rest (rows
+    unchanged, items skipped, quarantined or short) is the full read's to count, or it would be
+    counted twice."""
     kept = TransactionCounts(added=counts.added, updated=counts.updated, removed=counts.removed)
     kept.note_changed(counts.changed_since)
     return kept

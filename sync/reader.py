@@ -22,7 +22,7 @@ advance (a page repeating the one before, a page past the bank's own totalPages 
 """
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -483,6 +483,47 @@ def reread_limits(limit: int, max_limit: int, attempts: int = REREAD_ATTEMPTS) -
     return sizes
 
 
+@dataclass
+class _Resumed:
+    """What a paused read goes on with: the backfill's counts, fetcher and callbacks."""
+
+    counts: TransactionCounts
+    fetcher: PageFetcher
+    on_page: Callable[[int, int | None], None] | None
+    after_write: Callable[[], None] | None
+
+
+class PausedRead:
+    """An account's read paused after its newest days (sync.progressive's first phase).
+
+    Its rows so far are stored; `resume` goes on from the page after the last one read, with
+    what the read knew (the rows it saw, its page plan and open tie group, the malformed items),
+    so the backfill never asks for those pages again, and the read ends as a one-pass read of the
+    account does: repaired, checked against totalRecords, its quarantine settled once. `close`
+    ends it unresumed (the run failed, or the account is left to the next sync).
+    """
+
+    def __init__(self, steps: Generator[AccountScan, _Resumed, AccountScan]):
+        self._steps = steps
+
+    def resume(
+        self,
+        *,
+        counts: TransactionCounts,
+        fetcher: PageFetcher,
+        on_page: Callable[[int, int | None], None] | None = None,
+        after_write: Callable[[], None] | None = None,
+    ) -> AccountScan:
+        try:
+            self._steps.send(_Resumed(counts, fetcher, on_page, after_write))
+        except StopIteration as done:
+            return done.value
+        raise RuntimeError("a resumed read paused again")  # pragma: no cover
+
+    def close(self) -> None:
+        self._steps.close()
+
+
 def account_transactions_sync(
     *,
     client,
@@ -497,10 +538,11 @@ def account_transactions_sync(
 ) -> AccountScan:
     """Sync one account's transactions; returns the newest booking time seen (not yet stored).
 
-    `stop_before` (an account with no watermark: sync.progressive's first phase) reads only the
-    rows booked from then on, like an incremental window; such a read is not checked against
-    totalRecords and never completes the account (no watermark), unless the listing ended first:
-    then it was a whole read after all, checked and complete as any.
+    `stop_before` (an account with no watermark) reads only the rows booked from then on, like an
+    incremental window; such a read is not checked against totalRecords and never completes the
+    account (no watermark), unless the listing ended first: then it was a whole read after all,
+    checked and complete as any. (sync.progressive's first phase uses
+    `account_transactions_read_newest`, which can go on later where this stops.)
 
     `after_write` is called after each batch is written (the run flushes its raw logs there).
     Pages follow the `PagePlan` (a page ending in tied rows is followed by one holding their
@@ -510,6 +552,75 @@ def account_transactions_sync(
     if even that does not reach it, the scan says incomplete (the watermark stays). Items that
     fail to parse are quarantined; the scan says how far they let the watermark move.
     """
+    steps = _account_read(
+        client=client,
+        account=account,
+        client_id=client_id,
+        consent_id=consent_id,
+        counts=counts,
+        fetcher=fetcher,
+        on_page=on_page,
+        after_write=after_write,
+        stop_before=stop_before,
+        pausable=False,
+    )
+    try:
+        next(steps)
+    except StopIteration as done:
+        return done.value
+    raise RuntimeError("a read that may not pause paused")  # pragma: no cover
+
+
+def account_transactions_read_newest(
+    *,
+    client,
+    account: Account,
+    client_id: str,
+    consent_id: str,
+    counts: TransactionCounts,
+    fetcher: PageFetcher,
+    stop_before: datetime,
+    on_page: Callable[[int, int | None], None] | None = None,
+    after_write: Callable[[], None] | None = None,
+) -> tuple[AccountScan, PausedRead | None]:
+    """The first phase of a progressive first sync: an account's rows booked from `stop_before`
+    on, stored. Returns its scan, and the read paused there to resume for the older history, or
+    None when the listing ended first (read whole, checked and complete as any read)."""
+    steps = _account_read(
+        client=client,
+        account=account,
+        client_id=client_id,
+        consent_id=consent_id,
+        counts=counts,
+        fetcher=fetcher,
+        on_page=on_page,
+        after_write=after_write,
+        stop_before=stop_before,
+        pausable=True,
+    )
+    try:
+        scan = next(steps)
+    except StopIteration as done:
+        return done.value, None
+    return scan, PausedRead(steps)
+
+
+def _account_read(
+    *,
+    client,
+    account: Account,
+    client_id: str,
+    consent_id: str,
+    counts: TransactionCounts,
+    fetcher: PageFetcher,
+    on_page: Callable[[int, int | None], None] | None,
+    after_write: Callable[[], None] | None,
+    stop_before: datetime | None,
+    pausable: bool,
+) -> Generator[AccountScan, _Resumed, AccountScan]:
+    """account_transactions_sync's read, as a generator: `pausable`, a read of the newest rows
+    (`stop_before`) whose listing goes on yields its scan once they are stored, and goes on with
+    what it is sent (`_Resumed`) as the whole read of the account; it returns the final scan."""
     limit = settings.SYNC_PAGE_LIMIT
     max_limit = max(BANK_MAX_PAGE_LIMIT, limit)
     # The writer reads what it needs of the stored rows first (the pending ones among them).
@@ -547,13 +658,14 @@ def account_transactions_sync(
     # The read's n-th page → (page number, size, booking times): set where it is fetched (the
     # read-ahead thread, which follows the plan) before the page is handed on.
     placed: dict[int, tuple[int, int, list[datetime]]] = {}
+    before = 0  # pages read before the current loop of pages (a paused read's first phase)
 
     def fetch(sequence: int) -> TransactionPage:
         number, size = plan.next
         page = fetch_page(number, size)
         repeats.check(number, page)  # on the read-ahead thread: it stops there too
         booked = [bank_tx.booking_date for bank_tx in page.transactions]
-        placed[sequence] = (number, size, booked)
+        placed[before + sequence] = (number, size, booked)
         plan.advance(number, size, booked, has_next=page.has_next, regular=not page.skipped)
         return page
 
@@ -689,11 +801,38 @@ def account_transactions_sync(
     ties = _TieTracker()
     found: int | None = None
     read_to = 0  # the position after the last one the read's pages reached
-    try:
+
+    # A paused read's last positions: their booking times (which never depend on the page
+    # asked for, ties or not) and the bank's count then, to see whether the listing moved before
+    # the read resumed (see `moved_at_resume`).
+    paused_at: tuple[int, int | None, dict[int, datetime]] | None = None
+
+    def moved_at_resume(start: int, booked: list[datetime], page_total: int | None) -> bool:
+        """Whether the listing moved while the read was paused: the bank counts other rows, or
+        the positions this first resumed page shares with the pages before show other times."""
+        assert paused_at is not None
+        paused_to, paused_total, times = paused_at
+        if page_total is not None and paused_total is not None and page_total != paused_total:
+            return True
+        shared = range(start, min(paused_to, start + len(booked)))
+        return any(
+            times.get(position, booked[position - start]) != booked[position - start]
+            for position in shared
+        )
+
+    moved = False
+    placed_last: dict[str, tuple[int, list[datetime]] | None] = {}  # the last page read
+
+    def read_pages() -> None:
+        """The read's pages from the plan's next one on, until `should_continue` stops it."""
+        nonlocal before, read_to, total_pages, reached_end, moved
+        before = scan.pages
         for page in fetcher.pages(fetch, should_continue):
             scan.pages += 1
             number, size, booked = placed.pop(scan.pages)
             start = (number - 1) * size
+            if paused_at is not None and scan.pages == before + 1 and not moved:
+                moved = moved_at_resume(start, booked, page.total_records)
             note_total(page)
             total_pages = pages_expected(scan.pages, start + size, size, page.total_pages)
             if page.skipped:
@@ -702,10 +841,49 @@ def account_transactions_sync(
             add_unseen(page.transactions, booked, overlaps=start < read_to)
             read_to = max(read_to, start + size)
             ties.add(start, size, page, booked)
+            if pausable:
+                # Its positions are certain only on a full page of well-formed rows.
+                regular = not page.skipped and len(booked) == size
+                placed_last["page"] = (start, booked) if regular else None
             if not should_continue(page, scan.pages):
                 reached_end = not page.has_next
             if on_page is not None:
                 on_page(scan.pages, total_pages)
+
+    try:
+        read_pages()
+        if pausable and newest_only and not reached_end:
+            # The newest rows stored, the run makes its first figures of them; the older history
+            # is read on from the next page when it resumes (what was read stays known: the
+            # rows seen, the page plan, a tie group open at the boundary, malformed items).
+            writer.flush()
+            scan.complete = False
+            last_page = placed_last.get("page")
+            resumed = yield scan
+            counts, fetcher = resumed.counts, resumed.fetcher
+            on_page, after_write = resumed.on_page, resumed.after_write
+            writer.counts, writer.after_write = counts, after_write
+            cutoff, newest_only = None, False
+            scan.complete = True
+            # The first page resumed shares a position at least with the last one read, so a
+            # listing that moved meanwhile (rows booked or gone at the bank) shows.
+            times: dict[int, datetime] = {}
+            if last_page is not None:
+                last_start, last_booked = last_page
+                times = {last_start + i: when for i, when in enumerate(last_booked)}
+                number, size = plan.next
+                if (number - 1) * size >= read_to:
+                    plan.next = furthest_page(read_to - 1, read_to, plan.max_limit) or plan.next
+            paused_at = (read_to, total_records, times)
+            read_pages()
+            if moved:
+                # Rows may have shifted past the boundary unseen: read the listing through once
+                # more as it is now (rows already read are skipped), then check as always.
+                logger.info(
+                    "account %s: the listing moved while the read was paused; reading it again",
+                    account.pk,
+                )
+                reread(limit, until=None)
         repair(ties.straddling)  # no call at all when no tie group straddles a boundary
         if newest_only and reached_end:
             cutoff = None  # the listing ended above stop_before: a whole read, checked as one

@@ -59,7 +59,13 @@ from sync.models import (
 )
 from sync.progress import WRITE_EVERY_SECONDS as PROGRESS_WRITE_EVERY_SECONDS
 from sync.progress import ReadProgress
-from sync.reader import PageFetcher, TransactionCounts, account_transactions_sync
+from sync.reader import (
+    PageFetcher,
+    PausedRead,
+    TransactionCounts,
+    account_transactions_read_newest,
+    account_transactions_sync,
+)
 from sync.reader import prefetch_allowed as transactions_prefetch_allowed
 from sync.selectors import sync_run_active
 
@@ -383,6 +389,9 @@ class _SyncExecution:
             skipped_samples=list(run.warnings or []),
         )
         self.watermarks: dict[int, datetime] = {}
+        # A progressive first sync's reads paused after the newest days, by account: the
+        # backfill resumes each where it stopped (sync.progressive).
+        self.paused_reads: dict[int, PausedRead] = {}
         self.accounts: list[Account] = []
         # Optional steps this attempt could not do (products, agreements): the run ends partial.
         self.step_errors: list[dict] = []
@@ -677,8 +686,9 @@ class _SyncExecution:
         """Each account's transactions; several accounts at once where the database allows it.
 
         A progressive first sync (sync/progressive.py) calls it twice: with `stop_before` (the
-        newest rows only), then for the `accounts` that read did not cover whole; each phase on
-        its `span` of the progress bar.
+        newest rows only; each account's read pauses there, kept in `paused_reads`), then for
+        the `accounts` that read did not cover whole, resuming their reads where they stopped;
+        each phase on its `span` of the progress bar.
         """
         accounts = self.accounts if accounts is None else accounts
         start, end = span or (
@@ -707,18 +717,40 @@ class _SyncExecution:
                 self._read_progress(read, (start, end))
 
             fetcher = PageFetcher(lookahead=transactions_prefetch_allowed())
+            paused = self.paused_reads.pop(account.pk, None)
             try:
-                scan = account_transactions_sync(
-                    client=self.bank,
-                    account=account,
-                    client_id=client_id,
-                    consent_id=consent_id,
-                    counts=per_account[index],
-                    fetcher=fetcher,
-                    on_page=on_page,
-                    after_write=after_write,
-                    stop_before=stop_before,
-                )
+                if paused is not None:  # the backfill: on from the page the first phase reached
+                    scan = paused.resume(
+                        counts=per_account[index],
+                        fetcher=fetcher,
+                        on_page=on_page,
+                        after_write=after_write,
+                    )
+                elif stop_before is not None:
+                    scan, paused = account_transactions_read_newest(
+                        client=self.bank,
+                        account=account,
+                        client_id=client_id,
+                        consent_id=consent_id,
+                        counts=per_account[index],
+                        fetcher=fetcher,
+                        on_page=on_page,
+                        after_write=after_write,
+                        stop_before=stop_before,
+                    )
+                    if paused is not None:
+                        self.paused_reads[account.pk] = paused
+                else:
+                    scan = account_transactions_sync(
+                        client=self.bank,
+                        account=account,
+                        client_id=client_id,
+                        consent_id=consent_id,
+                        counts=per_account[index],
+                        fetcher=fetcher,
+                        on_page=on_page,
+                        after_write=after_write,
+                    )
             finally:
                 fetcher.close()
             read.finished(index)
@@ -741,8 +773,12 @@ class _SyncExecution:
         finally:
             # Rows written before a failure stay counted (a retried run starts from these).
             for account, counts in zip(accounts, per_account, strict=True):
-                if stop_before is not None and account.pk not in self.watermarks:
-                    counts = progressive.writes_of(counts)  # the full read counts the rest
+                if (
+                    stop_before is not None
+                    and account.pk not in self.watermarks
+                    and account.pk not in self.paused_reads
+                ):
+                    counts = progressive.writes_of(counts)  # a full read counts the rest
                 self.counts.merge(counts)
         self.run.pages_done, self.run.pages_total = read.pages()
         self.run.progress_updated_at = timezone.now()

@@ -123,7 +123,7 @@ def test_task_redelivered_after_a_worker_died_mid_run_duplicates_nothing(
     sandbox_banks, user, settings
 ):
     settings.SYNC_PAGE_LIMIT = 20  # several pages per account, so the crash is mid-history
-    # One pass: a progressive first sync re-reads its recent pages, so writes ≠ new rows.
+    # One pass: the crash is to come mid-history, not between a progressive sync's phases.
     settings.FIRST_SYNC_RECENT_DAYS = 0
     settings.SYNC_WRITE_BATCH_ROWS = 20  # …and one write per page
     connection = _connected(user, "abank")

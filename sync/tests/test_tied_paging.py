@@ -80,7 +80,7 @@ def connection(db, user, settings):
     fb.bank_settings(settings)
     settings.BANK_MAX_RETRIES = 0
     # One pass over the listing, the calls of which these tests count (the progressive first
-    # sync's recent phase reads the first pages once more: sync/tests/test_progressive_*).
+    # sync pauses and resumes its reads, a page's difference: sync/tests/test_progressive_*).
     settings.FIRST_SYNC_RECENT_DAYS = 0
     fb.authorised_consents(user)
     return BankConnection.objects.create(user=user, bank_code="vbank", client_id="team260-1")
