@@ -379,9 +379,15 @@ def bare_fetch_plan(user, bank_codes=BANK_CODES) -> list[dict]:
     return plans
 
 
-def bare_fetch(plans: list[dict], *, page_limit: int, planned: bool = False) -> dict:
+def bare_fetch(
+    plans: list[dict], *, page_limit: int, planned: bool = False, paced: bool = False
+) -> dict:
     """Fetch accounts, balances, every transaction page, products and agreements with plain
     `requests`, one bank after another, doing nothing with the bodies; returns calls and time.
+
+    `paced`: each call first takes its bank's slot from FinTrack's own rate limiter (the shared
+    schedule in Redis a sync's calls take theirs from, BANK_RATE_LIMIT_PER_SECOND): the fastest
+    a client may fetch these pages under that limit.
 
     Transaction pages are a plain grid of `page_limit`, or with `planned` the sync's own pages:
     each account paged as `sync.reader.PagePlan` chooses from the booking times of the page
@@ -390,12 +396,15 @@ def bare_fetch(plans: list[dict], *, page_limit: int, planned: bool = False) -> 
     bank's totalRecords."""
     import requests
 
+    from banking.clients.ratelimit import limiter_for
+
     started = time.perf_counter()
     calls = 0
     transactions = 0
     with requests.Session() as session:
         for plan in plans:
             base = plan["base_url"]
+            limiter = limiter_for(plan["bank_code"]) if paced else None
             headers = {
                 "Accept": "application/json",
                 "Authorization": f"Bearer {plan['token']}",
@@ -404,9 +413,18 @@ def bare_fetch(plans: list[dict], *, page_limit: int, planned: bool = False) -> 
             }
             client_id = {"client_id": plan["client_id"]}
 
-            def get(path: str, params: dict, extra: dict | None = None, base=base, headers=headers):
+            def get(
+                path: str,
+                params: dict,
+                extra: dict | None = None,
+                base=base,
+                headers=headers,
+                limiter=limiter,
+            ):
                 nonlocal calls
                 calls += 1
+                if limiter is not None:
+                    limiter.acquire()
                 response = session.get(
                     base + path, params=params, headers={**headers, **(extra or {})}, timeout=30
                 )
@@ -458,12 +476,13 @@ def _account_pages_planned(get, path: str, client_id: dict, page_limit: int) -> 
     return 0
 
 
-def run_child(args: list[str], *, timeout: float) -> dict:
-    """Run `python <args>` with the bench environment; its last stdout line is a JSON result."""
+def run_child(args: list[str], *, timeout: float, env: dict[str, str] | None = None) -> dict:
+    """Run `python <args>` with the bench environment (and `env`); its last stdout line is a
+    JSON result."""
     completed = subprocess.run(
         [PYTHON, *args],
         cwd=ROOT,
-        env={**os.environ, **BENCH_ENV},
+        env={**os.environ, **BENCH_ENV, **(env or {})},
         capture_output=True,
         text=True,
         timeout=timeout,
