@@ -7,15 +7,13 @@ row is lost and none stored twice."""
 from datetime import timedelta
 
 import pytest
-import responses
 from django.utils import timezone
 
 from banking.models import Account, BankConnection, Transaction
 from sync import progressive
-from sync.models import SyncPhase, SyncRun, SyncStatus
-from sync.services import sync_run_execute
+from sync.models import SyncPhase, SyncStatus
 from sync.tests import fakebank as fb
-from sync.tests.test_tied_paging import TRANSACTIONS, TiedBank
+from sync.tests.test_tied_paging import TiedBank
 
 DAY = timedelta(days=1)
 RECENT_DAYS = 10
@@ -46,31 +44,16 @@ def _listing(count: int = 20, *, tied: range = range(0)) -> list[dict]:
     return rows
 
 
-def _run(connection, bank: TiedBank, *, between=None) -> SyncRun:
-    """One sync; `between(bank)` runs once the newest days are stored, before the backfill."""
-    if between is not None:
-        original = progressive._phase_set
+def _between_phases(monkeypatch, then) -> None:
+    """Run `then()` once the newest days are stored, before the backfill reads on."""
+    original = progressive._phase_set
 
-        def phase_set(run, phase):
-            original(run, phase)
-            if phase == SyncPhase.BACKFILL:
-                between(bank)
+    def phase_set(run, phase):
+        original(run, phase)
+        if phase == SyncPhase.BACKFILL:
+            then()
 
-        progressive_phase_set = pytest.MonkeyPatch()
-        progressive_phase_set.setattr(progressive, "_phase_set", phase_set)
-    try:
-        with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-            fb.add_accounts_and_balances(mock)
-            mock.add_callback(responses.GET, TRANSACTIONS, callback=bank)
-            fb.add_products(mock)
-            fb.add_agreements(mock)
-            run = SyncRun.objects.create(connection=connection, user_id=connection.user_id)
-            sync_run_execute(sync_run_id=run.pk)
-            run.refresh_from_db()
-    finally:
-        if between is not None:
-            progressive_phase_set.undo()
-    return run
+    monkeypatch.setattr(progressive, "_phase_set", phase_set)
 
 
 def _stored() -> list[str]:
@@ -94,7 +77,7 @@ def _positions(call: tuple[int, int]) -> range:
 def test_the_backfill_goes_on_from_where_the_newest_days_stopped(connection):
     bank = TiedBank(_listing(20))
 
-    run = _run(connection, bank)
+    run = fb.sync_with(connection, bank)
 
     assert (run.status, run.phase) == (SyncStatus.SUCCEEDED, SyncPhase.BACKFILL), run.error
     # The newest days: pages 1–3 (page 3 reaches past RECENT_DAYS), each asked for once.
@@ -125,7 +108,7 @@ def test_a_tie_group_cut_at_the_pause_is_repaired_as_in_a_one_pass_read(connecti
         },
     )
 
-    run = _run(connection, bank)
+    run = fb.sync_with(connection, bank)
 
     assert run.status == SyncStatus.SUCCEEDED, run.error
     assert bank.calls[:5] == [(1, 5), (2, 5), (3, 5), (8, 2), (5, 4)]
@@ -138,16 +121,19 @@ def test_a_tie_group_cut_at_the_pause_is_repaired_as_in_a_one_pass_read(connecti
     assert account.transactions_synced_through == _newest(bank)
 
 
-def test_rows_booked_between_the_phases_are_found_and_nothing_is_stored_twice(connection):
+def test_rows_booked_between_the_phases_are_found_and_nothing_is_stored_twice(
+    connection, monkeypatch
+):
     bank = TiedBank(_listing(20))
     now = timezone.now()
 
-    def booked_meanwhile(bank):
+    def booked_meanwhile():
         new = [fb.tx("new-1", now), fb.tx("new-2", now - timedelta(hours=1))]
         bank.items[:0] = new
         bank.by_id.update({item["transactionId"]: item for item in new})
 
-    run = _run(connection, bank, between=booked_meanwhile)
+    _between_phases(monkeypatch, booked_meanwhile)
+    run = fb.sync_with(connection, bank)
 
     assert run.status == SyncStatus.SUCCEEDED, run.error
     assert _stored() == sorted(bank.by_id)
@@ -157,7 +143,9 @@ def test_rows_booked_between_the_phases_are_found_and_nothing_is_stored_twice(co
     assert account.transactions_synced_through == _newest(bank)
 
 
-def test_rows_gone_between_the_phases_lose_no_row_that_moved_past_the_boundary(connection):
+def test_rows_gone_between_the_phases_lose_no_row_that_moved_past_the_boundary(
+    connection, monkeypatch
+):
     """Five rows the first phase read leave the listing (pending rows the bank dropped): every
     later row moves up five positions, so r15 and r16 are now where pages 2–3 ended, before the
     boundary. Going on from the boundary alone would never show them (and the bank's count, 15,
@@ -166,10 +154,11 @@ def test_rows_gone_between_the_phases_lose_no_row_that_moved_past_the_boundary(c
     bank = TiedBank(_listing(20))
     gone = {f"r{position}" for position in range(1, 6)}
 
-    def gone_meanwhile(bank):
+    def gone_meanwhile():
         bank.items[:] = [item for item in bank.items if item["transactionId"] not in gone]
 
-    run = _run(connection, bank, between=gone_meanwhile)
+    _between_phases(monkeypatch, gone_meanwhile)
+    run = fb.sync_with(connection, bank)
 
     assert run.status == SyncStatus.SUCCEEDED, run.error
     listed = set(bank.by_id) - gone

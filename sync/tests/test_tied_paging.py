@@ -5,12 +5,10 @@ boundary may show a row on two pages and another on none, while `meta.totalRecor
 """
 
 import json
-import re
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-import responses
 
 from banking.models import Account, BankConnection, Transaction
 from banking.tests.factories import client_id_give, client_id_of
@@ -22,7 +20,6 @@ from sync.tests import fakebank as fb
 SECOND = timedelta(seconds=1)
 T0 = datetime(2025, 11, 20, 12, 0, 0, 250_000, tzinfo=UTC)
 TIE = T0 - 10 * SECOND  # the instant a group of rows shares
-TRANSACTIONS = re.compile(rf"{re.escape(fb.BASE)}/accounts/{fb.ACCOUNT_ID}/transactions\?.*")
 
 
 class TiedBank:
@@ -89,15 +86,7 @@ def connection(db, user, settings):
 def _run(
     connection, bank: TiedBank, *, first: bool = True, status: str = SyncStatus.SUCCEEDED
 ) -> SyncRun:
-    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
-        fb.add_accounts_and_balances(mock)
-        mock.add_callback(responses.GET, TRANSACTIONS, callback=bank)
-        if first:
-            fb.add_products(mock)
-        fb.add_agreements(mock)
-        run = SyncRun.objects.create(connection=connection, user_id=connection.user_id)
-        sync_run_execute(sync_run_id=run.pk)
-        run.refresh_from_db()
+    run = fb.sync_with(connection, bank, products=first)
     assert run.status == status, run.error
     return run
 

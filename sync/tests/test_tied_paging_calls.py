@@ -7,12 +7,10 @@ plan (sync.reader.PagePlan) begins a page at or before the tied rows the page be
 that page holds their group whole, and a repair page is left for what it could not hold.
 """
 
-import re
 import threading
 from itertools import pairwise
 
 import pytest
-import responses
 
 from banking.clients.accounts import AccountsMixin
 from banking.models import BankConnection, Transaction
@@ -21,8 +19,6 @@ from sync.models import SyncRun, SyncStatus
 from sync.services import sync_run_execute
 from sync.tests import fakebank as fb
 from sync.tests.test_tied_paging import SECOND, TIE, TiedBank, _listing
-
-TRANSACTIONS = re.compile(rf"{re.escape(fb.BASE)}/accounts/{fb.ACCOUNT_ID}/transactions\?.*")
 
 
 def _positions(page: int, limit: int) -> range:
@@ -131,14 +127,7 @@ def test_a_tied_sandbox_account_costs_its_planned_pages_and_a_repair_only_per_gr
 
 
 def _run(connection, bank: TiedBank) -> SyncRun:
-    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
-        fb.add_accounts_and_balances(mock)
-        mock.add_callback(responses.GET, TRANSACTIONS, callback=bank)
-        fb.add_products(mock)
-        fb.add_agreements(mock)
-        run = SyncRun.objects.create(connection=connection, user_id=connection.user_id)
-        sync_run_execute(sync_run_id=run.pk)
-        run.refresh_from_db()
+    run = fb.sync_with(connection, bank)
     assert run.status == SyncStatus.SUCCEEDED, run.error
     return run
 
