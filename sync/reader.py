@@ -208,6 +208,9 @@ class AccountScan:
     extra_calls: int = 0  # repair and re-read pages (tied booking times across page boundaries)
     complete: bool = True
     quarantine: QuarantineState = field(default_factory=QuarantineState)
+    # A `pausable` read stopped after its newest days, the older history still to read: resume
+    # it (sync.progressive's backfill). None once it is resumed, and for any other read.
+    paused: "PausedRead | None" = None
 
     def watermark_after(self, old: datetime | None) -> datetime | None:
         """The account's new watermark after this scan, or None to leave it as it is.
@@ -517,6 +520,7 @@ class PausedRead:
         try:
             self._steps.send(_Resumed(counts, fetcher, on_page, after_write))
         except StopIteration as done:
+            done.value.paused = None
             return done.value
         raise RuntimeError("a resumed read paused again")  # pragma: no cover
 
@@ -535,14 +539,16 @@ def account_transactions_sync(
     on_page: Callable[[int, int | None], None] | None = None,
     after_write: Callable[[], None] | None = None,
     stop_before: datetime | None = None,
+    pausable: bool = False,
 ) -> AccountScan:
     """Sync one account's transactions; returns the newest booking time seen (not yet stored).
 
     `stop_before` (an account with no watermark) reads only the rows booked from then on, like an
     incremental window; such a read is not checked against totalRecords and never completes the
     account (no watermark), unless the listing ended first: then it was a whole read after all,
-    checked and complete as any. (sync.progressive's first phase uses
-    `account_transactions_read_newest`, which can go on later where this stops.)
+    checked and complete as any. With `pausable` (sync.progressive's first phase) such a read
+    that stops before the listing ends is kept as the scan's `paused`, to go on later from there
+    (`PausedRead.resume`) as the whole read of the account.
 
     `after_write` is called after each batch is written (the run flushes its raw logs there).
     Pages follow the `PagePlan` (a page ending in tied rows is followed by one holding their
@@ -562,47 +568,14 @@ def account_transactions_sync(
         on_page=on_page,
         after_write=after_write,
         stop_before=stop_before,
-        pausable=False,
-    )
-    try:
-        next(steps)
-    except StopIteration as done:
-        return done.value
-    raise RuntimeError("a read that may not pause paused")  # pragma: no cover
-
-
-def account_transactions_read_newest(
-    *,
-    client,
-    account: Account,
-    client_id: str,
-    consent_id: str,
-    counts: TransactionCounts,
-    fetcher: PageFetcher,
-    stop_before: datetime,
-    on_page: Callable[[int, int | None], None] | None = None,
-    after_write: Callable[[], None] | None = None,
-) -> tuple[AccountScan, PausedRead | None]:
-    """The first phase of a progressive first sync: an account's rows booked from `stop_before`
-    on, stored. Returns its scan, and the read paused there to resume for the older history, or
-    None when the listing ended first (read whole, checked and complete as any read)."""
-    steps = _account_read(
-        client=client,
-        account=account,
-        client_id=client_id,
-        consent_id=consent_id,
-        counts=counts,
-        fetcher=fetcher,
-        on_page=on_page,
-        after_write=after_write,
-        stop_before=stop_before,
-        pausable=True,
+        pausable=pausable,
     )
     try:
         scan = next(steps)
     except StopIteration as done:
-        return done.value, None
-    return scan, PausedRead(steps)
+        return done.value
+    scan.paused = PausedRead(steps)
+    return scan
 
 
 def _account_read(

@@ -59,13 +59,7 @@ from sync.models import (
 )
 from sync.progress import WRITE_EVERY_SECONDS as PROGRESS_WRITE_EVERY_SECONDS
 from sync.progress import ReadProgress
-from sync.reader import (
-    PageFetcher,
-    PausedRead,
-    TransactionCounts,
-    account_transactions_read_newest,
-    account_transactions_sync,
-)
+from sync.reader import PageFetcher, PausedRead, TransactionCounts, account_transactions_sync
 from sync.reader import prefetch_allowed as transactions_prefetch_allowed
 from sync.selectors import sync_run_active
 
@@ -726,20 +720,6 @@ class _SyncExecution:
                         on_page=on_page,
                         after_write=after_write,
                     )
-                elif stop_before is not None:
-                    scan, paused = account_transactions_read_newest(
-                        client=self.bank,
-                        account=account,
-                        client_id=client_id,
-                        consent_id=consent_id,
-                        counts=per_account[index],
-                        fetcher=fetcher,
-                        on_page=on_page,
-                        after_write=after_write,
-                        stop_before=stop_before,
-                    )
-                    if paused is not None:
-                        self.paused_reads[account.pk] = paused
                 else:
                     scan = account_transactions_sync(
                         client=self.bank,
@@ -750,7 +730,11 @@ class _SyncExecution:
                         fetcher=fetcher,
                         on_page=on_page,
                         after_write=after_write,
+                        stop_before=stop_before,
+                        pausable=stop_before is not None,  # a progressive sync's newest days
                     )
+                    if scan.paused is not None:
+                        self.paused_reads[account.pk] = scan.paused
             finally:
                 fetcher.close()
             read.finished(index)
