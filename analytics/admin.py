@@ -1,8 +1,9 @@
-"""Analytics console: each snapshot's figures, and the breakdown that explains every term."""
+"""Analytics console: each snapshot's figures, the breakdown that explains every term, and the
+recomputations scheduled (the debounce markers)."""
 
 from django.contrib import admin
 
-from analytics.models import AnalyticsSnapshot
+from analytics.models import AnalyticsSnapshot, RecomputeRequest
 from fintrack.core.admin import BigTableAdminMixin, ReadOnlyAdminMixin, json_field
 
 breakdown_pretty = json_field("breakdown", "Breakdown (how every figure was computed)")
@@ -57,3 +58,17 @@ class AnalyticsSnapshotAdmin(ReadOnlyAdminMixin, BigTableAdminMixin, admin.Model
         ("How they were computed", {"fields": (breakdown_pretty, summary_pretty)}),
     )
     readonly_fields = [field for _name, options in fieldsets for field in options["fields"]]
+
+
+@admin.register(RecomputeRequest)
+class RecomputeRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Users whose snapshot a recomputation is scheduled for; one older than
+    RECOMPUTE_MARKER_TTL_SECONDS was lost and counts as gone (the next request replaces it)."""
+
+    list_display = ["user", "requested_at"]
+    search_fields = ["=user__email"]
+    search_help_text = "Exact user email."
+    ordering = ["-requested_at"]
+    list_select_related = ["user"]
+    fields = ["user", "requested_at"]
+    readonly_fields = fields

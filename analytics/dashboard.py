@@ -1,7 +1,7 @@
 """The main screen in one read: the latest snapshot's summary, stored as ready-made JSON text when
 the snapshot is computed, spliced with the live part (bank statuses, the recomputing and outdated
-flags) without being decoded or rendered again. Two queries with authentication (the snapshot
-and the connections come in one), whatever the data size.
+flags) without being decoded or rendered again. Two queries with authentication (the snapshot,
+the connections and the recomputation marker come in one), whatever the data size.
 
 The ETag is a hash of the live part only (it holds the snapshot's id; a snapshot never changes
 once stored), so a repeat costs no hashing of the whole answer."""
@@ -100,7 +100,9 @@ def _snapshot_current(*, user, row: dict | None) -> dict | None:
 def dashboard_render(*, user, today: date | None = None) -> DashboardAnswer:
     """Everything the main screen shows, from the snapshot, as JSON ready to send; never
     recomputes when a current snapshot exists."""
-    row, connections = selectors.dashboard_rows(user=user)
+    row, connections, recomputing = selectors.dashboard_rows(
+        user=user, marker_since=services.recompute_marker_live_since()
+    )
     row = _snapshot_current(user=user, row=row)
     banks = [_bank_row(bank) for bank in connections]
     if row is None and (
@@ -109,7 +111,6 @@ def dashboard_render(*, user, today: date | None = None) -> DashboardAnswer:
         # Data arrived but the debounced recomputation has not run yet: compute once, now.
         snapshot = services.analytics_recompute(user=user, today=today)
         row = _snapshot_row(snapshot) if snapshot is not None else None
-    recomputing = services.recompute_scheduled(user_id=user.id)
     if row is None:
         text = json_text(
             jsonable(

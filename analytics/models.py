@@ -50,3 +50,27 @@ class AnalyticsSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"snapshot {self.user_id} @ {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class RecomputeRequest(models.Model):
+    """ "A recomputation of this user's snapshot is scheduled": the debounce marker.
+
+    Set by the one request that sends the task (analytics.services.analytics_recompute_request),
+    deleted by the task as it starts; one older than RECOMPUTE_MARKER_TTL_SECONDS counts as gone
+    (its task was lost). It lives in the database, not the cache, so the dashboard reads it in
+    the same query as its snapshot (analytics.selectors.dashboard_rows).
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="analytics_recompute_request",
+    )
+    requested_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "analytics_recompute_requests"
+
+    def __str__(self) -> str:
+        return f"recompute {self.user_id} requested {self.requested_at:%Y-%m-%d %H:%M:%S}"

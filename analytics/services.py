@@ -1,26 +1,27 @@
 """Analytics writes: recompute a user's snapshot now, or request a debounced recomputation.
 
-The debounce marker ("a recomputation is scheduled for this user") lives in the shared cache
-(Redis in production). When the cache fails, the markers are kept in this process instead, with
-one warning in the log per outage, and the shared cache is tried again after
-CACHE_RETRY_SECONDS: a Redis outage never fails the sync, the dashboard or the recompute request
-that touch a marker. A local marker cannot be cleared by the worker's task, so it lasts only
-LOCAL_MARKER_TTL_SECONDS: at worst a process schedules one extra (harmless) recomputation.
+The debounce marker ("a recomputation is scheduled for this user") is a row of
+analytics.models.RecomputeRequest: set by the one request that sends the task, deleted by the
+task as it starts (analytics.tasks.recompute_user). The dashboard reads it in the query that
+reads its snapshot (analytics.selectors.dashboard_rows): no cache round trip per read, and a
+Redis outage cannot lose a marker or make one up. Every caller requests outside a transaction
+(after the commit of what changed: the sync's finalize, banking.signals, the APIs), so the task
+never starts before the marker it clears is visible.
 
 A request whose task the broker cannot take clears its marker (fintrack.core.tasks.enqueue logs
 the failure): the next request schedules again — the next sync that finishes, the next
 transactions change, a POST /api/analytics/recompute, or the next dashboard read that finds its
-snapshot older than a bank's last successful sync.
+snapshot older than a bank's last successful sync. A marker whose task was lost (a worker killed
+before it ran) lasts RECOMPUTE_MARKER_TTL_SECONDS, then counts as gone.
 """
 
 import logging
-import threading
-import time
+from datetime import datetime, timedelta
 
-from django.core.cache import cache
-from django.core.cache.backends.locmem import LocMemCache
+from django.db import connection
+from django.utils import timezone
 
-from analytics.models import AnalyticsSnapshot
+from analytics.models import AnalyticsSnapshot, RecomputeRequest
 from analytics.summary import summary_json_text
 from fintrack.core.tasks import enqueue
 
@@ -30,82 +31,43 @@ logger = logging.getLogger(__name__)
 RECOMPUTE_DELAY_SECONDS = 3
 # Safety net: if a scheduled task is lost, the marker expires and the next request schedules again.
 RECOMPUTE_MARKER_TTL_SECONDS = 600
-# While the shared cache is down: how long to keep markers here before trying it again, and how
-# long a marker kept here lasts (long enough to merge the syncs of one onboarding).
-CACHE_RETRY_SECONDS = 5.0
-LOCAL_MARKER_TTL_SECONDS = 30
 
 
-class _MarkerCache:
-    """The shared cache, or a process-local one while the shared one fails."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._down_until = 0.0
-        self.local = LocMemCache("fintrack-analytics-markers", {"OPTIONS": {"MAX_ENTRIES": 100000}})
-
-    def _shared_usable(self) -> bool:
-        return time.monotonic() >= self._down_until
-
-    def _shared_failed(self, exc: Exception) -> None:
-        with self._lock:
-            first = self._shared_usable()
-            self._down_until = time.monotonic() + CACHE_RETRY_SECONDS
-        if first:
-            logger.warning(
-                "analytics: cache unavailable (%s: %s); recomputation markers kept in this "
-                "process for the next %.0f s",
-                type(exc).__name__,
-                exc,
-                CACHE_RETRY_SECONDS,
-            )
-
-    def add(self, key: str) -> bool:
-        if self._shared_usable():
-            try:
-                return cache.add(key, 1, timeout=RECOMPUTE_MARKER_TTL_SECONDS)
-            except Exception as exc:  # the cache backend's own errors: redis.ConnectionError …
-                self._shared_failed(exc)
-        return self.local.add(key, 1, timeout=LOCAL_MARKER_TTL_SECONDS)
-
-    def exists(self, key: str) -> bool:
-        if self._shared_usable():
-            try:
-                return cache.get(key) is not None
-            except Exception as exc:
-                self._shared_failed(exc)
-        return self.local.get(key) is not None
-
-    def delete(self, key: str) -> None:
-        self.local.delete(key)
-        if self._shared_usable():
-            try:
-                cache.delete(key)
-            except Exception as exc:
-                self._shared_failed(exc)
-
-    def reset(self) -> None:
-        with self._lock:
-            self._down_until = 0.0
-        self.local.clear()
-
-
-markers = _MarkerCache()
-
-
-def recompute_marker_key(user_id: int) -> str:
-    """Cache key of the "a recomputation is already scheduled for this user" marker."""
-    return f"analytics:recompute-scheduled:{user_id}"
+def recompute_marker_live_since(now: datetime | None = None) -> datetime:
+    """A marker set before this moment counts as gone (its task was lost)."""
+    return (now or timezone.now()) - timedelta(seconds=RECOMPUTE_MARKER_TTL_SECONDS)
 
 
 def recompute_scheduled(*, user_id: int) -> bool:
-    """Whether a recomputation of the user's snapshot is scheduled (the marker is set)."""
-    return markers.exists(recompute_marker_key(user_id))
+    """Whether a recomputation of the user's snapshot is scheduled (a live marker is set)."""
+    return RecomputeRequest.objects.filter(
+        user_id=user_id, requested_at__gte=recompute_marker_live_since()
+    ).exists()
 
 
 def recompute_marker_clear(*, user_id: int) -> None:
     """Forget the user's marker: the recomputation starts (or was never sent)."""
-    markers.delete(recompute_marker_key(user_id))
+    RecomputeRequest.objects.filter(user_id=user_id).delete()
+
+
+# Set the marker unless a live one is set: an upsert that only replaces an expired marker, one
+# statement, so of several concurrent callers exactly one gets the row back (PostgreSQL, SQLite).
+_MARKER_CLAIM_SQL = """
+INSERT INTO {table} (user_id, requested_at) VALUES (%s, %s)
+ON CONFLICT (user_id) DO UPDATE SET requested_at = excluded.requested_at
+WHERE {table}.requested_at < %s
+RETURNING user_id
+"""
+
+
+def _marker_claim(*, user_id: int) -> bool:
+    """Set the user's marker unless a live one is set; True for the one caller that set it."""
+    now = timezone.now()
+    moment = connection.ops.adapt_datetimefield_value  # as the ORM stores them (SQLite: text)
+    sql = _MARKER_CLAIM_SQL.format(table=connection.ops.quote_name(RecomputeRequest._meta.db_table))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user_id, moment(now), moment(recompute_marker_live_since(now))])
+        return cursor.fetchone() is not None
 
 
 def analytics_recompute_request(*, user_id: int) -> bool:
@@ -113,8 +75,7 @@ def analytics_recompute_request(*, user_id: int) -> bool:
     False when the broker could not take it (logged; the next request tries again)."""
     from analytics.tasks import recompute_user
 
-    # cache.add is atomic (SET NX in Redis), so of several concurrent callers exactly one wins.
-    if not markers.add(recompute_marker_key(user_id)):
+    if not _marker_claim(user_id=user_id):
         logger.debug("analytics: recomputation for user %s already scheduled", user_id)
         return True
     if enqueue(recompute_user, user_id, countdown=RECOMPUTE_DELAY_SECONDS):

@@ -661,7 +661,6 @@ def sts_tolerance(truth: dict) -> tuple[Decimal, list[str]]:
 
 
 def run_client(number: int, now) -> tuple[list[str], dict]:
-    from django.core.cache import cache
 
     from analytics import services
     from sandbox.money_truth import client_money_truth
@@ -677,7 +676,7 @@ def run_client(number: int, now) -> tuple[list[str], dict]:
     runs, problems = sync_client(user, banks)
     sync_seconds = time.perf_counter() - started
     rows = rows_check(user, client_id, banks)
-    cache.delete(services.recompute_marker_key(user.id))  # as analytics.recompute_user does
+    services.recompute_marker_clear(user_id=user.id)  # as analytics.recompute_user does
     services.analytics_recompute(user=user)
     api = api_figures(user)
 

@@ -3,8 +3,9 @@
 Redis is the cache (throttle counters, the analytics debounce marker) and the Celery broker.
 "Down" here is real: the cache and the broker point at a loopback port nobody listens on, so
 every call fails as it does in an outage (connection refused), through the real backends.
-- the cache: throttles count in the process (fintrack.core.throttling), the debounce marker is
-  kept in the process (analytics.services), each saying so once in the log;
+- the cache: throttles count in the process (fintrack.core.throttling), saying so once in the
+  log; the debounce marker is a database row (analytics.models.RecomputeRequest), which the
+  outage does not touch;
 - the broker: a task that cannot be sent is logged and reported (fintrack.core.tasks.enqueue),
   the work that sent it keeps its outcome, and the next read or sync asks again.
 """
@@ -40,14 +41,12 @@ def _closed_port() -> int:
 
 @pytest.fixture
 def fallbacks_reset():
-    """The process-local fallbacks start and end clean (throttle counters, debounce markers)."""
+    """The process-local throttle counters start and end clean."""
     from fintrack.core.throttling import fallback_reset
 
     fallback_reset()
-    services.markers.reset()
     yield
     fallback_reset()
-    services.markers.reset()
 
 
 @pytest.fixture
@@ -79,17 +78,8 @@ def _client(user) -> APIClient:
     return client
 
 
-def _cache_warnings(caplog) -> list[str]:
-    return [
-        r.getMessage() for r in caplog.records if "analytics: cache unavailable" in r.getMessage()
-    ]
-
-
 @pytest.mark.django_db
-def test_without_the_cache_requests_are_still_debounced_here_and_logged_once(
-    redis_cache_down, user, caplog
-):
-    caplog.set_level(logging.WARNING)
+def test_without_the_cache_requests_are_still_debounced(redis_cache_down, user):
     with mock.patch("analytics.tasks.recompute_user.apply_async") as apply_async:
         for _ in range(3):
             assert services.analytics_recompute_request(user_id=user.id) is True
@@ -97,17 +87,6 @@ def test_without_the_cache_requests_are_still_debounced_here_and_logged_once(
     assert services.recompute_scheduled(user_id=user.id) is True
     services.recompute_marker_clear(user_id=user.id)  # what the task does first
     assert services.recompute_scheduled(user_id=user.id) is False
-    assert len(_cache_warnings(caplog)) == 1
-
-
-@pytest.mark.django_db
-def test_a_local_marker_expires_soon_since_no_worker_can_clear_it(redis_cache_down, user):
-    with mock.patch("analytics.tasks.recompute_user.apply_async") as apply_async:
-        services.analytics_recompute_request(user_id=user.id)
-        later = time.time() + services.LOCAL_MARKER_TTL_SECONDS + 1
-        with mock.patch("time.time", return_value=later):
-            services.analytics_recompute_request(user_id=user.id)
-    assert apply_async.call_count == 2
 
 
 @pytest.mark.django_db(transaction=True)
@@ -135,7 +114,6 @@ def test_login_dashboard_sync_and_recompute_answer_without_redis(
     assert dashboard.json()["state"] == "ready"
     recompute = client.post("/api/analytics/recompute")
     assert recompute.status_code == 202, recompute.content
-    assert len(_cache_warnings(caplog)) == 1
     assert any("throttle cache unavailable" in r.getMessage() for r in caplog.records)
 
 

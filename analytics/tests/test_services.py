@@ -5,7 +5,6 @@ from decimal import Decimal as D
 from unittest import mock
 
 import pytest
-from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -150,7 +149,7 @@ def test_three_syncs_finishing_together_schedule_one_recomputation(user):
     # The one task runs: one snapshot, and the marker is cleared for the next sync.
     recompute_user(user.id)
     assert AnalyticsSnapshot.objects.filter(user=user).count() == 1
-    assert cache.get(services.recompute_marker_key(user.id)) is None
+    assert services.recompute_scheduled(user_id=user.id) is False
     with mock.patch("analytics.tasks.recompute_user.apply_async") as apply_async:
         services.analytics_recompute_request(user_id=user.id)
     assert apply_async.call_count == 1
@@ -161,7 +160,7 @@ def test_broker_outage_does_not_fail_the_caller_and_clears_the_marker(user):
         "analytics.tasks.recompute_user.apply_async", side_effect=ConnectionError("broker down")
     ):
         services.analytics_recompute_request(user_id=user.id)
-    assert cache.get(services.recompute_marker_key(user.id)) is None
+    assert services.recompute_scheduled(user_id=user.id) is False
 
 
 def test_requests_for_different_users_are_not_merged(make_user):

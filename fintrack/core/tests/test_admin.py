@@ -37,7 +37,7 @@ def _build_rows(owner) -> dict[str, object]:
     )
     from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-    from analytics.models import AnalyticsSnapshot
+    from analytics.models import AnalyticsSnapshot, RecomputeRequest
     from audit.models import AuditEvent, Direction, RawApiBody, RawApiLog
     from banking.models import (
         AccountSummary,
@@ -165,6 +165,7 @@ def _build_rows(owner) -> dict[str, object]:
         "analytics.analyticssnapshot": AnalyticsSnapshot.objects.create(
             user=owner, sts_amount=Decimal("1200.00"), breakdown={"terms": []}
         ),
+        "analytics.recomputerequest": RecomputeRequest.objects.create(user=owner, requested_at=now),
         "audit.rawapilog": raw_request,
         "audit.rawapibody": RawApiBody.objects.create(
             digest="0" * 64,
