@@ -34,6 +34,7 @@ from banking.clients.errors import (
     BankUnavailableError,
     ConsentRequiredError,
 )
+from banking.clients.types import BankBalance
 from banking.ingestion.accounts import accounts_store, balances_store
 from banking.models import Account, BankConnection, ConnectionStatus
 from banking.services.clients import bank_client_for, bank_display_name, team_secrets
@@ -634,19 +635,7 @@ class _SyncExecution:
         SyncRun.objects.filter(pk=self.run.pk).update(accounts_count=self.run.accounts_count)
 
         self._step(SyncStep.BALANCES)
-        balances = []
-        for index, account in enumerate(self.accounts):
-            balances.append(
-                (
-                    account,
-                    self.bank.get_balances(
-                        client_id=client_id,
-                        account_id=account.bank_account_id,
-                        consent_id=consent_id,
-                    ),
-                )
-            )
-            self._set_progress(self._within(SyncStep.BALANCES, index + 1, len(self.accounts)))
+        balances = self._balances_read(client_id=client_id, consent_id=consent_id)
         self.run.balances_count = balances_store(sync_run=self.run, balances=balances)
 
         if self.run.kind == SyncKind.FULL and progressive.applies(self):
@@ -660,6 +649,33 @@ class _SyncExecution:
             self._step(SyncStep.AGREEMENTS)
             self._agreements(client_id=client_id)
         self._finalize()
+
+    def _balances_read(
+        self, *, client_id: str, consent_id: str
+    ) -> list[tuple[Account, BankBalance]]:
+        """Each account's balances, in the accounts' order. As many accounts at once as their
+        transactions are read (one on SQLite): the step is bank calls alone (no database), so
+        while one waits for the bank's answer the next takes its rate-limit slot. The first bank
+        error is raised once every call has ended, as one after another would."""
+        accounts = self.accounts
+        found: dict[int, BankBalance] = {}
+
+        def one_account(index: int, account: Account) -> None:
+            found[index] = self.bank.get_balances(
+                client_id=client_id, account_id=account.bank_account_id, consent_id=consent_id
+            )
+
+        workers = _transactions_workers(len(accounts))
+        if workers == 1:
+            for index, account in enumerate(accounts):
+                one_account(index, account)
+                self._set_progress(self._within(SyncStep.BALANCES, index + 1, len(accounts)))
+        else:
+            with WorkerPool(workers=workers, name="balances") as pool:
+                for index, account in enumerate(accounts):
+                    pool.submit(one_account, index, account)
+            self._set_progress(self._within(SyncStep.BALANCES, 1, 1))
+        return [(account, found[index]) for index, account in enumerate(accounts)]
 
     def _within(self, step: str, done: float, total: int) -> int:
         """Progress inside a step: from its start to the next step's start."""

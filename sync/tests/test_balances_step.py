@@ -1,0 +1,147 @@
+"""The balances step: several accounts' balances read at once (PostgreSQL) or one after another
+(SQLite), each stored on its own account; one that fails fails the run as before, nothing of
+the step stored."""
+
+import json
+import re
+import threading
+import time
+from decimal import Decimal
+
+import pytest
+import responses
+from django.db import connection as db
+
+from banking.models import Account, BalanceSnapshot, BankConnection
+from sync.models import SyncRun, SyncStatus
+from sync.services import sync_run_execute
+from sync.tests import fakebank as fb
+
+# Committed data: threads of their own see it (inside a test's transaction they would not, and
+# the sync reads one account at a time there, as on SQLite).
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ACCOUNTS = {f"acc-{n}": f"{n}000.{n:02d}" for n in range(1, 6)}
+
+
+@pytest.fixture
+def connection(db, user, settings):
+    from banking.categories import categories_seed
+    from banking.categorization import category_cache_clear
+
+    categories_seed()  # a transactional test's flush took the migration-seeded ones
+    category_cache_clear()
+    fb.bank_settings(settings)
+    settings.BANK_MAX_RETRIES = 0
+    settings.SYNC_PARALLEL_ACCOUNTS = 2
+    settings.SYNC_PREFETCH_PAGES = True  # accounts read at once (sync.services)
+    fb.authorised_consents(user)
+    return BankConnection.objects.create(user=user, bank_code="vbank", client_id="team260-1")
+
+
+def _accounts_body() -> dict:
+    (template,) = fb.accounts_body()["data"]["account"]
+    accounts = [
+        {**template, "accountId": account_id, "nickname": account_id} for account_id in ACCOUNTS
+    ]
+    return {"data": {"account": accounts}, "links": {"self": "/accounts"}, "meta": {}}
+
+
+def _balances(account_id: str, amount: str) -> dict:
+    body = fb.balances_body(amount)
+    for item in body["data"]["balance"]:
+        item["accountId"] = account_id
+    return body
+
+
+class _SlowBank:
+    """Balances answered after a delay per account (the first account slowest, so answers
+    arrive out of order where reads overlap), counting the reads in flight at each call."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.in_flight = 0
+        self.seen: list[int] = []
+
+    def callback(self, account_id: str, amount: str, seconds: float):
+        def answer(request):
+            with self.lock:
+                self.in_flight += 1
+                self.seen.append(self.in_flight)
+            time.sleep(seconds)
+            with self.lock:
+                self.in_flight -= 1
+            body = json.dumps(_balances(account_id, amount))
+            return 200, {"Content-Type": "application/json"}, body
+
+        return answer
+
+
+def _run(connection) -> SyncRun:
+    run = SyncRun.objects.create(connection=connection, user_id=connection.user_id)
+    sync_run_execute(sync_run_id=run.pk)
+    run.refresh_from_db()
+    return run
+
+
+def _empty_pages(mock) -> None:
+    for account_id in ACCOUNTS:
+        body = fb.page_body([], page=1, has_next=False)
+        mock.add(
+            responses.GET,
+            re.compile(rf"{re.escape(fb.BASE)}/accounts/{account_id}/transactions\?.*"),
+            json=body,
+        )
+
+
+def test_each_balance_lands_on_its_own_account_whatever_order_the_answers_come(
+    connection, settings
+):
+    settings.FIRST_SYNC_RECENT_DAYS = 0
+    bank = _SlowBank()
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        mock.add(responses.GET, f"{fb.BASE}/accounts", json=_accounts_body())
+        for position, (account_id, amount) in enumerate(ACCOUNTS.items()):
+            mock.add_callback(
+                responses.GET,
+                f"{fb.BASE}/accounts/{account_id}/balances",
+                callback=bank.callback(account_id, amount, 0.05 * (5 - position)),
+            )
+        _empty_pages(mock)
+        fb.add_products(mock)
+        fb.add_agreements(mock)
+        run = _run(connection)
+
+    assert run.status == SyncStatus.SUCCEEDED, run.error
+    assert run.balances_count == len(ACCOUNTS)
+    stored = dict(Account.objects.values_list("bank_account_id", "current_balance"))
+    assert stored == {account_id: Decimal(amount) for account_id, amount in ACCOUNTS.items()}
+    readings = BalanceSnapshot.objects.filter(sync_run=run)
+    assert {r.account.bank_account_id: r.available for r in readings} == stored
+    # Reads overlap where threads may have their own connection; one at a time on SQLite.
+    assert max(bank.seen) == (2 if db.vendor == "postgresql" else 1)
+
+
+def test_a_failing_balance_fails_the_run_and_stores_no_reading(connection, settings):
+    settings.FIRST_SYNC_RECENT_DAYS = 0
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.add(responses.GET, f"{fb.BASE}/accounts", json=_accounts_body())
+        for account_id, amount in ACCOUNTS.items():
+            if account_id == "acc-3":
+                mock.add(
+                    responses.GET,
+                    f"{fb.BASE}/accounts/{account_id}/balances",
+                    body="<html>Bad Gateway</html>",
+                    status=502,
+                )
+            else:
+                mock.add(
+                    responses.GET,
+                    f"{fb.BASE}/accounts/{account_id}/balances",
+                    json=_balances(account_id, amount),
+                )
+        run = _run(connection)
+
+    assert run.status == SyncStatus.FAILED, run.status
+    assert BalanceSnapshot.objects.count() == 0
+    assert set(Account.objects.values_list("current_balance", flat=True)) == {None}
