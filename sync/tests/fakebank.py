@@ -168,23 +168,28 @@ def add_products(mock) -> None:
 TRANSACTIONS_URL = re.compile(rf"{re.escape(BASE)}/accounts/{ACCOUNT_ID}/transactions\?.*")
 
 
+def run_sync(connection):
+    """A new run of `connection`, executed here; the finished run."""
+    from sync.models import SyncRun
+    from sync.services import sync_run_execute
+
+    run = SyncRun.objects.create(connection=connection, user_id=connection.user_id)
+    sync_run_execute(sync_run_id=run.pk)
+    run.refresh_from_db()
+    return run
+
+
 def sync_with(connection, transactions, *, products: bool = True):
     """One sync of `connection` against this fake VBank: its accounts and balances, every
     transactions page answered by the callback `transactions`, the catalogue (a first sync asks
     for it: `products`) and the agreements, each asked for; the finished run."""
-    from sync.models import SyncRun
-    from sync.services import sync_run_execute
-
     with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
         add_accounts_and_balances(mock)
         mock.add_callback(responses.GET, TRANSACTIONS_URL, callback=transactions)
         if products:
             add_products(mock)
         add_agreements(mock)
-        run = SyncRun.objects.create(connection=connection, user_id=connection.user_id)
-        sync_run_execute(sync_run_id=run.pk)
-        run.refresh_from_db()
-    return run
+        return run_sync(connection)
 
 
 def money(value: str) -> Decimal:

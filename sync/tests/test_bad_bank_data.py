@@ -18,8 +18,7 @@ from banking.models import (
     QuarantinedBankItem,
     Transaction,
 )
-from sync.models import SyncRun, SyncStatus
-from sync.services import sync_run_execute
+from sync.models import SyncStatus
 from sync.tests import fakebank as fb
 
 T0 = datetime(2025, 11, 20, 12, 0, tzinfo=UTC)
@@ -44,7 +43,7 @@ def synced(db, user, settings):
         fb.add_page(mock, OLD_ITEMS, page=1, has_next=False)
         fb.add_products(mock)
         fb.add_agreements(mock, [_agreement()])
-        run = _run(connection)
+        run = fb.run_sync(connection)
     assert run.status == SyncStatus.SUCCEEDED, run.error
     return connection
 
@@ -63,13 +62,6 @@ def _agreement(**changes) -> dict:
         "interest_rate": "9.30",
     }
     return {**item, **changes}
-
-
-def _run(connection) -> SyncRun:
-    run = SyncRun.objects.create(connection=connection, user_id=connection.user_id)
-    sync_run_execute(sync_run_id=run.pk)
-    run.refresh_from_db()
-    return run
 
 
 def _stored(user) -> dict:
@@ -111,7 +103,7 @@ def _second_sync(connection, *, page_body=None, accounts=None, balances=None, ag
             f"{fb.BASE}/product-agreements",
             json=agreements if agreements is not None else {"data": [_agreement()]},
         )
-        return _run(connection)
+        return fb.run_sync(connection)
 
 
 def _bad(tx_id: str, **changes) -> dict:

@@ -13,8 +13,7 @@ import responses
 from django.db import connection as db
 
 from banking.models import Account, BalanceSnapshot, BankConnection
-from sync.models import SyncRun, SyncStatus
-from sync.services import sync_run_execute
+from sync.models import SyncStatus
 from sync.tests import fakebank as fb
 
 # Committed data: threads of their own see it (inside a test's transaction they would not, and
@@ -77,13 +76,6 @@ class _SlowBank:
         return answer
 
 
-def _run(connection) -> SyncRun:
-    run = SyncRun.objects.create(connection=connection, user_id=connection.user_id)
-    sync_run_execute(sync_run_id=run.pk)
-    run.refresh_from_db()
-    return run
-
-
 def _empty_pages(mock) -> None:
     for account_id in ACCOUNTS:
         body = fb.page_body([], page=1, has_next=False)
@@ -110,7 +102,7 @@ def test_each_balance_lands_on_its_own_account_whatever_order_the_answers_come(
         _empty_pages(mock)
         fb.add_products(mock)
         fb.add_agreements(mock)
-        run = _run(connection)
+        run = fb.run_sync(connection)
 
     assert run.status == SyncStatus.SUCCEEDED, run.error
     assert run.balances_count == len(ACCOUNTS)
@@ -140,7 +132,7 @@ def test_a_failing_balance_fails_the_run_and_stores_no_reading(connection, setti
                     f"{fb.BASE}/accounts/{account_id}/balances",
                     json=_balances(account_id, amount),
                 )
-        run = _run(connection)
+        run = fb.run_sync(connection)
 
     assert run.status == SyncStatus.FAILED, run.status
     assert BalanceSnapshot.objects.count() == 0

@@ -16,7 +16,6 @@ from banking.models import (
 )
 from consents.models import Consent, ConsentKind, ConsentStatus
 from sync.models import SyncRun, SyncStatus, SyncStep
-from sync.services import sync_run_execute
 from sync.tests import fakebank as fb
 
 DAY = timedelta(days=1)
@@ -31,13 +30,6 @@ def connection(db, user, settings):
     return BankConnection.objects.create(user=user, bank_code="vbank", client_id="team260-1")
 
 
-def _run(connection) -> SyncRun:
-    run = SyncRun.objects.create(connection=connection, user_id=connection.user_id)
-    sync_run_execute(sync_run_id=run.pk)
-    run.refresh_from_db()
-    return run
-
-
 def _first_sync(
     connection, pages: list[list[dict]], *, status: str = SyncStatus.SUCCEEDED
 ) -> SyncRun:
@@ -47,7 +39,7 @@ def _first_sync(
             fb.add_page(mock, items, page=number, has_next=number < len(pages))
         fb.add_products(mock)
         fb.add_agreements(mock)
-        run = _run(connection)
+        run = fb.run_sync(connection)
     assert run.status == status, run.error
     return run
 
@@ -112,7 +104,7 @@ def test_incremental_sync_stops_at_the_overlap_window_and_counts_changes(connect
             has_next=True,
         )
         fb.add_agreements(mock)
-        run = _run(connection)
+        run = fb.run_sync(connection)
 
     assert run.status == SyncStatus.SUCCEEDED, run.error
     assert (run.transactions_added, run.transactions_updated, run.transactions_unchanged) == (
@@ -137,7 +129,7 @@ def test_failure_mid_transactions_leaves_watermark_unmoved_and_rerun_adds_no_dup
             mock, [fb.tx("tx-3", T0 + 2 * DAY), fb.tx("tx-2", T0 + DAY)], page=1, has_next=True
         )
         fb.add_page(mock, [], page=2, has_next=False, status=502)
-        failed = _run(connection)
+        failed = fb.run_sync(connection)
 
     assert failed.status == SyncStatus.FAILED
     assert failed.error_code == "bank_unavailable"
@@ -157,7 +149,7 @@ def test_failure_mid_transactions_leaves_watermark_unmoved_and_rerun_adds_no_dup
             has_next=False,
         )
         fb.add_agreements(mock)
-        rerun = _run(connection)
+        rerun = fb.run_sync(connection)
 
     assert rerun.status == SyncStatus.SUCCEEDED, rerun.error
     assert (rerun.transactions_added, rerun.transactions_unchanged) == (0, 3)
@@ -195,7 +187,7 @@ def test_pending_rows_are_removed_only_inside_the_scanned_window(connection):
         fb.add_page(mock, [fb.tx("tx-9", T0), fb.tx("tx-8", T0 - DAY)], page=1, has_next=True)
         fb.add_page(mock, [], page=2, has_next=True)
         fb.add_agreements(mock)
-        run = _run(connection)
+        run = fb.run_sync(connection)
 
     assert run.status == SyncStatus.SUCCEEDED, run.error
     assert run.transactions_removed == 1
@@ -213,7 +205,7 @@ def test_pending_replaced_by_posted_twin_leaves_one_row(connection):
         fb.add_accounts_and_balances(mock)
         fb.add_page(mock, [fb.tx("tx-5", T0)], page=1, has_next=False)
         fb.add_agreements(mock)
-        run = _run(connection)
+        run = fb.run_sync(connection)
 
     assert (run.transactions_added, run.transactions_removed) == (1, 1)
     assert list(Transaction.objects.values_list("bank_transaction_id", "status")) == [
@@ -229,7 +221,7 @@ def test_consent_rejected_by_bank_fails_run_and_asks_for_consent(connection, use
             status=403,
             json={"detail": {"error": "CONSENT_REQUIRED", "message": "Требуется согласие клиента"}},
         )
-        run = _run(connection)
+        run = fb.run_sync(connection)
 
     assert run.status == SyncStatus.FAILED
     assert run.error_code == "consent_required"
@@ -252,7 +244,7 @@ def test_terminal_bank_error_fails_run_with_clear_error(connection):
             status=400,
             json={"detail": "client_id required for interbank requests"},
         )
-        run = _run(connection)
+        run = fb.run_sync(connection)
 
     assert run.status == SyncStatus.FAILED
     assert run.error_code == "bank_rejected"
@@ -267,7 +259,7 @@ def test_sync_without_consent_fails_without_calling_the_bank(db, user, settings)
     fb.bank_settings(settings)
     connection = BankConnection.objects.create(user=user, bank_code="vbank", client_id="team260-1")
     with responses.RequestsMock(assert_all_requests_are_fired=True):
-        run = _run(connection)
+        run = fb.run_sync(connection)
 
     assert (run.status, run.error_code, run.bank_calls) == (
         SyncStatus.FAILED,
@@ -318,7 +310,7 @@ def test_agreements_take_balance_from_linked_account_and_rate_from_catalogue(con
         )
         fb.add_products(mock)
         fb.add_agreements(mock, [agreement])
-        run = _run(connection)
+        run = fb.run_sync(connection)
 
     assert run.status == SyncStatus.SUCCEEDED, run.error
     assert run.agreements_count == 1
