@@ -289,12 +289,15 @@ def _a_row_for_every_other_admin(user) -> None:
     )
     from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
+    from analytics.models import RecomputeRequest
     from banking.models import CategoryRule, TransactionCategory
     from sandbox.models import ApprovalConfig, ClientVolume, FaultConfig
     from users.models import OnboardingFlow
     from users.services import token_pair_for
 
     OnboardingFlow.objects.get_or_create(user=user)
+    # The sync's own marker is gone once its recomputation ran (inline in tests).
+    RecomputeRequest.objects.update_or_create(user=user, defaults={"requested_at": timezone.now()})
     CategoryRule.objects.create(
         user=user,
         match_kind="merchant",
