@@ -15,6 +15,7 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -356,6 +357,26 @@ def _transactions_workers(accounts: int) -> int:
     return max(1, min(settings.SYNC_PARALLEL_ACCOUNTS, accounts))
 
 
+def _each_account(
+    accounts: list[Account],
+    job: Callable[[int, Account], None],
+    *,
+    workers: int,
+    name: str,
+    stop: threading.Event | None = None,
+) -> None:
+    """`job(index, account)` for every account: here one after another when `workers` is 1,
+    else on a WorkerPool of that many threads (each keeps one DB connection), whose first
+    failure is raised once every thread has ended."""
+    if workers == 1:
+        for index, account in enumerate(accounts):
+            job(index, account)
+        return
+    with WorkerPool(workers=workers, stop=stop, name=name) as pool:
+        for index, account in enumerate(accounts):
+            pool.submit(job, index, account)
+
+
 class _SyncExecution:
     """State of one attempt of one run: counts so far and the watermarks to write at the end."""
 
@@ -659,22 +680,17 @@ class _SyncExecution:
         error is raised once every call has ended, as one after another would."""
         accounts = self.accounts
         found: dict[int, BankBalance] = {}
+        workers = _transactions_workers(len(accounts))
 
         def one_account(index: int, account: Account) -> None:
             found[index] = self.bank.get_balances(
                 client_id=client_id, account_id=account.bank_account_id, consent_id=consent_id
             )
-
-        workers = _transactions_workers(len(accounts))
-        if workers == 1:
-            for index, account in enumerate(accounts):
-                one_account(index, account)
+            if workers == 1:  # one at a time: the bar moves per account, from this thread
                 self._set_progress(self._within(SyncStep.BALANCES, index + 1, len(accounts)))
-        else:
-            with WorkerPool(workers=workers, name="balances") as pool:
-                for index, account in enumerate(accounts):
-                    pool.submit(one_account, index, account)
-            self._set_progress(self._within(SyncStep.BALANCES, 1, 1))
+
+        _each_account(accounts, one_account, workers=workers, name="balances")
+        self._set_progress(self._within(SyncStep.BALANCES, 1, 1))
         return [(account, found[index]) for index, account in enumerate(accounts)]
 
     def _within(self, step: str, done: float, total: int) -> int:
@@ -761,15 +777,8 @@ class _SyncExecution:
                 self.watermarks[account.pk] = watermark
 
         try:
-            if workers == 1:
-                for index, account in enumerate(accounts):
-                    one_account(index, account)
-            else:
-                # The first failure stops the other accounts at their next page (on_page) and is
-                # raised once every thread has ended; each thread keeps one DB connection.
-                with WorkerPool(workers=workers, stop=stop, name="sync") as pool:
-                    for index, account in enumerate(accounts):
-                        pool.submit(one_account, index, account)
+            # The first failure stops the other accounts at their next page (on_page).
+            _each_account(accounts, one_account, workers=workers, name="sync", stop=stop)
         finally:
             # Rows written before a failure stay counted (a retried run starts from these).
             for account, counts in zip(accounts, per_account, strict=True):
