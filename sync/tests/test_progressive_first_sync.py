@@ -291,18 +291,26 @@ def test_a_history_within_the_newest_days_is_read_once(
     assert_equals_ground_truth(user=user, bank_code=BANK)
 
 
-def test_a_reference_that_is_not_a_full_sync_is_named():
-    """What bench/first_figures.py reported as a 524-row reference with no bank call: every
-    reason the comparison refuses it is named."""
+def _finished_full_run(bank_code: str, **fields) -> SyncRun:
+    """A succeeded full run of `bank_code` (unsaved), with the figures the comparison reads."""
     from banking.models import BankConnection
     from sync.models import SyncKind
 
-    run = SyncRun(
+    return SyncRun(
         pk=1,
-        connection=BankConnection(bank_code=BANK),
+        connection=BankConnection(bank_code=bank_code),
         kind=SyncKind.FULL,
-        phase=SyncPhase.BACKFILL,
         status=SyncStatus.SUCCEEDED,
+        **fields,
+    )
+
+
+def test_a_reference_that_is_not_a_full_sync_is_named():
+    """What bench/first_figures.py reported as a 524-row reference with no bank call: every
+    reason the comparison refuses it is named."""
+    run = _finished_full_run(
+        BANK,
+        phase=SyncPhase.BACKFILL,
         bank_calls=0,
         accounts_count=2,
         transactions_added=524,
@@ -326,15 +334,9 @@ def test_a_reference_that_is_not_a_full_sync_is_named():
 def test_a_row_a_one_pass_read_met_twice_does_not_disqualify_it():
     """A tie group's row the bank shows on two pages is met again in a later write batch and
     counted unchanged (bench/first_figures.py's full-size reference at ABank had one)."""
-    from banking.models import BankConnection
-    from sync.models import SyncKind
-
-    run = SyncRun(
-        pk=1,
-        connection=BankConnection(bank_code="abank"),
-        kind=SyncKind.FULL,
+    run = _finished_full_run(
+        "abank",
         phase=SyncPhase.ONE_PASS,
-        status=SyncStatus.SUCCEEDED,
         bank_calls=1000,
         accounts_count=5,
         transactions_added=81806,
