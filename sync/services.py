@@ -364,17 +364,23 @@ def _each_account(
     workers: int,
     name: str,
     stop: threading.Event | None = None,
+    meanwhile: Callable[[], None] | None = None,
 ) -> None:
     """`job(index, account)` for every account: here one after another when `workers` is 1,
     else on a WorkerPool of that many threads (each keeps one DB connection), whose first
-    failure is raised once every thread has ended."""
+    failure is raised once every thread has ended. `meanwhile()` runs on this thread: after the
+    jobs when they run here, while they run on the pool otherwise (its failure stops them)."""
     if workers == 1:
         for index, account in enumerate(accounts):
             job(index, account)
+        if meanwhile is not None:
+            meanwhile()
         return
     with WorkerPool(workers=workers, stop=stop, name=name) as pool:
         for index, account in enumerate(accounts):
             pool.submit(job, index, account)
+        if meanwhile is not None:
+            meanwhile()
 
 
 class _SyncExecution:
@@ -655,11 +661,25 @@ class _SyncExecution:
         self.run.accounts_count = len(self.accounts)
         SyncRun.objects.filter(pk=self.run.pk).update(accounts_count=self.run.accounts_count)
 
+        first_sync = self.run.kind == SyncKind.FULL and progressive.applies(self)
+        if (
+            self.run.kind == SyncKind.FULL
+            and not first_sync
+            and _transactions_workers(len(self.accounts)) > 1
+        ):
+            # A later sync, several accounts at once: the transactions read is mostly database
+            # work per account (little is new), so the balances' and agreements' calls take
+            # the rate-limit slots it leaves free instead of waiting for it. A progressive first
+            # sync reads the balances first: its first figures need them.
+            self._overlapped_steps(client_id=client_id, consent_id=consent_id)
+            self._finalize()
+            return
+
         self._step(SyncStep.BALANCES)
         balances = self._balances_read(client_id=client_id, consent_id=consent_id)
         self.run.balances_count = balances_store(sync_run=self.run, balances=balances)
 
-        if self.run.kind == SyncKind.FULL and progressive.applies(self):
+        if first_sync:
             # A first sync: the newest days read, stored and analysed first, then the rest.
             progressive.transactions_and_agreements(
                 self, client_id=client_id, consent_id=consent_id
@@ -671,26 +691,49 @@ class _SyncExecution:
             self._agreements(client_id=client_id)
         self._finalize()
 
+    def _overlapped_steps(self, *, client_id: str, consent_id: str) -> None:
+        """Transactions on the account threads; balances, then agreements, on this thread
+        meanwhile. A bank error in the balances stops the transactions read at its next page
+        (the run retries as if the balances had failed first); the transactions' first failure
+        is raised once the balances are stored, and the agreements are then not read."""
+        self._step(SyncStep.TRANSACTIONS)
+        stop = threading.Event()
+
+        def meanwhile() -> None:
+            balances = self._balances_read(
+                client_id=client_id, consent_id=consent_id, beside_transactions=True
+            )
+            self.run.balances_count = balances_store(sync_run=self.run, balances=balances)
+            if not stop.is_set():  # a transactions read failed: the run fails or retries
+                self._agreements(client_id=client_id)
+
+        self._transactions(
+            client_id=client_id, consent_id=consent_id, stop=stop, meanwhile=meanwhile
+        )
+
     def _balances_read(
-        self, *, client_id: str, consent_id: str
+        self, *, client_id: str, consent_id: str, beside_transactions: bool = False
     ) -> list[tuple[Account, BankBalance]]:
         """Each account's balances, in the accounts' order. As many accounts at once as their
         transactions are read (one on SQLite): the step is bank calls alone (no database), so
         while one waits for the bank's answer the next takes its rate-limit slot. The first bank
-        error is raised once every call has ended, as one after another would."""
+        error is raised once every call has ended, as one after another would. Read
+        `beside_transactions` (on this thread, while they are read), one after another and
+        without progress of their own: the transactions read's progress is the run's."""
         accounts = self.accounts
         found: dict[int, BankBalance] = {}
-        workers = _transactions_workers(len(accounts))
+        workers = 1 if beside_transactions else _transactions_workers(len(accounts))
 
         def one_account(index: int, account: Account) -> None:
             found[index] = self.bank.get_balances(
                 client_id=client_id, account_id=account.bank_account_id, consent_id=consent_id
             )
-            if workers == 1:  # one at a time: the bar moves per account, from this thread
+            if workers == 1 and not beside_transactions:  # the bar moves per account
                 self._set_progress(self._within(SyncStep.BALANCES, index + 1, len(accounts)))
 
         _each_account(accounts, one_account, workers=workers, name="balances")
-        self._set_progress(self._within(SyncStep.BALANCES, 1, 1))
+        if not beside_transactions:
+            self._set_progress(self._within(SyncStep.BALANCES, 1, 1))
         return [(account, found[index]) for index, account in enumerate(accounts)]
 
     def _within(self, step: str, done: float, total: int) -> int:
@@ -708,13 +751,16 @@ class _SyncExecution:
         accounts: list[Account] | None = None,
         stop_before: datetime | None = None,
         span: tuple[int, int] | None = None,
+        stop: threading.Event | None = None,
+        meanwhile: Callable[[], None] | None = None,
     ) -> None:
         """Each account's transactions; several accounts at once where the database allows it.
 
         A progressive first sync (sync/progressive.py) calls it twice: with `stop_before` (the
         newest rows only; each account's read pauses there, kept in `paused_reads`), then for
         the `accounts` that read did not cover whole, resuming their reads where they stopped;
-        each phase on its `span` of the progress bar.
+        each phase on its `span` of the progress bar. `meanwhile` runs on this thread while the
+        accounts are read (see `_overlapped_steps`); `stop` stops them at their next page.
         """
         accounts = self.accounts if accounts is None else accounts
         start, end = span or (
@@ -729,7 +775,7 @@ class _SyncExecution:
         self.run.pages_started_at = timezone.now()
         SyncRun.objects.filter(pk=self.run.pk).update(pages_started_at=self.run.pages_started_at)
         self._read_progress(read, (start, end), force=True)
-        stop = threading.Event()
+        stop = threading.Event() if stop is None else stop
 
         def after_write() -> None:
             self.raw_logs.flush_soon()
@@ -778,7 +824,9 @@ class _SyncExecution:
 
         try:
             # The first failure stops the other accounts at their next page (on_page).
-            _each_account(accounts, one_account, workers=workers, name="sync", stop=stop)
+            _each_account(
+                accounts, one_account, workers=workers, name="sync", stop=stop, meanwhile=meanwhile
+            )
         finally:
             # Rows written before a failure stay counted (a retried run starts from these).
             for account, counts in zip(accounts, per_account, strict=True):

@@ -1,6 +1,6 @@
-"""The balances step: several accounts' balances read at once (PostgreSQL) or one after another
-(SQLite), each stored on its own account; one that fails fails the run as before, nothing of
-the step stored."""
+"""The balances step: a later sync reads the balances while the transactions are read
+(PostgreSQL, several accounts at once), one after another on SQLite before them, each stored on
+its own account; one that fails fails the run as before, nothing of the step stored."""
 
 import json
 import re
@@ -54,13 +54,20 @@ def _balances(account_id: str, amount: str) -> dict:
 
 
 class _SlowBank:
-    """Balances answered after a delay per account (the first account slowest, so answers
-    arrive out of order where reads overlap), counting the reads in flight at each call."""
+    """Balances answered after a delay per account (the first account slowest), counting the
+    balance reads in flight at each balance call and at each transactions page asked for."""
 
     def __init__(self):
         self.lock = threading.Lock()
         self.in_flight = 0
         self.seen: list[int] = []
+        self.seen_by_pages: list[int] = []
+
+    def page(self, request):
+        with self.lock:
+            self.seen_by_pages.append(self.in_flight)
+        body = fb.page_body([], page=1, has_next=False)
+        return 200, {"Content-Type": "application/json"}, json.dumps(body)
 
     def callback(self, account_id: str, amount: str, seconds: float):
         def answer(request):
@@ -76,16 +83,6 @@ class _SlowBank:
         return answer
 
 
-def _empty_pages(mock) -> None:
-    for account_id in ACCOUNTS:
-        body = fb.page_body([], page=1, has_next=False)
-        mock.add(
-            responses.GET,
-            re.compile(rf"{re.escape(fb.BASE)}/accounts/{account_id}/transactions\?.*"),
-            json=body,
-        )
-
-
 def test_each_balance_lands_on_its_own_account_whatever_order_the_answers_come(
     connection, settings
 ):
@@ -99,7 +96,12 @@ def test_each_balance_lands_on_its_own_account_whatever_order_the_answers_come(
                 f"{fb.BASE}/accounts/{account_id}/balances",
                 callback=bank.callback(account_id, amount, 0.05 * (5 - position)),
             )
-        _empty_pages(mock)
+        for account_id in ACCOUNTS:
+            mock.add_callback(
+                responses.GET,
+                re.compile(rf"{re.escape(fb.BASE)}/accounts/{account_id}/transactions\?.*"),
+                callback=bank.page,
+            )
         fb.add_products(mock)
         fb.add_agreements(mock)
         run = fb.run_sync(connection)
@@ -110,8 +112,12 @@ def test_each_balance_lands_on_its_own_account_whatever_order_the_answers_come(
     assert stored == {account_id: Decimal(amount) for account_id, amount in ACCOUNTS.items()}
     readings = BalanceSnapshot.objects.filter(sync_run=run)
     assert {r.account.bank_account_id: r.available for r in readings} == stored
-    # Reads overlap where threads may have their own connection; one at a time on SQLite.
-    assert max(bank.seen) == (2 if db.vendor == "postgresql" else 1)
+    # One balance at a time; where threads may have their own connection the transactions
+    # pages are asked for while the balances are read (0.75 s of them), on SQLite after them.
+    assert max(bank.seen) == 1
+    assert len(bank.seen_by_pages) == len(ACCOUNTS)
+    overlapping = sum(1 for reads in bank.seen_by_pages if reads)
+    assert overlapping == (len(ACCOUNTS) if db.vendor == "postgresql" else 0)
 
 
 def test_a_failing_balance_fails_the_run_and_stores_no_reading(connection, settings):
@@ -137,3 +143,35 @@ def test_a_failing_balance_fails_the_run_and_stores_no_reading(connection, setti
     assert run.status == SyncStatus.FAILED, run.status
     assert BalanceSnapshot.objects.count() == 0
     assert set(Account.objects.values_list("current_balance", flat=True)) == {None}
+
+
+def test_a_failing_transactions_read_keeps_the_balances_and_skips_the_agreements(
+    connection, settings
+):
+    """Read beside the balances, a page the bank fails fails the run as before: the balances
+    read meanwhile are stored; the agreements, once the failure is known (the balances take
+    0.5 s here, the pages fail at once), are not asked for."""
+    settings.FIRST_SYNC_RECENT_DAYS = 0
+    bank = _SlowBank()
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.add(responses.GET, f"{fb.BASE}/accounts", json=_accounts_body())
+        for account_id, amount in ACCOUNTS.items():
+            mock.add_callback(
+                responses.GET,
+                f"{fb.BASE}/accounts/{account_id}/balances",
+                callback=bank.callback(account_id, amount, 0.1),
+            )
+            mock.add(
+                responses.GET,
+                re.compile(rf"{re.escape(fb.BASE)}/accounts/{account_id}/transactions\?.*"),
+                body="<html>Bad Gateway</html>",
+                status=502,
+            )
+        fb.add_products(mock)
+        fb.add_agreements(mock)
+        run = fb.run_sync(connection)
+        agreements_asked = [c for c in mock.calls if "/product-agreements" in c.request.url]
+
+    assert run.status == SyncStatus.FAILED, run.status
+    assert BalanceSnapshot.objects.filter(sync_run=run).count() == len(ACCOUNTS)
+    assert agreements_asked == []
