@@ -692,8 +692,9 @@ class _SyncExecution:
         self._finalize()
 
     def _overlapped_steps(self, *, client_id: str, consent_id: str) -> None:
-        """Transactions on the account threads; balances, then agreements, on this thread
-        meanwhile. A bank error in the balances stops the transactions read at its next page
+        """Transactions on the account threads; meanwhile the balances (as many at once, on
+        threads of their own: bank calls alone), then the agreements, from this thread. A bank
+        error in the balances stops the transactions read at its next page
         (the run retries as if the balances had failed first); the transactions' first failure
         is raised once the balances are stored, and the agreements are then not read."""
         self._step(SyncStep.TRANSACTIONS)
@@ -718,11 +719,11 @@ class _SyncExecution:
         transactions are read (one on SQLite): the step is bank calls alone (no database), so
         while one waits for the bank's answer the next takes its rate-limit slot. The first bank
         error is raised once every call has ended, as one after another would. Read
-        `beside_transactions` (on this thread, while they are read), one after another and
-        without progress of their own: the transactions read's progress is the run's."""
+        `beside_transactions` (while they are read), without progress of their own: the
+        transactions read's progress is the run's."""
         accounts = self.accounts
         found: dict[int, BankBalance] = {}
-        workers = 1 if beside_transactions else _transactions_workers(len(accounts))
+        workers = _transactions_workers(len(accounts))
 
         def one_account(index: int, account: Account) -> None:
             found[index] = self.bank.get_balances(
