@@ -829,6 +829,10 @@ def _account_read(
             # The newest rows stored, the run makes its first figures of them; the older history
             # is read on from the next page when it resumes (what was read stays known: the
             # rows seen, the page plan, a tie group open at the boundary, malformed items).
+            # Tie groups the pages so far cut are repaired now, not only at the end: the first
+            # figures and "complete from" count every row of the newest days. The final repair
+            # finds their pages read (no second call).
+            repair(ties.straddling)
             writer.flush()
             scan.complete = False
             last_page = placed_last.get("page")

@@ -121,6 +121,37 @@ def test_a_tie_group_cut_at_the_pause_is_repaired_as_in_a_one_pass_read(connecti
     assert account.transactions_synced_through == _newest(bank)
 
 
+def test_a_tie_group_cut_within_the_newest_days_is_whole_before_the_first_figures(
+    connection, monkeypatch
+):
+    # The group t0…t3 holds positions 3–6, days inside the newest ten: page 1 ends in t0 t1,
+    # page 2 shows t1 t2 (the bank's order within a tie), so t3 is on neither. The first
+    # figures and "complete from" rest on what is stored at the pause: the group must be
+    # whole by then, not only once the backfill ends.
+    bank = TiedBank(
+        _listing(20, tied=range(3, 7)),
+        served={
+            (1, 5): ["r0", "r1", "r2", "t0", "t1"],
+            (2, 5): ["t1", "t2", "r7", "r8", "r9"],
+        },
+    )
+    at_pause: dict = {}
+    _between_phases(monkeypatch, lambda: at_pause.update(stored=set(_stored())))
+
+    run = fb.sync_with(connection, bank)
+
+    assert run.status == SyncStatus.SUCCEEDED, run.error
+    newest_days = [f"r{n}" for n in (0, 1, 2, 7, 8, 9)] + [f"t{n}" for n in range(4)]
+    assert set(newest_days) <= at_pause["stored"]
+    assert _stored() == sorted(bank.by_id)  # each row once
+    assert run.warnings == []
+    # The repair page (one of 100 rows, covering the group) was asked for once, before the
+    # pause; the final repair finds it read.
+    repairs = [call for call in bank.calls if call[1] == 100]
+    assert len(repairs) == 1
+    assert bank.calls.index(repairs[0]) < bank.calls.index((3, LIMIT)) + 2
+
+
 def test_rows_booked_between_the_phases_are_found_and_nothing_is_stored_twice(
     connection, monkeypatch
 ):
