@@ -112,20 +112,51 @@ def test_financial_picture_shows_the_dashboards_figures_drawn_offline(
 
 
 def test_financial_picture_links_open_the_rows_behind_the_figures(
-    sandbox_banks, make_user, staff_page
+    sandbox_banks, make_user, staff_page, api_client
 ):
-    """Following the page's links: the next payment's agreement, a category's debits; the
-    transaction's own page shows the bank's JSON."""
+    """Following the page's links: the next payment's rows (its loan agreement, or a bill's
+    past debits), a debt's agreement, a category's debits; the transaction's own page shows the
+    bank's JSON."""
     user = _synced_client_1(make_user)
+    api_client.force_authenticate(user)
+    debt = api_client.get("/api/dashboard").json()["debt"]
+    payment = debt["next_payment"]
+    assert payment, "client 1 has a loan: something is always due"
     page = staff_page
-    page.goto(f"{page.base_url}/admin/users/user/{user.pk}/financial-picture/")
+    picture = f"{page.base_url}/admin/users/user/{user.pk}/financial-picture/"
+    page.goto(picture)
 
+    # What is due next depends on today's date: a loan instalment or a recurring bill.
     page.locator('[data-figure="next-payment-amount"]').click()
     page.wait_for_load_state()
-    assert "/admin/banking/productagreement/" in page.url
-    assert "loan-team260-1-" in page.content()
+    if payment["bank_agreement_id"]:
+        assert "/admin/banking/productagreement/" in page.url
+        assert payment["bank_agreement_id"] in page.locator("#result_list tbody").text_content()
+    else:
+        assert "/admin/banking/transaction/" in page.url
+        rows = page.locator("#result_list tbody tr")
+        assert rows.count() >= 1
+        assert payment["label"] in rows.first.text_content()
 
-    page.go_back()
+    # Each debt's row opens its own agreement, whatever is due next.
+    debts = {debt["bank_agreement_id"] for debt in api_client.get("/api/debts").json()["debts"]}
+    assert any(agreement.startswith("loan-team260-1-") for agreement in debts)
+    page.goto(picture)
+    rows = page.locator("#debts ~ table.fp-table").first.locator("tbody tr")
+    assert rows.count() == len(debts)
+    opened = set()
+    for index in range(len(debts)):
+        page.goto(picture)
+        row = page.locator("#debts ~ table.fp-table").first.locator("tbody tr").nth(index)
+        agreement = row.locator("td").first.locator("span.muted").text_content().strip()
+        row.locator('a:text-is("agreement")').click()
+        page.wait_for_load_state()
+        assert "/admin/banking/productagreement/" in page.url
+        assert agreement in page.locator("#result_list tbody").text_content()
+        opened.add(agreement)
+    assert opened == debts
+
+    page.goto(picture)
     page.locator("svg#chart-categories a").first.click()
     page.wait_for_load_state()
     assert "/admin/banking/transaction/" in page.url
