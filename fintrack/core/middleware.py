@@ -18,6 +18,8 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from fintrack.core.parsers import json_nesting_exceeds
+
 logger = logging.getLogger(__name__)
 
 NUL = "\x00"
@@ -73,8 +75,8 @@ def _json_body_nul(request: HttpRequest) -> JsonResponse | None:
     body = request.body
     if b"\x00" in body:
         return malformed_request_response("The request body contains a raw NUL byte.")
-    if _JSON_NUL_ESCAPE not in body.lower():
-        return None
+    if _JSON_NUL_ESCAPE not in body.lower() or json_nesting_exceeds(body):
+        return None  # no NUL escape; or too deep to decode here: the parser answers it
     try:
         data = json.loads(body)
     except (ValueError, RecursionError):
