@@ -119,8 +119,7 @@ def test_financial_picture_links_open_the_rows_behind_the_figures(
     bank's JSON."""
     user = _synced_client_1(make_user)
     api_client.force_authenticate(user)
-    debt = api_client.get("/api/dashboard").json()["debt"]
-    payment = debt["next_payment"]
+    payment = api_client.get("/api/dashboard").json()["debt"]["next_payment"]
     assert payment, "client 1 has a loan: something is always due"
     page = staff_page
     picture = f"{page.base_url}/admin/users/user/{user.pk}/financial-picture/"
@@ -141,13 +140,13 @@ def test_financial_picture_links_open_the_rows_behind_the_figures(
     # Each debt's row opens its own agreement, whatever is due next.
     debts = {debt["bank_agreement_id"] for debt in api_client.get("/api/debts").json()["debts"]}
     assert any(agreement.startswith("loan-team260-1-") for agreement in debts)
+    debt_rows = page.locator("#debts ~ table.fp-table").first.locator("tbody tr")
     page.goto(picture)
-    rows = page.locator("#debts ~ table.fp-table").first.locator("tbody tr")
-    assert rows.count() == len(debts)
+    assert debt_rows.count() == len(debts)
     opened = set()
     for index in range(len(debts)):
         page.goto(picture)
-        row = page.locator("#debts ~ table.fp-table").first.locator("tbody tr").nth(index)
+        row = debt_rows.nth(index)
         agreement = row.locator("td").first.locator("span.muted").text_content().strip()
         row.locator('a:text-is("agreement")').click()
         page.wait_for_load_state()

@@ -43,9 +43,4 @@ class SafeJSONParser(JSONParser):
             raise ParseError(
                 f"JSON parse error - the body is nested more than {MAX_JSON_DEPTH} levels deep."
             )
-        try:
-            return super().parse(
-                io.BytesIO(body), media_type=media_type, parser_context=parser_context
-            )
-        except RecursionError as exc:
-            raise ParseError("JSON parse error - the body is nested too deeply.") from exc
+        return super().parse(io.BytesIO(body), media_type=media_type, parser_context=parser_context)
