@@ -12,6 +12,17 @@ closer together than their slots were. Slots spaced exactly 1/rate apart let the
 11 calls in a whole second at a limit of 10 (bench/scale_sync.py, 2,000 connections); with the
 headroom a call would have to arrive a whole interval (111 ms at 10/s) late for that.
 
+A caller that comes late for its slot (its request took longer than an interval, its thread
+waited for the CPU) leaves that slot unused; a schedule with no burst at all never gives that
+time back, so a caller that is late now and then falls behind the rate for good. So a bank
+whose headroom leaves calls to spare may take a small burst (BANK_RATE_LIMIT_BURST, at most;
+`burst_calls`): up to that many slots left unused may be made up by callers that come early,
+the GCRA's tolerance of burst × interval. The bound above becomes ⌈1 s / interval⌉ + burst
+calls in any one-second window, and the burst is at most half of what the headroom spares
+(less one): at 100/s, slots 11.1 ms apart, 90 a second and a burst of 4, so any second holds
+at most 94 and 6 are left for arrival jitter. A limit whose headroom spares less (20/s: 18
+slots a second) has no burst and keeps the schedule above exactly.
+
 A caller is given a slot in the future and sleeps; a slot further away than it may wait (its
 deadline, BANK_RATE_LIMIT_MAX_WAIT_SECONDS) is not taken, and the call fails with
 BankRateLimitedError(retry_after) instead: a sync task retries later, an API call answers 503.
@@ -41,7 +52,8 @@ Public API (for the transport, the sync and the benches):
     rate_limits_reset() -> None                          forget every schedule and counter (tests)
 
 Settings (read at each call): BANK_RATE_LIMIT_PER_SECOND, VBANK_/ABANK_/SBANK_RATE_LIMIT_PER_SECOND
-(> 0 replaces the shared value for that bank), BANK_RATE_LIMIT_HEADROOM, BANK_RATE_LIMIT_REDIS_URL,
+(> 0 replaces the shared value for that bank), BANK_RATE_LIMIT_HEADROOM, BANK_RATE_LIMIT_BURST,
+BANK_RATE_LIMIT_REDIS_URL,
 BANK_RATE_LIMIT_FALLBACK_PROCESSES, BANK_RATE_LIMIT_MAX_WAIT_SECONDS.
 
 Clients never import models or the ORM; this module only reads settings.
@@ -77,20 +89,25 @@ _REDIS_FAILURES = (redis.RedisError, OSError, ValueError)
 sleep: Callable[[float], None] = time.sleep
 monotonic: Callable[[], float] = time.monotonic
 
-# KEYS[1]: the bank's next free slot (µs on Redis's clock); KEYS[2]: prefix of its counters.
-# ARGV: the interval between slots (µs), the longest wait accepted (µs), the counters' TTL (s).
+# KEYS[1]: the bank's theoretical arrival time (the GCRA's TAT: the next slot when no burst is
+# left; µs on Redis's clock); KEYS[2]: prefix of its counters. ARGV: the interval between slots
+# (µs), the longest wait accepted (µs), the counters' TTL (s), the burst tolerance (µs: burst ×
+# interval; 0 = none). A slot is the TAT less the tolerance, or now if that has passed; the TAT
+# then moves one interval on from the later of itself and the slot.
 # Returns {1 if the slot was taken else 0, the wait (µs), the slot (µs since the epoch)}.
 _RESERVE_SCRIPT = """
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
 local interval = tonumber(ARGV[1])
-local slot = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now)
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+local slot = math.max(tat - tonumber(ARGV[4] or '0'), now)
 local wait = slot - now
 if wait > tonumber(ARGV[2]) then
   return {0, wait, slot}
 end
-redis.call('SET', KEYS[1], string.format('%d', slot + interval),
-           'PX', math.floor((wait + interval) / 1000) + 1000)
+local after = math.max(tat, slot) + interval
+redis.call('SET', KEYS[1], string.format('%d', after),
+           'PX', math.floor((after - now) / 1000) + 1000)
 local counter = KEYS[2] .. string.format('%d', math.floor(slot / 1000000))
 redis.call('INCR', counter)
 redis.call('EXPIRE', counter, tonumber(ARGV[3]))
@@ -126,6 +143,15 @@ def slot_interval_us(rate: float) -> int:
     return math.ceil(_MICROS / (rate * (1.0 - headroom)))
 
 
+def burst_calls(rate: float, interval_us: int) -> int:
+    """Unused slots a bank limited to `rate` calls/s, slots `interval_us` apart, may make up:
+    half of the calls a second the headroom spares, less one, and at most BANK_RATE_LIMIT_BURST
+    (0 = no burst). Any one-second window then holds at most ⌈10⁶ / interval_us⌉ + this."""
+    cap = max(0, int(settings.BANK_RATE_LIMIT_BURST))
+    spare = math.ceil(rate) - math.ceil(_MICROS / interval_us)
+    return max(0, min(cap, (spare - 1) // 2))
+
+
 def _keys(bank_code: str) -> tuple[str, str]:
     # The braces are a Redis Cluster hash tag: both keys of a bank live on one node.
     return f"fintrack:bank-rate:{{{bank_code}}}:next", f"fintrack:bank-rate:{{{bank_code}}}:calls:"
@@ -143,9 +169,12 @@ class _RedisSchedules:
         )
         self.script = self.client.register_script(_RESERVE_SCRIPT)
 
-    def reserve(self, bank_code: str, interval_us: int, max_wait_us: int) -> tuple[bool, int, int]:
+    def reserve(
+        self, bank_code: str, interval_us: int, max_wait_us: int, tolerance_us: int
+    ) -> tuple[bool, int, int]:
         granted, wait_us, slot_us = self.script(
-            keys=list(_keys(bank_code)), args=[interval_us, max_wait_us, STATS_TTL_SECONDS]
+            keys=list(_keys(bank_code)),
+            args=[interval_us, max_wait_us, STATS_TTL_SECONDS, tolerance_us],
         )
         return bool(granted), int(wait_us), int(slot_us)
 
@@ -167,23 +196,25 @@ class _LocalSchedules:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.next_slot: dict[str, float] = {}  # bank → monotonic seconds
+        self.next_slot: dict[str, float] = {}  # bank → its TAT, monotonic seconds
         self.counts: dict[str, dict[int, int]] = {}  # bank → unix second → calls
         self.wall_offset: float | None = None  # unix time − monotonic time, taken once
 
     def reserve(
-        self, bank_code: str, interval: float, max_wait: float
+        self, bank_code: str, interval: float, max_wait: float, tolerance: float
     ) -> tuple[bool, float, float]:
+        """The Redis script's schedule (see there), on this process's monotonic clock."""
         with self.lock:
             now = monotonic()
-            slot = max(self.next_slot.get(bank_code, 0.0), now)
+            tat = self.next_slot.get(bank_code, 0.0)
+            slot = max(tat - tolerance, now)
             wait = slot - now
             if self.wall_offset is None:
                 self.wall_offset = time.time() - now
             at = slot + self.wall_offset
             if wait > max_wait:
                 return False, wait, at
-            self.next_slot[bank_code] = slot + interval
+            self.next_slot[bank_code] = max(tat, slot) + interval
             second = int(at)
             counts = self.counts.setdefault(bank_code, {})
             counts[second] = counts.get(second, 0) + 1
@@ -289,9 +320,10 @@ class BankRateLimiter:
         interval_us = slot_interval_us(rate)
         url = settings.BANK_RATE_LIMIT_REDIS_URL
         if url and _redis_usable(url):
+            tolerance_us = burst_calls(rate, interval_us) * interval_us
             try:
                 granted, wait_us, slot_us = _redis(url).reserve(
-                    self.bank_code, interval_us, int(max_wait * _MICROS)
+                    self.bank_code, interval_us, int(max_wait * _MICROS), tolerance_us
                 )
             except _REDIS_FAILURES as exc:
                 _redis_failed(url, exc)
@@ -301,7 +333,9 @@ class BankRateLimiter:
         # No Redis at all: this process is the only caller it knows of, at the full rate.
         # Redis unreachable: the other processes carry on too, each with a share of the rate.
         share = max(1, settings.BANK_RATE_LIMIT_FALLBACK_PROCESSES) if url else 1
-        return _local.reserve(self.bank_code, interval_us * share / _MICROS, max_wait)
+        interval = interval_us * share / _MICROS
+        burst = burst_calls(rate / share, interval_us * share)
+        return _local.reserve(self.bank_code, interval, max_wait, burst * interval)
 
 
 _limiters: dict[str, BankRateLimiter] = {}

@@ -49,6 +49,7 @@ def local_limits(settings, monkeypatch):
     settings.BANK_RATE_LIMIT_REDIS_URL = ""
     settings.BANK_RATE_LIMIT_MAX_WAIT_SECONDS = 30.0
     settings.BANK_RATE_LIMIT_HEADROOM = 0.0  # the schedule's arithmetic; the headroom apart
+    settings.BANK_RATE_LIMIT_BURST = 0  # and the burst (its own tests below set both)
     fake = FakeTime()
     monkeypatch.setattr(ratelimit, "monotonic", fake.monotonic)
     monkeypatch.setattr(ratelimit, "sleep", fake.sleep)
@@ -67,6 +68,7 @@ def shared_limits(settings):
     settings.BANK_RATE_LIMIT_REDIS_URL = REDIS_URL
     settings.BANK_RATE_LIMIT_MAX_WAIT_SECONDS = 30.0
     settings.BANK_RATE_LIMIT_HEADROOM = 0.0
+    settings.BANK_RATE_LIMIT_BURST = 0
     rate_limits_reset()
     yield settings
     rate_limits_reset()
@@ -123,6 +125,83 @@ def test_an_idle_bank_gives_its_next_slot_at_once(local_limits, settings):
     local_limits.now += 10  # nothing asked for ten seconds: no credit is saved up either
 
     assert [limiter.acquire().waited for _ in range(2)] == [0.0, pytest.approx(0.2)]
+
+
+def _busiest_second(slots) -> int:
+    """The most slots any window of one second (from any slot on) holds."""
+    ats = sorted(slot.at for slot in slots)
+    return max(sum(1 for other in ats[index:] if other < at + 1.0) for index, at in enumerate(ats))
+
+
+@pytest.mark.parametrize(
+    ("rate", "headroom", "cap", "burst"),
+    [
+        (100.0, 0.1, 4, 4),  # slots 11.112 ms apart, 90 a second: 10 spare, (10 - 1) // 2 = 4
+        (100.0, 0.1, 2, 2),  # the setting caps it
+        (100.0, 0.1, 0, 0),  # and 0 turns it off
+        (1000.0, 0.1, 4, 4),
+        (20.0, 0.1, 4, 0),  # 18 slots a second, 2 spare: none to take
+        (10.0, 0.1, 4, 0),
+        (5.0, 0.0, 4, 0),  # no headroom, nothing spare
+    ],
+)
+def test_the_burst_is_half_of_what_the_headroom_spares_less_one(
+    settings, rate, headroom, cap, burst
+):
+    settings.BANK_RATE_LIMIT_HEADROOM = headroom
+    settings.BANK_RATE_LIMIT_BURST = cap
+    assert ratelimit.burst_calls(rate, ratelimit.slot_interval_us(rate)) == burst
+
+
+def test_with_a_burst_slots_a_late_caller_left_unused_are_made_up(local_limits, settings):
+    settings.BANK_RATE_LIMIT_PER_SECOND = 100.0
+    settings.BANK_RATE_LIMIT_HEADROOM = 0.1
+    settings.BANK_RATE_LIMIT_BURST = 4
+    interval = ratelimit.slot_interval_us(100.0) / 1_000_000
+    limiter = limiter_for("vbank")
+    limiter.acquire()
+    local_limits.now += 1.0  # idle: at most the burst is saved up, not a second's worth
+
+    after_idle = [limiter.acquire() for _ in range(8)]
+    # One slot at once plus the burst of 4, then one interval apart again.
+    assert [round(slot.waited, 6) for slot in after_idle[:5]] == [0.0] * 5
+    assert after_idle[5].waited == pytest.approx(interval, abs=1e-6)
+    assert [later.at - earlier.at for earlier, later in itertools.pairwise(after_idle[4:])] == (
+        pytest.approx([interval] * 3, abs=1e-6)
+    )
+
+    # A caller 3 intervals late, then callers one after another: the 3 slots it left unused
+    # are given back (a schedule without a burst would stay 3 intervals behind for good).
+    start = limiter.acquire().at  # the next slot (unix time), slept until
+    local_limits.now += 4 * interval  # the next caller comes 3 intervals late
+    late = limiter.acquire()
+    assert late.waited == 0.0
+    made_up = [limiter.acquire() for _ in range(6)]
+    assert [round((slot.at - start) / interval, 3) for slot in made_up] == [4, 4, 4, 5, 6, 7]
+    # The last of them is where it would have been had nobody been late: slot 7 after start.
+
+
+def test_with_a_burst_no_second_holds_more_than_the_limit(local_limits, settings):
+    """Callers coming at random (idle now and then, late now and then): the busiest window of
+    one second holds at most ⌈1 s / interval⌉ + burst slots (94 at 100/s), under the limit."""
+    import random
+
+    settings.BANK_RATE_LIMIT_PER_SECOND = 100.0
+    settings.BANK_RATE_LIMIT_HEADROOM = 0.1
+    settings.BANK_RATE_LIMIT_BURST = 4
+    limiter = limiter_for("vbank")
+    chance = random.Random(25)
+    slots = []
+    for _ in range(3000):
+        # Mostly callers already waiting; one in fifty comes a little or a few intervals late.
+        if chance.random() < 0.02:
+            local_limits.now += chance.choice([0.005, 0.03, 0.08])
+        slots.append(limiter.acquire())
+
+    busiest = _busiest_second(slots)
+    assert busiest <= 90 + 4 < 100
+    # The burst was really used: with no burst the busiest second holds at most 90.
+    assert busiest > 90
 
 
 def test_a_slot_further_away_than_the_caller_may_wait_is_refused_and_not_taken(
@@ -276,6 +355,28 @@ def test_two_limiters_on_one_redis_share_one_schedule(shared_limits, monkeypatch
     # shorten the last sleep, never move the slots).
     assert slots[-1].at - slots[0].at == pytest.approx(0.45, abs=1e-3)
     assert 0 < slept[-1] <= 0.45 + 1e-6
+
+
+def test_the_shared_schedule_takes_the_same_burst(shared_limits, monkeypatch):
+    """The Lua script's GCRA: after an idle spell one slot and the burst at once, then one
+    interval apart; bookings without sleeping, so the schedule runs ahead of Redis's clock."""
+    shared_limits.BANK_RATE_LIMIT_PER_SECOND = 100.0
+    shared_limits.BANK_RATE_LIMIT_HEADROOM = 0.1
+    shared_limits.BANK_RATE_LIMIT_BURST = 4
+    interval = ratelimit.slot_interval_us(100.0) / 1_000_000
+    monkeypatch.setattr(ratelimit, "sleep", lambda seconds: None)
+    first, second = ratelimit.BankRateLimiter("vbank"), ratelimit.BankRateLimiter("vbank")
+
+    slots = [limiter.acquire() for _ in range(6) for limiter in (first, second)]
+
+    # Five slots at Redis's "now" (the calls came within a millisecond or two)…
+    assert slots[4].at - slots[0].at < 0.005
+    assert all(slot.waited < 0.005 for slot in slots[:5])
+    # …then one interval apart: the sixth one interval after the burst, the twelfth seven.
+    gaps = [later.at - earlier.at for earlier, later in itertools.pairwise(slots[4:])]
+    assert gaps == pytest.approx([interval] * 7, abs=0.003)
+    assert slots[-1].at - slots[0].at == pytest.approx(7 * interval, abs=0.005)
+    assert slots[5].waited > interval / 2
 
 
 def test_the_bench_reads_calls_per_second_from_redis(shared_limits, monkeypatch):

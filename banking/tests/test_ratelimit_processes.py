@@ -4,6 +4,8 @@
   no window of one second holds more than 20 of the slots they were given, no two slots are
   closer than 1/20 s, the Redis counters the bench reads agree, every caller waited for its slot
   before going on, and together they used the limit (the schedule is not stricter than it says);
+- the same at 100/s with a burst of 4, the callers pausing now and then (slots left unused,
+  then made up): no window of one second holds more than 94;
 - four processes reach a circuit whose open time is over at the same moment: exactly one of
   them is let through as the probe, the others fail fast with bank_circuit_open.
 
@@ -37,16 +39,21 @@ import django
 django.setup()
 from banking.clients.ratelimit import limiter_for
 
+import random
 start, seconds, threads = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
+pause = float(sys.argv[4]) if len(sys.argv) > 4 else 0.0  # chance of a pause after a call
 limiter = limiter_for("vbank")
 got = []
 
 def hammer():
+    chance = random.Random()
     while time.time() < start:
         time.sleep(0.001)
     while time.time() < start + seconds:
         slot = limiter.acquire()
         got.append((slot.at, time.time()))  # the slot it was given, and when it went on
+        if chance.random() < pause:  # a caller busy elsewhere: slots go unused, then made up
+            time.sleep(chance.choice([0.02, 0.05, 0.15]))
 
 workers = [threading.Thread(target=hammer) for _ in range(threads)]
 for worker in workers:
@@ -162,6 +169,41 @@ def test_processes_hammering_one_bank_never_exceed_its_limit_in_any_second(share
     }
     assert sum(counters.values()) == len(slots)
     assert max(counters.values()) <= LIMIT
+
+
+def test_with_a_burst_processes_coming_and_going_never_exceed_the_limit(shared_redis):
+    """At 100/s (slots 11.1 ms apart, a burst of 4) callers that pause now and then leave slots
+    unused and make some up: still no window of one second holds more than 90 + 4 slots."""
+    limit, burst = 100, 4
+    environment = _environment(
+        BANK_RATE_LIMIT_PER_SECOND=str(limit),
+        BANK_RATE_LIMIT_HEADROOM=str(HEADROOM),
+        BANK_RATE_LIMIT_BURST=str(burst),
+    )
+    start = time.time() + 12
+    processes = [
+        _start(HAMMER, str(start), str(SECONDS), str(THREADS), "0.1", environment=environment)
+        for _ in range(PROCESSES)
+    ]
+    per_process = [json.loads(_output(process)) for process in processes]
+
+    slots = sorted(at for got in per_process for at, _went_on in got)
+    assert all(len(got) > 0 for got in per_process)
+    busiest = max(
+        sum(1 for other in slots[index:] if other < at + 1.0) for index, at in enumerate(slots)
+    )
+    interval = 1 / (limit * (1 - HEADROOM))
+    assert busiest <= round(1 / interval) + burst < limit
+    # Slots closer than an interval: unused ones were made up (none would be without a burst).
+    gaps = [later - earlier for earlier, later in itertools.pairwise(slots)]
+    assert sum(1 for gap in gaps if gap < interval / 2) >= burst
+    assert all(went_on >= at - 0.005 for got in per_process for at, went_on in got)
+    counters = {
+        int(key.rsplit(b":", 1)[1]): int(shared_redis.get(key))
+        for key in shared_redis.scan_iter(match="fintrack:bank-rate:{vbank}:calls:*")
+    }
+    assert sum(counters.values()) == len(slots)
+    assert max(counters.values()) <= limit
 
 
 def test_exactly_one_process_probes_a_circuit_whose_open_time_is_over(shared_redis):
