@@ -11,8 +11,11 @@ re-reads). `--profile` runs the sync under pyinstrument (slower; the tree shows 
 thread's wall time goes); `--no-lookahead` puts every bank call on the main thread; `--phases`
 times the sync's stages on every thread (wall and that thread's CPU): the HTTP call (bank wait),
 JSON decoding, parsing, the transaction writes (rows built, COPY, commit), the raw-log writes.
+`--slots` records every rate-limit slot the sync took and prints the time no caller used: the
+gaps between slots beyond the limiter's interval, by the thread that came late and by second.
 
-    .venv/bin/python bench/profile_sync.py [--bank vbank] [--profile] [--phases] [--grid] [--second]
+    .venv/bin/python bench/profile_sync.py [--bank vbank] [--profile] [--phases] [--slots]
+        [--grid] [--second]
 """
 
 import argparse
@@ -200,6 +203,85 @@ class PhaseMeter:
         return out
 
 
+class SlotRecorder:
+    """Every rate-limit slot taken in a block: (slot time, seconds slept, thread name)."""
+
+    def __enter__(self):
+        import threading
+
+        from banking.clients import ratelimit
+
+        self.slots: list[tuple[float, float, str]] = []
+        original = self._original = ratelimit.BankRateLimiter.acquire
+        slots = self.slots
+
+        def acquire(limiter, *args, **kwargs):
+            slot = original(limiter, *args, **kwargs)
+            slots.append((slot.at, slot.waited, threading.current_thread().name))
+            return slot
+
+        ratelimit.BankRateLimiter.acquire = acquire
+        return self
+
+    def __exit__(self, *exc):
+        from banking.clients import ratelimit
+
+        ratelimit.BankRateLimiter.acquire = self._original
+
+    def lines(self, bank_code: str) -> list[str]:
+        from banking.clients.ratelimit import rate_limit_for, slot_interval_us
+
+        rate = rate_limit_for(bank_code)
+        if not rate or len(self.slots) < 2:
+            return ["  rate limit off: no slots"]
+        interval = slot_interval_us(rate) / 1_000_000
+        slots = sorted(self.slots)
+        first = slots[0][0]
+        idle_by_thread: dict[str, float] = {}
+        idle_by_second: dict[int, float] = {}
+        idle = 0.0
+        for (before, _w, _t), (at, _waited, thread) in zip(slots, slots[1:], strict=False):
+            gap = at - before - interval
+            if gap > 0.0005:
+                idle += gap
+                kind = thread.rstrip("0123456789").rstrip("-_") or thread
+                idle_by_thread[kind] = idle_by_thread.get(kind, 0.0) + gap
+                second = int(before - first)
+                idle_by_second[second] = idle_by_second.get(second, 0.0) + gap
+        span = slots[-1][0] - first
+        sizes = [0.02, 0.05, 0.1, 0.3]
+        histogram = [0.0] * (len(sizes) + 1)
+        for (before, _w, _t), (at, _waited, _thread) in zip(slots, slots[1:], strict=False):
+            gap = at - before - interval
+            if gap > 0.0005:
+                histogram[sum(1 for size in sizes if gap > size)] += gap
+        out = [
+            f"  {len(slots)} slots over {span:.2f} s, interval {interval * 1000:.2f} ms: "
+            f"{len(slots) * interval:.2f} s of slots, {idle:.2f} s no caller used",
+            "  unused, by the thread that came late: "
+            + ", ".join(
+                f"{kind} {seconds:.2f} s"
+                for kind, seconds in sorted(idle_by_thread.items(), key=lambda item: -item[1])
+            ),
+            "  unused, by the gap's length: "
+            + ", ".join(
+                f"{label} {seconds:.2f} s"
+                for label, seconds in zip(
+                    ["≤ 20 ms", "20–50 ms", "50–100 ms", "0.1–0.3 s", "> 0.3 s"],
+                    histogram,
+                    strict=True,
+                )
+            ),
+            "  unused, by second of the sync (≥ 0.1 s): "
+            + ", ".join(
+                f"{second}s {seconds:.2f}"
+                for second, seconds in sorted(idle_by_second.items())
+                if seconds >= 0.1
+            ),
+        ]
+        return out
+
+
 def main(
     bank_code: str,
     *,
@@ -207,6 +289,7 @@ def main(
     profile: bool,
     html: str | None,
     phases: bool,
+    slots: bool,
     grid: bool,
     second: bool,
 ) -> None:
@@ -239,7 +322,12 @@ def main(
             profiler = Profiler(interval=0.001)
             profiler.start()
         meter = PhaseMeter()
-        with meter if phases else nullcontext(), CpuMeter(sandbox.pid) as sync_meter:
+        recorder = SlotRecorder()
+        with (
+            meter if phases else nullcontext(),
+            recorder if slots else nullcontext(),
+            CpuMeter(sandbox.pid) as sync_meter,
+        ):
             run = common.sync_now(pk)
         if profiler is not None:
             profiler.stop()
@@ -273,6 +361,9 @@ def main(
     if phases:
         print("sync phases (per bank call of the bare fetch):")
         print("\n".join(meter.lines(calls)))
+    if slots:
+        print("rate-limit slots of the sync:")
+        print("\n".join(recorder.lines(bank_code)))
 
 
 if __name__ == "__main__":
@@ -282,6 +373,7 @@ if __name__ == "__main__":
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--html")
     parser.add_argument("--phases", action="store_true")
+    parser.add_argument("--slots", action="store_true", help="where the limiter's slots went unused")
     parser.add_argument("--grid", action="store_true", help="bare fetch of a plain grid of 100")
     parser.add_argument(
         "--second", action="store_true", help="measure the second sync (nothing new) instead"
@@ -293,6 +385,7 @@ if __name__ == "__main__":
         profile=arguments.profile or bool(arguments.html),
         html=arguments.html,
         phases=arguments.phases,
+        slots=arguments.slots,
         grid=arguments.grid,
         second=arguments.second,
     )
