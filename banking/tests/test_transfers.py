@@ -241,3 +241,91 @@ def test_a_repeat_run_changes_nothing(user):
     )
     assert after == before
     assert [(row[2], row[3]) for row in after] == [(Decimal("0.00"), Decimal("15.50"))]
+
+
+def test_pairs_past_one_update_batch_each_point_at_their_own_twin(user, monkeypatch):
+    """More pairs than one UPDATE writes (a batch of 3 here): every leg of every batch is
+    flagged and points at its own twin; rows not paired are untouched."""
+    from banking import transfers
+
+    monkeypatch.setattr(transfers, "_PAIRS_PER_UPDATE", 3)
+    vbank = make_account(user=user, bank_code="vbank")
+    abank = make_account(user=user, bank_code="abank")
+    legs = []
+    for number in range(8):  # distinct amounts: each debit has exactly one possible credit
+        amount = Decimal("1000.00") + number
+        debit = make_transaction(
+            account=vbank, amount=-amount, booking_date="2025-11-10", description=OWN
+        )
+        credit = make_transaction(
+            account=abank, amount=amount, booking_date="2025-11-11", description=OWN
+        )
+        legs.append((debit, credit))
+    alone = make_transaction(
+        account=abank, amount="77.00", booking_date="2025-11-11", description=OWN
+    )
+
+    assert own_transfers_pair(user=user, since_date=None) == 8
+
+    for debit, credit in legs:
+        assert flags(debit, credit) == [(True, credit.id), (True, debit.id)]
+    assert flags(alone) == [(False, None)]
+
+
+def _pairs_by_brute_force(user) -> set[tuple[int, int]]:
+    """The pairing rule read plainly: debits in booking order, each taking the closest unused
+    credit of the opposite amount at another account within ±window UTC days (then lowest id)."""
+    rows = list(
+        Transaction.objects.filter(user=user)
+        .order_by("booking_date", "id")
+        .values_list("id", "account_id", "amount", "booking_date")
+    )
+    used, pairs = set(), set()
+    for debit_id, debit_account, amount, booked in rows:
+        if amount >= 0:
+            continue
+        options = [
+            (abs((at - booked).total_seconds()), credit_id)
+            for credit_id, account, credit_amount, at in rows
+            if credit_amount == -amount
+            and account != debit_account
+            and credit_id not in used
+            and abs((at.date() - booked.date()).days) <= 3
+        ]
+        if options:
+            credit_id = min(options)[1]
+            used.add(credit_id)
+            pairs.add((debit_id, credit_id))
+    return pairs
+
+
+def test_pairing_matches_the_rule_on_many_repeated_amounts(user):
+    """A few amounts repeated over weeks, booked at all hours (window edges at UTC midnight
+    included): the pairs found are those of the rule applied plainly, pair by pair."""
+    import random
+    from datetime import UTC, datetime, timedelta
+
+    chance = random.Random(7)
+    accounts = [make_account(user=user, bank_code=code) for code in ("vbank", "abank", "sbank")]
+    start = datetime(2025, 9, 1, tzinfo=UTC)
+    for _ in range(160):
+        amount = Decimal(chance.choice(["500.00", "1500.00", "20000.00"]))
+        booked = start + timedelta(minutes=chance.randrange(0, 60 * 24 * 40))
+        if chance.random() < 0.2:  # right at a day's edge
+            booked = booked.replace(hour=chance.choice([0, 23]), minute=chance.choice([0, 59]))
+        make_transaction(
+            account=chance.choice(accounts),
+            amount=amount if chance.random() < 0.5 else -amount,
+            booking_date=booked,
+            description=OWN,
+        )
+    expected = _pairs_by_brute_force(user)
+    assert len(expected) > 20  # the data really pairs, at repeated amounts
+
+    assert own_transfers_pair(user=user, since_date=None) == len(expected)
+
+    stored = set(
+        Transaction.objects.filter(user=user, amount__lt=0, transfer_pair__isnull=False)
+        .values_list("id", "transfer_pair_id")
+    )
+    assert stored == expected
