@@ -20,6 +20,7 @@ gaps between slots beyond the limiter's interval, by the thread that came late a
 
 import argparse
 import functools
+import itertools
 import os
 import resource
 import sys
@@ -240,7 +241,7 @@ class SlotRecorder:
         idle_by_thread: dict[str, float] = {}
         idle_by_second: dict[int, float] = {}
         idle = 0.0
-        for (before, _w, _t), (at, _waited, thread) in zip(slots, slots[1:], strict=False):
+        for (before, _w, _t), (at, _waited, thread) in itertools.pairwise(slots):
             gap = at - before - interval
             if gap > 0.0005:
                 idle += gap
@@ -251,7 +252,7 @@ class SlotRecorder:
         span = slots[-1][0] - first
         sizes = [0.02, 0.05, 0.1, 0.3]
         histogram = [0.0] * (len(sizes) + 1)
-        for (before, _w, _t), (at, _waited, _thread) in zip(slots, slots[1:], strict=False):
+        for (before, _w, _t), (at, _waited, _thread) in itertools.pairwise(slots):
             gap = at - before - interval
             if gap > 0.0005:
                 histogram[sum(1 for size in sizes if gap > size)] += gap
@@ -373,7 +374,9 @@ if __name__ == "__main__":
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--html")
     parser.add_argument("--phases", action="store_true")
-    parser.add_argument("--slots", action="store_true", help="where the limiter's slots went unused")
+    parser.add_argument(
+        "--slots", action="store_true", help="where the limiter's slots went unused"
+    )
     parser.add_argument("--grid", action="store_true", help="bare fetch of a plain grid of 100")
     parser.add_argument(
         "--second", action="store_true", help="measure the second sync (nothing new) instead"

@@ -325,7 +325,8 @@ def test_pairing_matches_the_rule_on_many_repeated_amounts(user):
     assert own_transfers_pair(user=user, since_date=None) == len(expected)
 
     stored = set(
-        Transaction.objects.filter(user=user, amount__lt=0, transfer_pair__isnull=False)
-        .values_list("id", "transfer_pair_id")
+        Transaction.objects.filter(
+            user=user, amount__lt=0, transfer_pair__isnull=False
+        ).values_list("id", "transfer_pair_id")
     )
     assert stored == expected
