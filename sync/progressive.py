@@ -22,6 +22,11 @@ A new user should see figures in seconds, not after years of pages. A first sync
    fails leaves them unset, and the next attempt or sync reads the whole history again, finding
    what is stored: nothing is lost or stored twice. Its final figures are those of a one-pass
    sync: the same rows, and the snapshot of the same data.
+   On PostgreSQL the backfill's reads start while phase 1's figures are computed: their helpers
+   fetch the first pages (up to two write batches per account), so the bank's rate limit is not
+   left idle for those seconds; no page is handed to a read, so no row is written, until the
+   figures and the phase `backfill` are committed (`PageFetcher.hold_until`). The figures are
+   those of the newest days alone, as when computed first (SQLite: one after the other).
 
 One run with two phases rather than a follow-up run of kind `backfill`: the connection's lock (one
 active run) covers the whole read, so no other full read starts between the phases and reads the
@@ -32,6 +37,7 @@ the banks at once; production runs four sync processes).
 """
 
 import logging
+import threading
 from datetime import timedelta
 
 from django.conf import settings
@@ -100,12 +106,36 @@ def _two_phases(execution, *, client_id: str, consent_id: str) -> None:
     execution._step(SyncStep.AGREEMENTS, progress=RECENT_SPAN[1])
     execution._agreements(client_id=client_id)
     execution._set_progress(FIGURES_AT)
-    _recent_figures(execution)
-    # Only now: a run seen in phase backfill has its newest days on the dashboard.
-    _phase_set(run, SyncPhase.BACKFILL)
+    if not execution.reads_beside_work():
+        _recent_figures(execution)
+        # Only now: a run seen in phase backfill has its newest days on the dashboard.
+        _phase_set(run, SyncPhase.BACKFILL)
+        execution._step(SyncStep.TRANSACTIONS, progress=BACKFILL_SPAN[0])
+        execution._transactions(
+            client_id=client_id, consent_id=consent_id, accounts=rest, span=BACKFILL_SPAN
+        )
+        return
+    # The backfill's first pages are fetched while the figures are computed (the bank's rate
+    # limit would otherwise go unused that long), but none is handed to its read, so nothing
+    # is written, before the figures and the phase are committed: they are those of the newest
+    # days alone, as above.
+    figures_done = threading.Event()
+
+    def figures() -> None:
+        try:
+            _recent_figures(execution)
+            _phase_set(run, SyncPhase.BACKFILL)
+        finally:
+            figures_done.set()  # a failure stops the reads (the run fails): let them see it
+
     execution._step(SyncStep.TRANSACTIONS, progress=BACKFILL_SPAN[0])
     execution._transactions(
-        client_id=client_id, consent_id=consent_id, accounts=rest, span=BACKFILL_SPAN
+        client_id=client_id,
+        consent_id=consent_id,
+        accounts=rest,
+        span=BACKFILL_SPAN,
+        meanwhile=figures,
+        hold_writes_until=figures_done,
     )
 
 

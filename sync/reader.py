@@ -22,6 +22,7 @@ advance (a page repeating the one before, a page past the bank's own totalPages 
 """
 
 import logging
+import threading
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -151,12 +152,23 @@ class PageFetcher:
     refuses, and stops at the next page boundary when the reader goes away.
     """
 
-    def __init__(self, *, lookahead: bool, depth: int | None = None):
+    def __init__(
+        self,
+        *,
+        lookahead: bool,
+        depth: int | None = None,
+        hold_until: threading.Event | None = None,
+    ):
         if depth is None:
             batch_pages = -(-settings.SYNC_WRITE_BATCH_ROWS // max(1, settings.SYNC_PAGE_LIMIT))
-            depth = batch_pages + 1
+            # Held, the helper may fetch a batch more meanwhile: two batches and one page.
+            depth = batch_pages * (2 if hold_until is not None else 1) + 1
         self.depth = max(1, depth)
         self.lookahead = lookahead
+        # Set by the caller once the reader may go on: until then no page is handed over (so
+        # nothing is written), while the helper fetches ahead (sync.progressive's backfill
+        # reads during the newest days' figures; see there).
+        self.hold_until = hold_until
         self._readers: set[ReadAhead] = set()  # of readers not closed yet
 
     def pages(
@@ -177,15 +189,21 @@ class PageFetcher:
                 number += 1
 
         if not self.lookahead:
-            yield from in_order()
+            yield from self._held(in_order())
             return
         reader = ReadAhead(in_order, depth=self.depth, name="sync-page")
         self._readers.add(reader)
         try:
-            yield from reader
+            yield from self._held(reader)
         finally:
             self._readers.discard(reader)
             reader.close()
+
+    def _held(self, pages: Iterator[TransactionPage]) -> Iterator[TransactionPage]:
+        for page in pages:
+            if self.hold_until is not None:
+                self.hold_until.wait()
+            yield page
 
     def close(self) -> None:
         """Stop any helper still running (a reader left open must not keep it waiting)."""

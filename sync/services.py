@@ -365,12 +365,14 @@ def _each_account(
     name: str,
     stop: threading.Event | None = None,
     meanwhile: Callable[[], None] | None = None,
+    pooled: bool = False,
 ) -> None:
-    """`job(index, account)` for every account: here one after another when `workers` is 1,
-    else on a WorkerPool of that many threads (each keeps one DB connection), whose first
-    failure is raised once every thread has ended. `meanwhile()` runs on this thread: after the
-    jobs when they run here, while they run on the pool otherwise (its failure stops them)."""
-    if workers == 1:
+    """`job(index, account)` for every account: here one after another when `workers` is 1
+    (unless `pooled`), else on a WorkerPool of that many threads (each keeps one DB
+    connection), whose first failure is raised once every thread has ended. `meanwhile()` runs
+    on this thread: after the jobs when they run here, while they run on the pool otherwise (its
+    failure stops them)."""
+    if workers == 1 and not pooled:
         for index, account in enumerate(accounts):
             job(index, account)
         if meanwhile is not None:
@@ -744,6 +746,11 @@ class _SyncExecution:
         end = STEP_PROGRESS[order[order.index(step) + 1]]
         return start + int((end - start) * (done / total if total else 1))
 
+    def reads_beside_work(self) -> bool:
+        """Whether accounts may be read on worker threads while this thread does other work
+        (`_transactions`' `meanwhile`, `hold_writes_until`): PostgreSQL, with lookahead."""
+        return db_connection.vendor == "postgresql" and transactions_prefetch_allowed()
+
     def _transactions(
         self,
         *,
@@ -754,6 +761,7 @@ class _SyncExecution:
         span: tuple[int, int] | None = None,
         stop: threading.Event | None = None,
         meanwhile: Callable[[], None] | None = None,
+        hold_writes_until: threading.Event | None = None,
     ) -> None:
         """Each account's transactions; several accounts at once where the database allows it.
 
@@ -762,6 +770,9 @@ class _SyncExecution:
         the `accounts` that read did not cover whole, resuming their reads where they stopped;
         each phase on its `span` of the progress bar. `meanwhile` runs on this thread while the
         accounts are read (see `_overlapped_steps`); `stop` stops them at their next page.
+        With `hold_writes_until` (only where `reads_beside_work()`), the accounts are read on
+        worker threads, their pages fetched ahead, but no page is handed to its read, so no row
+        is written, until that event is set (by `meanwhile`).
         """
         accounts = self.accounts if accounts is None else accounts
         start, end = span or (
@@ -789,7 +800,9 @@ class _SyncExecution:
                 read.page(index, page, total_pages)
                 self._read_progress(read, (start, end))
 
-            fetcher = PageFetcher(lookahead=transactions_prefetch_allowed())
+            fetcher = PageFetcher(
+                lookahead=transactions_prefetch_allowed(), hold_until=hold_writes_until
+            )
             paused = self.paused_reads.pop(account.pk, None)
             try:
                 if paused is not None:  # the backfill: on from the page the first phase reached
@@ -826,7 +839,13 @@ class _SyncExecution:
         try:
             # The first failure stops the other accounts at their next page (on_page).
             _each_account(
-                accounts, one_account, workers=workers, name="sync", stop=stop, meanwhile=meanwhile
+                accounts,
+                one_account,
+                workers=workers,
+                name="sync",
+                stop=stop,
+                meanwhile=meanwhile,
+                pooled=hold_writes_until is not None,
             )
         finally:
             # Rows written before a failure stay counted (a retried run starts from these).

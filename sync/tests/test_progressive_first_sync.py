@@ -7,6 +7,7 @@ client; a backfill that fails keeps the watermarks and the next sync completes t
 """
 
 import threading
+import time
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -260,6 +261,67 @@ def test_the_second_sync_is_not_progressive(sandbox_banks, make_user, monkeypatc
     assert early == []
     assert (second.transactions_added, second.transactions_updated) == (0, 0)
     assert second.bank_calls == 2 + 2 * second.accounts_count  # as any incremental sync
+
+
+def test_the_backfill_fetches_ahead_while_the_figures_are_computed_and_writes_after(
+    sandbox_banks, make_user, monkeypatch, recent_days
+):
+    """On PostgreSQL (reads on worker threads beside the figures): the backfill's pages are
+    fetched while the newest days' figures are computed, so the rate limit is not left idle;
+    none of its rows is stored until the figures and the phase are committed."""
+    from django.db import connection as db_connection
+
+    if db_connection.vendor != "postgresql":
+        pytest.skip("the reads run beside the figures only on PostgreSQL (one writer on SQLite)")
+    user = make_user(client_id=CLIENT)
+    connection = _connected(user)
+    lock = threading.Lock()
+    pages = {"count": 0}
+    original_page = BankClient.get_transactions_page
+
+    def page(self, **kwargs):
+        with lock:
+            pages["count"] += 1
+        return original_page(self, **kwargs)
+
+    monkeypatch.setattr(BankClient, "get_transactions_page", page)
+    original_recompute = progressive.analytics_recompute
+    seen: dict = {}
+
+    def recompute(*, user):
+        with lock:
+            at_start = pages["count"]
+        stored = Transaction.objects.filter(user=user).count()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:  # the backfill's helpers fetch meanwhile
+            with lock:
+                if pages["count"] >= at_start + 3:
+                    break
+            time.sleep(0.01)
+        with lock:
+            seen["fetched_meanwhile"] = pages["count"] - at_start
+        seen["stored_before"], seen["stored_after"] = (
+            stored,
+            Transaction.objects.filter(user=user).count(),
+        )
+        return original_recompute(user=user)
+
+    monkeypatch.setattr(progressive, "analytics_recompute", recompute)
+    at_phase: dict = {}
+    _AtBackfill(
+        monkeypatch,
+        lambda run: at_phase.update(stored=Transaction.objects.filter(user=user).count()),
+    )
+
+    run = _sync(connection)
+
+    assert (run.status, run.phase) == (SyncStatus.SUCCEEDED, SyncPhase.BACKFILL), run.error
+    # Pages came in while the figures were computed…
+    assert seen["fetched_meanwhile"] >= 3
+    # …and no row was written then, nor before the phase said backfill.
+    assert seen["stored_after"] == seen["stored_before"] == at_phase["stored"]
+    assert at_phase["stored"] < run.transactions_added
+    assert_equals_ground_truth(user=user, bank_code=BANK)
 
 
 def _page_calls(user) -> int:

@@ -246,6 +246,47 @@ def test_lookahead_reads_at_most_depth_pages_ahead_of_a_blocked_reader(depth):
     assert fetched == list(range(1, 51))
 
 
+def test_a_held_fetcher_fetches_ahead_but_hands_over_no_page_until_released():
+    """`hold_until` (the progressive backfill beside the newest days' figures): the helper
+    fetches up to its depth while the reader waits for the event; released, every page comes,
+    in order."""
+    fetched: list[int] = []
+    release = threading.Event()
+    handed: list[int] = []
+
+    def fetch(number: int) -> TransactionPage:
+        fetched.append(number)
+        return _page(number, has_next=number < 30)
+
+    fetcher = PageFetcher(lookahead=True, depth=4, hold_until=release)
+
+    def read() -> None:
+        for page in fetcher.pages(fetch, lambda page, number: page.has_next):
+            handed.append(page.page)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        assert _wait_until(lambda: len(fetched) >= 5)
+        time.sleep(0.3)
+        # Fetched ahead (the queue's 4, one more held by the helper, the one the reader waits
+        # with), none handed over.
+        assert 5 <= len(fetched) <= 7
+        assert handed == []
+    finally:
+        release.set()
+        reader.join(10)
+        fetcher.close()
+    assert handed == list(range(1, 31))
+    assert fetched == list(range(1, 31))
+
+
+def test_a_held_fetcher_looks_two_write_batches_ahead(settings):
+    settings.SYNC_WRITE_BATCH_ROWS, settings.SYNC_PAGE_LIMIT = 1000, 100
+    assert PageFetcher(lookahead=True).depth == 11
+    assert PageFetcher(lookahead=True, hold_until=threading.Event()).depth == 21
+
+
 def test_lookahead_never_fetches_past_the_stop_page_however_deep_its_queue():
     fetched: list[int] = []
 
