@@ -136,25 +136,45 @@ def _output(process: subprocess.Popen) -> str:
     return out.strip().splitlines()[-1]
 
 
+def _hammered(*hammer_args: str, environment: dict[str, str]) -> list[list]:
+    """Each process's (slot, went on) pairs: PROCESSES hammering at once from 12 s from now
+    (after every process has imported Django, on a busy machine too)."""
+    start = time.time() + 12
+    processes = [
+        _start(
+            HAMMER, str(start), str(SECONDS), str(THREADS), *hammer_args, environment=environment
+        )
+        for _ in range(PROCESSES)
+    ]
+    return [json.loads(_output(process)) for process in processes]
+
+
+def _busiest_second(slots: list[float]) -> int:
+    """The most slots any window of one second (starting at any slot) holds."""
+    return max(
+        sum(1 for other in slots[index:] if other < at + 1.0) for index, at in enumerate(slots)
+    )
+
+
+def _counters(shared_redis) -> dict[int, int]:
+    """The counters a bench reads: calls per unix second, in Redis."""
+    return {
+        int(key.rsplit(b":", 1)[1]): int(shared_redis.get(key))
+        for key in shared_redis.scan_iter(match="fintrack:bank-rate:{vbank}:calls:*")
+    }
+
+
 def test_processes_hammering_one_bank_never_exceed_its_limit_in_any_second(shared_redis):
     environment = _environment(
         BANK_RATE_LIMIT_PER_SECOND=str(LIMIT), BANK_RATE_LIMIT_HEADROOM=str(HEADROOM)
     )
-    start = time.time() + 12  # after every process has imported Django, on a busy machine too
-    processes = [
-        _start(HAMMER, str(start), str(SECONDS), str(THREADS), environment=environment)
-        for _ in range(PROCESSES)
-    ]
-    per_process = [json.loads(_output(process)) for process in processes]
+    per_process = _hammered(environment=environment)
 
     slots = sorted(at for got in per_process for at, _went_on in got)
     # Every process was given slots: they really shared one schedule.
     assert all(len(got) > 0 for got in per_process)
     # No window of one second (starting at any slot) holds more than the limit…
-    busiest = max(
-        sum(1 for other in slots[index:] if other < at + 1.0) for index, at in enumerate(slots)
-    )
-    assert busiest <= LIMIT
+    assert _busiest_second(slots) <= LIMIT
     # …because no two slots are closer than 1/(limit × (1 − headroom)) (µs, Redis's clock).
     gaps = [later - earlier for earlier, later in itertools.pairwise(slots)]
     assert min(gaps) >= 1 / (LIMIT * (1 - HEADROOM)) - 1e-6
@@ -163,10 +183,7 @@ def test_processes_hammering_one_bank_never_exceed_its_limit_in_any_second(share
     # The limit was used, not just respected: ~18/s over the 3 s, eight callers always waiting.
     assert len(slots) >= 0.9 * LIMIT * (1 - HEADROOM) * SECONDS
     # The counters a bench reads (calls per unix second, in Redis) say the same.
-    counters = {
-        int(key.rsplit(b":", 1)[1]): int(shared_redis.get(key))
-        for key in shared_redis.scan_iter(match="fintrack:bank-rate:{vbank}:calls:*")
-    }
+    counters = _counters(shared_redis)
     assert sum(counters.values()) == len(slots)
     assert max(counters.values()) <= LIMIT
 
@@ -180,28 +197,17 @@ def test_with_a_burst_processes_coming_and_going_never_exceed_the_limit(shared_r
         BANK_RATE_LIMIT_HEADROOM=str(HEADROOM),
         BANK_RATE_LIMIT_BURST=str(burst),
     )
-    start = time.time() + 12
-    processes = [
-        _start(HAMMER, str(start), str(SECONDS), str(THREADS), "0.1", environment=environment)
-        for _ in range(PROCESSES)
-    ]
-    per_process = [json.loads(_output(process)) for process in processes]
+    per_process = _hammered("0.1", environment=environment)  # one call in ten: a pause
 
     slots = sorted(at for got in per_process for at, _went_on in got)
     assert all(len(got) > 0 for got in per_process)
-    busiest = max(
-        sum(1 for other in slots[index:] if other < at + 1.0) for index, at in enumerate(slots)
-    )
     interval = 1 / (limit * (1 - HEADROOM))
-    assert busiest <= round(1 / interval) + burst < limit
+    assert _busiest_second(slots) <= round(1 / interval) + burst < limit
     # Slots closer than an interval: unused ones were made up (none would be without a burst).
     gaps = [later - earlier for earlier, later in itertools.pairwise(slots)]
     assert sum(1 for gap in gaps if gap < interval / 2) >= burst
     assert all(went_on >= at - 0.005 for got in per_process for at, went_on in got)
-    counters = {
-        int(key.rsplit(b":", 1)[1]): int(shared_redis.get(key))
-        for key in shared_redis.scan_iter(match="fintrack:bank-rate:{vbank}:calls:*")
-    }
+    counters = _counters(shared_redis)
     assert sum(counters.values()) == len(slots)
     assert max(counters.values()) <= limit
 
