@@ -106,36 +106,31 @@ def _two_phases(execution, *, client_id: str, consent_id: str) -> None:
     execution._step(SyncStep.AGREEMENTS, progress=RECENT_SPAN[1])
     execution._agreements(client_id=client_id)
     execution._set_progress(FIGURES_AT)
-    if not execution.reads_beside_work():
-        _recent_figures(execution)
-        # Only now: a run seen in phase backfill has its newest days on the dashboard.
-        _phase_set(run, SyncPhase.BACKFILL)
-        execution._step(SyncStep.TRANSACTIONS, progress=BACKFILL_SPAN[0])
-        execution._transactions(
-            client_id=client_id, consent_id=consent_id, accounts=rest, span=BACKFILL_SPAN
-        )
-        return
-    # The backfill's first pages are fetched while the figures are computed (the bank's rate
-    # limit would otherwise go unused that long), but none is handed to its read, so nothing
-    # is written, before the figures and the phase are committed: they are those of the newest
-    # days alone, as above.
+    # On PostgreSQL the backfill's first pages are fetched while the figures are computed (the
+    # bank's rate limit would otherwise go unused that long), but none is handed to its read, so
+    # nothing is written, before the figures and the phase are committed: they are those of the
+    # newest days alone. Elsewhere the figures come first, then the backfill.
     figures_done = threading.Event()
 
     def figures() -> None:
         try:
             _recent_figures(execution)
+            # Only now: a run seen in phase backfill has its newest days on the dashboard.
             _phase_set(run, SyncPhase.BACKFILL)
         finally:
             figures_done.set()  # a failure stops the reads (the run fails): let them see it
 
+    beside = execution.reads_beside_work()
+    if not beside:
+        figures()
     execution._step(SyncStep.TRANSACTIONS, progress=BACKFILL_SPAN[0])
     execution._transactions(
         client_id=client_id,
         consent_id=consent_id,
         accounts=rest,
         span=BACKFILL_SPAN,
-        meanwhile=figures,
-        hold_writes_until=figures_done,
+        meanwhile=figures if beside else None,
+        hold_writes_until=figures_done if beside else None,
     )
 
 

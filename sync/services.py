@@ -349,10 +349,16 @@ def sync_run_fail(*, sync_run: SyncRun, error: str, error_code: str) -> SyncRun:
     return sync_run
 
 
+def _reads_on_threads() -> bool:
+    """Whether accounts may be read on worker threads, each with its own DB connection:
+    PostgreSQL, with lookahead allowed (one writer at a time on SQLite)."""
+    return db_connection.vendor == "postgresql" and transactions_prefetch_allowed()
+
+
 def _transactions_workers(accounts: int) -> int:
-    """How many accounts' transactions are read at once: SYNC_PARALLEL_ACCOUNTS on PostgreSQL
-    where threads may have their own connection (one writer at a time on SQLite: one)."""
-    if db_connection.vendor != "postgresql" or not transactions_prefetch_allowed():
+    """How many accounts' transactions are read at once: SYNC_PARALLEL_ACCOUNTS where they may
+    be read on threads (`_reads_on_threads`), else one."""
+    if not _reads_on_threads():
         return 1
     return max(1, min(settings.SYNC_PARALLEL_ACCOUNTS, accounts))
 
@@ -748,8 +754,8 @@ class _SyncExecution:
 
     def reads_beside_work(self) -> bool:
         """Whether accounts may be read on worker threads while this thread does other work
-        (`_transactions`' `meanwhile`, `hold_writes_until`): PostgreSQL, with lookahead."""
-        return db_connection.vendor == "postgresql" and transactions_prefetch_allowed()
+        (`_transactions`' `meanwhile`, `hold_writes_until`): see `_reads_on_threads`."""
+        return _reads_on_threads()
 
     def _transactions(
         self,
