@@ -22,7 +22,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench import common
+from bench import common, sync_full
 
 CHILD_TIMEOUT = 900
 # (module, function or Class.method): the steps timed in the no-op child.
@@ -68,28 +68,16 @@ def _timed_steps() -> dict[str, float]:
 
 
 def child(user_id: int) -> None:
-    """One no-op sync of every connection of the user, its steps timed; a JSON line."""
-    from banking.models import BankConnection
-
+    """Benchmark 2's sync of every connection of the user (sync_full), its steps timed; a JSON
+    line."""
     spent = _timed_steps()
-    pks = list(
-        BankConnection.objects.filter(user_id=user_id).order_by("pk").values_list("pk", flat=True)
-    )
-    started = time.perf_counter()
-    runs = [common.sync_now(pk) for pk in pks]
-    seconds = time.perf_counter() - started
-    figures = {
-        "seconds": seconds,
-        "added": sum(run.transactions_added for run in runs),
-        "updated": sum(run.transactions_updated for run in runs),
-        "bank_calls": sum(run.bank_calls for run in runs),
-        "steps": dict(spent),
-    }
-    print(json.dumps(figures))
+    figures = sync_full.sync_user(user_id)
+    print(json.dumps({**figures, "steps": dict(spent)}))
 
 
 def main(runs: int, vacuum: bool) -> None:
-    sync_full = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sync_full.py")
+    from django.conf import settings
+
     common.migrate()
     common.wipe()
     with common.sandbox_server():
@@ -97,8 +85,10 @@ def main(runs: int, vacuum: bool) -> None:
         user = common.make_user("heavy@bench.local", client_id=common.HEAVY_CLIENT)
         common.connect_banks(user)
         # The sandbox generates and caches the history on first read, as in benchmark 1.
-        common.bare_fetch(common.bare_fetch_plan(user), page_limit=100)
-        full = common.run_child([sync_full, "--child", str(user.pk)], timeout=CHILD_TIMEOUT)
+        common.bare_fetch(common.bare_fetch_plan(user), page_limit=settings.SYNC_PAGE_LIMIT)
+        full = common.run_child(
+            [sync_full.__file__, "--child", str(user.pk)], timeout=CHILD_TIMEOUT
+        )
         print(f"full sync {full['seconds']:.2f} s, {full['bank_calls']} calls")
         if vacuum:
             seconds, _ = common.timed(common.vacuum_analyze)

@@ -42,6 +42,11 @@ def child(user_id: int) -> None:
     """Sync every connection of the user, one after another; print a JSON line of figures."""
     import json
 
+    print(json.dumps(sync_user(user_id)))
+
+
+def sync_user(user_id: int) -> dict:
+    """Sync every connection of the user, one after another, here; the figures of the runs."""
     from banking.models import BankConnection
 
     pks = list(
@@ -50,21 +55,17 @@ def child(user_id: int) -> None:
     started = time.perf_counter()
     runs = [common.sync_now(pk) for pk in pks]
     seconds = time.perf_counter() - started
-    print(
-        json.dumps(
-            {
-                "seconds": seconds,
-                "peak_rss_mb": common.peak_rss_mb(),
-                "statuses": [run.status for run in runs],
-                "errors": [run.error for run in runs if run.error],
-                "added": sum(run.transactions_added for run in runs),
-                "updated": sum(run.transactions_updated for run in runs),
-                "unchanged": sum(run.transactions_unchanged for run in runs),
-                "bank_calls": sum(run.bank_calls for run in runs),
-                "accounts": sum(run.accounts_count for run in runs),
-            }
-        )
-    )
+    return {
+        "seconds": seconds,
+        "peak_rss_mb": common.peak_rss_mb(),
+        "statuses": [run.status for run in runs],
+        "errors": [run.error for run in runs if run.error],
+        "added": sum(run.transactions_added for run in runs),
+        "updated": sum(run.transactions_updated for run in runs),
+        "unchanged": sum(run.transactions_unchanged for run in runs),
+        "bank_calls": sum(run.bank_calls for run in runs),
+        "accounts": sum(run.accounts_count for run in runs),
+    }
 
 
 def main(runs: int) -> None:
