@@ -130,6 +130,19 @@ def test_a_task_the_broker_cannot_take_is_reported_quickly_not_raised(broker_dow
 
 
 @pytest.mark.django_db
+def test_a_broker_address_used_again_is_met_with_fresh_connections():
+    """broker_at closes its pools and drops them from kombu's process-wide registry, keyed by
+    the address: a later block at the same address (a released port the system hands out
+    again) gets new connections, and the send fails as an outage, not on a closed pool."""
+    from fintrack.tests.celery_workers import broker_at, tasks_through_the_broker
+
+    url = f"redis://127.0.0.1:{_closed_port()}/0"
+    for _ in range(2):
+        with broker_at(url), tasks_through_the_broker():
+            assert enqueue(recompute_user, 123) is False
+
+
+@pytest.mark.django_db
 def test_enqueue_sends_when_the_broker_takes_it(user):
     # Eager (the tests' broker): the task runs at once; the marker it clears was never set.
     assert enqueue(recompute_user, user.id) is True

@@ -57,13 +57,30 @@ def broker_at(url: str) -> Iterator[None]:
     try:
         yield
     finally:
-        if app._pool is not None:
-            app._pool.force_close_all()
+        _forget_pools(app)
         app.conf.broker_url, app._pool, app.amqp._producer_pool = saved
         if saved_environment is None:
             os.environ.pop("CELERY_BROKER_URL", None)
         else:
             os.environ["CELERY_BROKER_URL"] = saved_environment
+
+
+def _forget_pools(app) -> None:
+    """Close the block's connection and producer pools and drop them from kombu's process-wide
+    registries, which key them by the broker's address: a later block at the same address (a
+    released port handed out again) would otherwise be given the closed pool ("Acquire on
+    closed pool"), and its sends would fail for a reason no outage explains."""
+    from kombu import pools
+
+    for registry, pool in (
+        (pools.producers, app.amqp._producer_pool),
+        (pools.connections, app._pool),
+    ):
+        if pool is None:
+            continue
+        pool.force_close_all()
+        for key in [key for key, value in dict.items(registry) if value is pool]:
+            dict.__delitem__(registry, key)
 
 
 def database_url_of_this_test() -> str:
