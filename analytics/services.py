@@ -78,7 +78,14 @@ def analytics_recompute_request(*, user_id: int) -> bool:
     if not _marker_claim(user_id=user_id):
         logger.debug("analytics: recomputation for user %s already scheduled", user_id)
         return True
-    if enqueue(recompute_user, user_id, countdown=RECOMPUTE_DELAY_SECONDS):
+    try:
+        sent = enqueue(recompute_user, user_id, countdown=RECOMPUTE_DELAY_SECONDS)
+    except BaseException:
+        # A failure enqueue does not know as an outage: the task was not sent either, so the
+        # marker must not stand for ten minutes blocking the requests after this one.
+        recompute_marker_clear(user_id=user_id)
+        raise
+    if sent:
         return True
     # A broker outage must not fail the sync that asked; without the marker the next request
     # schedules again.

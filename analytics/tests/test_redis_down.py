@@ -130,6 +130,22 @@ def test_a_task_the_broker_cannot_take_is_reported_quickly_not_raised(broker_dow
 
 
 @pytest.mark.django_db
+def test_a_send_failing_for_another_reason_clears_the_marker_and_raises(user):
+    """Not an outage enqueue knows (a bug, a closed pool): the error is not hidden, and the
+    marker of the task that was never sent does not block the next request."""
+    failure = RuntimeError("Acquire on closed pool")
+    with (
+        mock.patch("analytics.tasks.recompute_user.apply_async", side_effect=failure),
+        pytest.raises(RuntimeError, match="closed pool"),
+    ):
+        services.analytics_recompute_request(user_id=user.id)
+    assert services.recompute_scheduled(user_id=user.id) is False
+    with mock.patch("analytics.tasks.recompute_user.apply_async") as apply_async:
+        assert services.analytics_recompute_request(user_id=user.id) is True
+    apply_async.assert_called_once()
+
+
+@pytest.mark.django_db
 def test_a_broker_address_used_again_is_met_with_fresh_connections():
     """broker_at closes its pools and drops them from kombu's process-wide registry, keyed by
     the address: a later block at the same address (a released port the system hands out
