@@ -24,6 +24,7 @@ from banking.categorization import (
 from banking.models import (
     Account,
     AccountSummary,
+    AccountTransactionCount,
     BalanceSnapshot,
     BankCircuitState,
     BankProduct,
@@ -491,6 +492,33 @@ class TransactionAdmin(ConsolePanelMixin, ReadOnlyAdminMixin, BigTableAdminMixin
     def short_description(self, obj: Transaction) -> str:
         text = obj.description
         return (text[:60] + "…") if len(text) > 60 else text
+
+
+@admin.register(AccountTransactionCount)
+class AccountTransactionCountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Each account's stored transactions as the database's triggers keep the figure (the sync's
+    completeness check reads it); its page counts the rows too, to compare."""
+
+    list_display = ["account", "bank_code", "user", "stored"]
+    list_filter = ["account__bank_code"]
+    search_fields = ["=account__user__email", "=account__bank_account_id"]
+    search_help_text = "Exact user email or bank account id."
+    ordering = ["account__user_id", "account__bank_code", "account__bank_account_id"]
+    list_select_related = ["account__user"]
+    fields = ["account", "stored", "counted"]
+    readonly_fields = fields
+
+    @admin.display(description="Bank", ordering="account__bank_code")
+    def bank_code(self, obj: AccountTransactionCount) -> str:
+        return obj.account.get_bank_code_display()
+
+    @admin.display(description="User", ordering="account__user__email")
+    def user(self, obj: AccountTransactionCount) -> str:
+        return obj.account.user.email
+
+    @admin.display(description="Counted now (the rows themselves)")
+    def counted(self, obj: AccountTransactionCount) -> int:
+        return Transaction.objects.filter(account_id=obj.account_id).count()
 
 
 @admin.register(TransactionAggregate)

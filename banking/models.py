@@ -402,6 +402,31 @@ class Transaction(TimeStampedModel):
         return f"{self.bank_transaction_id} {self.amount} {self.currency}"
 
 
+class AccountTransactionCount(models.Model):
+    """How many transactions an account has stored, kept by the database itself.
+
+    Statement-level triggers on `transactions` (banking 0017) add the rows every INSERT or COPY
+    stores and take off those every DELETE removes, in the statement's own transaction, whatever
+    path wrote them (a sync, the API, a user's deletion, the admin); a TRUNCATE empties this
+    table. An incremental sync's completeness check (`TransactionWriter.stored_count`) reads it
+    instead of counting the account's rows: one key lookup instead of a scan of thousands. The
+    check trusts it only when it says exactly what the bank counts; otherwise the rows are
+    counted, and a count that differs puts the right figure back (logged).
+    No row: nothing stored yet. A transaction never changes account (nothing updates account_id).
+    """
+
+    account = models.OneToOneField(
+        Account, on_delete=models.CASCADE, primary_key=True, related_name="transaction_count"
+    )
+    stored = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "account_transaction_counts"
+
+    def __str__(self) -> str:
+        return f"account {self.account_id}: {self.stored} transactions"
+
+
 class QuarantinedBankItem(models.Model):
     """A transaction item the bank sent malformed, kept as sent until a sync stores it.
 

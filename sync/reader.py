@@ -786,8 +786,12 @@ def _account_read(
 
     def stored_found() -> int:
         """An incremental read: the account's stored rows once this run's writes are done, and
-        the malformed items read that are not among them."""
-        return writer.stored_count(window_start=oldest_seen) + quarantine.unstored_count()
+        the malformed items read that are not among them. The stored rows as the database keeps
+        their count (banking.models.AccountTransactionCount) when that is the bank's figure;
+        counted otherwise."""
+        unstored = quarantine.unstored_count()
+        expected = None if total_records is None else total_records - unstored
+        return writer.stored_count(window_start=oldest_seen, expected=expected) + unstored
 
     ties = _TieTracker()
     found: int | None = None

@@ -34,7 +34,13 @@ from banking.ingestion.rows import (
     row_builder,
     same_values,
 )
-from banking.models import Account, CategorySource, Transaction, TransactionStatus
+from banking.models import (
+    Account,
+    AccountTransactionCount,
+    CategorySource,
+    Transaction,
+    TransactionStatus,
+)
 from banking.selectors.category_rules import category_rule_matcher
 from fintrack.core.db import commit_without_wal_wait, copy_rows
 
@@ -87,6 +93,42 @@ class WriteCounts:
         """A row of this booking time was written or removed (its day's aggregates change)."""
         if when is not None and (self.changed_since is None or when < self.changed_since):
             self.changed_since = when
+
+
+def transaction_count_kept(account: Account) -> int:
+    """The account's stored rows as the database counts them on every write (no row: none)."""
+    kept = (
+        AccountTransactionCount.objects.filter(account_id=account.pk)
+        .values_list("stored", flat=True)
+        .first()
+    )
+    return kept or 0
+
+
+def transaction_count_verified(account: Account) -> int:
+    """The account's stored rows, counted; a kept count that differs is put right (logged).
+
+    The kept row is locked first, so a writer whose triggers already ran commits before the
+    count is taken, and one that has not yet run waits for this correction, then adds to it."""
+    with transaction.atomic():
+        kept = (
+            AccountTransactionCount.objects.select_for_update()
+            .filter(account_id=account.pk)
+            .values_list("stored", flat=True)
+            .first()
+        )
+        stored = Transaction.objects.filter(account_id=account.pk).count()
+        if (kept or 0) != stored:
+            logger.warning(
+                "account %s: kept transaction count %s, %d stored; corrected",
+                account.pk,
+                kept,
+                stored,
+            )
+            AccountTransactionCount.objects.update_or_create(
+                account_id=account.pk, defaults={"stored": stored}
+            )
+    return stored
 
 
 class TransactionWriter:
@@ -170,11 +212,17 @@ class TransactionWriter:
                 exc_info=True,
             )
 
-    def stored_count(self, *, window_start: datetime | None) -> int:
-        """The account's stored rows once this run's writes and removals (see below) are done."""
+    def stored_count(self, *, window_start: datetime | None, expected: int | None = None) -> int:
+        """The account's stored rows once this run's writes and removals (see below) are done.
+
+        `expected`: the figure the caller compares it with (the bank's count). The database's
+        own count of the account's rows (banking.models.AccountTransactionCount) is taken when
+        it says exactly that; otherwise the rows are counted (`transaction_count_verified`)."""
         self.flush()
-        stored = Transaction.objects.filter(account=self.account).count()
-        return stored - len(self._replaced_pending(window_start))
+        removing = len(self._replaced_pending(window_start))
+        if expected is not None and transaction_count_kept(self.account) - removing == expected:
+            return expected
+        return transaction_count_verified(self.account) - removing
 
     def remove_replaced_pending(self, *, window_start: datetime | None) -> None:
         """Delete stored pending rows in the window read (all if None) not listed again."""

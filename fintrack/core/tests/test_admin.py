@@ -41,6 +41,7 @@ def _build_rows(owner) -> dict[str, object]:
     from audit.models import AuditEvent, Direction, RawApiBody, RawApiLog
     from banking.models import (
         AccountSummary,
+        AccountTransactionCount,
         BankCircuitState,
         BankToken,
         CategoryRule,
@@ -119,6 +120,8 @@ def _build_rows(owner) -> dict[str, object]:
         ),
         "banking.bankconnection": connection,
         "banking.account": account,
+        # Kept by the database's triggers, not created here.
+        "banking.accounttransactioncount": AccountTransactionCount.objects.get(account=account),
         "banking.balancesnapshot": factories.make_snapshot(
             account=account, available="1000.00", as_of=datetime(2025, 11, 25, tzinfo=UTC)
         ),
