@@ -263,3 +263,31 @@ def test_concurrent_writers_of_one_account_lose_no_row_of_the_count(make_user):
     assert not errors
     assert _counted(account) == 4 * (10 * 20 - 4 * 5)
     assert _kept(account) == _counted(account)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_counts_the_rows_stored_before_it(make_user):
+    """banking 0017 on a database that already holds transactions: each account's count is
+    taken once the triggers run, and later writes add to it."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    _categories_seeded()
+    before = ("banking", "0016_bank_circuit_states")
+    counted_from = ("banking", "0017_account_transaction_counts")
+    executor = MigrationExecutor(db_connection)
+    executor.migrate([before])  # the table and its triggers gone
+    try:
+        user = make_user(email="before@example.com", password="A-strong-pass-2026")
+        busy, quiet, empty = (make_account(user=user) for _ in range(3))
+        for i in range(4):
+            make_transaction(account=busy, amount="-1", booking_date=WHEN + timedelta(hours=i))
+        make_transaction(account=quiet, amount="-1", booking_date=WHEN)
+    finally:
+        executor = MigrationExecutor(db_connection)
+        executor.loader.build_graph()
+        executor.migrate([counted_from])
+
+    assert (_kept(busy), _kept(quiet), _kept(empty)) == (4, 1, None)
+    make_transaction(account=empty, amount="-1", booking_date=WHEN)
+    Transaction.objects.filter(account=busy).order_by("id").first().delete()
+    assert (_kept(busy), _kept(quiet), _kept(empty)) == (3, 1, 1)
