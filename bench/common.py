@@ -331,6 +331,32 @@ def machine_busy_seconds() -> float:
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
+def _processes_cpu_seconds() -> dict[tuple[int, str], float]:
+    """CPU used so far by every process on this machine, keyed by (pid, command name)."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # the process ended meanwhile
+            continue
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        found[(int(stat.parent.name), name)] = _stat_cpu_seconds(text)
+    return found
+
+
+def machine_load_while_idle(seconds: float = 2.0) -> tuple[float, list[tuple[str, float]]]:
+    """The cores busy while this process sleeps `seconds`, and the three busiest processes then
+    (command name, cores): what else the machine runs beside a measurement about to start."""
+    before_busy, before = machine_busy_seconds(), _processes_cpu_seconds()
+    time.sleep(seconds)
+    busy, after = machine_busy_seconds() - before_busy, _processes_cpu_seconds()
+    used = sorted(
+        ((key[1], (cpu - before.get(key, 0.0)) / seconds) for key, cpu in after.items()),
+        key=lambda item: -item[1],
+    )
+    return busy / seconds, [item for item in used[:3] if item[1] > 0]
+
+
 def postgres_cpu_seconds() -> float:
     """CPU used so far by every PostgreSQL process on this machine (backends, WAL writer, …)."""
     total = 0.0

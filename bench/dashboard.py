@@ -256,6 +256,9 @@ def main(requests: int, rounds: int, source: str, small_client: str, reuse: bool
     ]
     base = f"http://127.0.0.1:{port}"
     throughput = {"dashboard": [], "me": []}
+    # What else runs on the machine (a process an earlier benchmark left behind would take cores
+    # from this load test): the cores busy while nothing of it runs yet.
+    idle_load, busiest = common.machine_load_while_idle()
     with common.background("gunicorn", gunicorn, ready_url=f"{base}/api/health"):
         for path in ("/api/dashboard", "/api/auth/me"):  # warm both workers up
             subprocess.run(
@@ -291,6 +294,8 @@ def main(requests: int, rounds: int, source: str, small_client: str, reuse: bool
         f"  GET /api/dashboard (250k user): {common.fmt(dashboard_rps, ' req/s', 0)}",
         f"  GET /api/auth/me   (same user): {common.fmt(me_rps, ' req/s', 0)}",
         f"  dashboard / me:                 {common.fmt(throughput_ratio, '×', 3)}",
+        f"machine before the load test: {idle_load:.2f} cores busy; busiest: "
+        + (", ".join(f"{name} {cores:.2f}" for name, cores in busiest) or "none"),
     ]
     targets = [
         common.target(
@@ -319,6 +324,7 @@ def main(requests: int, rounds: int, source: str, small_client: str, reuse: bool
             "latency_ms": {"small": small_stats, "big": big_stats, "p95": p95},
             "latency_ratio": latency_ratio,
             "throughput": {"dashboard": dashboard_rps, "me": me_rps, "ratio": throughput_ratio},
+            "machine_before": {"cores_busy": idle_load, "busiest": busiest},
         },
     )
 
