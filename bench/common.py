@@ -331,8 +331,9 @@ def machine_busy_seconds() -> float:
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-def _processes_cpu_seconds() -> dict[tuple[int, str], float]:
-    """CPU used so far by every process on this machine, keyed by (pid, command name)."""
+def _processes_cpu_seconds() -> dict[int, tuple[str, float]]:
+    """CPU used so far by every process on this machine: pid → (command name, seconds). Keyed by
+    pid alone: a kernel worker's name changes with the work it does."""
     found = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -340,7 +341,7 @@ def _processes_cpu_seconds() -> dict[tuple[int, str], float]:
         except OSError:  # the process ended meanwhile
             continue
         name = text[text.index("(") + 1 : text.rindex(")")]
-        found[(int(stat.parent.name), name)] = _stat_cpu_seconds(text)
+        found[int(stat.parent.name)] = (name, _stat_cpu_seconds(text))
     return found
 
 
@@ -351,7 +352,10 @@ def machine_load_while_idle(seconds: float = 2.0) -> tuple[float, list[tuple[str
     time.sleep(seconds)
     busy, after = machine_busy_seconds() - before_busy, _processes_cpu_seconds()
     used = sorted(
-        ((key[1], (cpu - before.get(key, 0.0)) / seconds) for key, cpu in after.items()),
+        (
+            (name, (cpu - before.get(pid, (name, 0.0))[1]) / seconds)
+            for pid, (name, cpu) in after.items()
+        ),
         key=lambda item: -item[1],
     )
     return busy / seconds, [item for item in used[:3] if item[1] > 0]
