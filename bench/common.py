@@ -363,15 +363,7 @@ def machine_load_while_idle(seconds: float = 2.0) -> tuple[float, list[tuple[str
 
 def postgres_cpu_seconds() -> float:
     """CPU used so far by every PostgreSQL process on this machine (backends, WAL writer, …)."""
-    total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:  # the process ended meanwhile
-            continue
-        if text[text.index("(") + 1 : text.rindex(")")] == "postgres":
-            total += _stat_cpu_seconds(text)
-    return total
+    return sum(cpu for name, cpu in _processes_cpu_seconds().values() if name == "postgres")
 
 
 def peak_rss_mb() -> float:
