@@ -575,6 +575,22 @@ def loan_state(agreement: ProductAgreement, history: History, today: date) -> Lo
     return state
 
 
+# What agreement_payments_refresh computes (from the agreement and its matched instalments).
+_PAYMENT_FIELDS = [
+    "outstanding",
+    "outstanding_source",
+    "outstanding_basis",
+    "payment_status",
+    "payment_status_note",
+    "last_payment_date",
+    "next_payment_source",
+    "monthly_payment",
+    "next_payment_date",
+    "next_payment_amount",
+    "payment_schedule",
+]
+
+
 def agreement_payments_refresh(*, user, today: date | None = None) -> int:
     """Recompute outstanding, payment status, next payment and schedule of the active debts."""
     tz = user_time_zone(user)
@@ -588,7 +604,9 @@ def agreement_payments_refresh(*, user, today: date | None = None) -> int:
         return 0
     keys = set(ProductAgreement.objects.filter(user=user).values_list("bank_code", "agreement_id"))
     matched, _unmatched = instalments_match(_instalment_rows(user=user, today=today, tz=tz), keys)
+    changed = []
     for agreement in agreements:
+        before = [getattr(agreement, name) for name in _PAYMENT_FIELDS]
         instalments = matched.get((agreement.bank_code, agreement.agreement_id), [])
         history = history_of(instalments, today)
         state = loan_state(agreement, history, today)
@@ -603,21 +621,9 @@ def agreement_payments_refresh(*, user, today: date | None = None) -> int:
         agreement.next_payment_date = state.plan.next_date
         agreement.next_payment_amount = state.plan.next_amount
         agreement.payment_schedule = state.plan.schedule
-    with db_transaction.atomic():
-        ProductAgreement.objects.bulk_update(
-            agreements,
-            [
-                "outstanding",
-                "outstanding_source",
-                "outstanding_basis",
-                "payment_status",
-                "payment_status_note",
-                "last_payment_date",
-                "next_payment_source",
-                "monthly_payment",
-                "next_payment_date",
-                "next_payment_amount",
-                "payment_schedule",
-            ],
-        )
+        if [getattr(agreement, name) for name in _PAYMENT_FIELDS] != before:
+            changed.append(agreement)
+    if changed:  # a sync that brought nothing new changes nothing here (no UPDATE at all)
+        with db_transaction.atomic():
+            ProductAgreement.objects.bulk_update(changed, _PAYMENT_FIELDS)
     return len(agreements)

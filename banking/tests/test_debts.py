@@ -542,3 +542,36 @@ def test_debt_compute_totals_known_and_estimated_and_warns_of_stopped_loans(user
     assert by_id[exact.agreement_id]["outstanding_source"] == "loan_account"
     assert [w["code"] for w in debt["warnings"]] == ["loan_stopped"]
     assert "next_payment" in debt
+
+
+def test_a_refresh_that_changes_nothing_writes_nothing_and_a_new_instalment_is_written(user):
+    """The debts are refreshed after every sync; a sync that brought nothing new leaves every
+    figure as it was, so no UPDATE is sent (a no-op sync's cost); one that brought an instalment
+    writes the agreement's new figures."""
+    from django.test.utils import CaptureQueriesContext
+
+    account = make_account(user=user)
+    loan = make_agreement(
+        user=user,
+        agreement_id="agr-2f189c66585e",
+        remaining_balance="50000.00",
+        start_date=at("2025-01-15"),
+        term_months=None,
+    )
+    instalments(account, "agr-2f189c66585e", 2025, 9)
+    today = date(2025, 10, 20)
+    agreement_payments_refresh(user=user, today=today)
+    loan.refresh_from_db()
+    first_paid = loan.last_payment_date
+
+    def updates() -> list[str]:
+        with CaptureQueriesContext(db_connection) as captured:
+            assert agreement_payments_refresh(user=user, today=today) == 1
+        return [q["sql"] for q in captured if q["sql"].startswith('UPDATE "product_agreements"')]
+
+    assert updates() == []
+    instalments(account, "agr-2f189c66585e", 2025, 10)
+    assert len(updates()) == 1
+    loan.refresh_from_db()
+    assert loan.last_payment_date > first_paid
+    assert updates() == []
