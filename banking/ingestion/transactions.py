@@ -173,11 +173,17 @@ class TransactionWriter:
         # tx_account_feed index, walked backwards) rather than EXISTS or MIN: right after a bulk
         # load the planner's statistics may not know the account and choose a full scan for
         # those (50 ms at 250,000 rows); an ordered LIMIT 1 walks the index whatever.
+        # An account with a watermark was read whole before: a later sync reads its newest
+        # rows, all stored but the few new ones, so every batch takes the lookup path and the
+        # probe is skipped (a no-op sync's cost, per account).
+        self._copy_older = account.transactions_synced_through is None
         self._stored_from: datetime | None = (
             Transaction.objects.filter(account=account)
             .order_by("booking_date", "id")
             .values_list("booking_date", flat=True)
             .first()
+            if self._copy_older
+            else None
         )
         self._fresh_ids: set[str] = set()
         self.categoriser = categoriser or categoriser_for(user_id=account.user_id)
@@ -251,7 +257,9 @@ class TransactionWriter:
         repeats, SPEC §17) take the lookup path alone, the rest is still COPYed."""
         account, counts = self.account, self.counts
         fresh_ids, stored_from = self._fresh_ids, self._stored_from
-        older = stored_from is None or all(t.booking_date < stored_from for t in by_id.values())
+        older = self._copy_older and (
+            stored_from is None or all(t.booking_date < stored_from for t in by_id.values())
+        )
         again = [] if fresh_ids.isdisjoint(by_id) else [i for i in by_id if i in fresh_ids]
         fresh_ids.update(by_id)
         if older and not again and self._insert_new(by_id):

@@ -360,3 +360,37 @@ def test_commit_without_wal_wait_changes_only_a_transaction_the_caller_owns():
         outer = setting()
 
     assert (owned, nested, outer, setting()) == ("off", "on", "on", "on")
+
+
+@pytest.mark.django_db
+def test_a_later_syncs_writer_skips_the_oldest_row_probe_and_looks_its_rows_up(
+    user, django_assert_num_queries
+):
+    """An account read whole before (a watermark) is read again from its newest rows, all
+    stored but the few new: the writer makes no probe of the oldest stored row (two queries to
+    start: the pending rows and the user's rules), and a batch, even one older than every
+    stored row, takes the lookup path and is stored exactly."""
+    account = make_account(user=user)
+    transactions_upsert(
+        transaction_models(account=account, bank_transactions=[_bank_tx("stored", "-1.00")])
+    )
+    account.transactions_synced_through = WHEN
+    account.save(update_fields=["transactions_synced_through"])
+    counts = WriteCounts()
+
+    with django_assert_num_queries(2):
+        writer = TransactionWriter(account=account, counts=counts)
+    writer.add(
+        [
+            _bank_tx("stored", "-1.00"),
+            _bank_tx("older", "-3.00", booking_date=WHEN - timedelta(days=3)),
+        ]
+    )
+    writer.flush()
+    writer.add([_bank_tx("oldest", "-5.00", booking_date=WHEN - timedelta(days=9))])
+    writer.flush()
+
+    assert (counts.added, counts.updated, counts.unchanged) == (2, 0, 1)
+    assert dict(
+        Transaction.objects.filter(account=account).values_list("bank_transaction_id", "amount")
+    ) == {"stored": Decimal("-1.00"), "older": Decimal("-3.00"), "oldest": Decimal("-5.00")}
