@@ -33,7 +33,7 @@ from django.db import connection as db_connection
 from banking.clients.errors import BankPagingError
 from banking.clients.types import BankTransaction, TransactionPage
 from banking.ingestion.quarantine import QuarantineKeeper, QuarantineState
-from banking.ingestion.transactions import TransactionWriter, WriteCounts
+from banking.ingestion.transactions import Categoriser, TransactionWriter, WriteCounts
 from banking.models import Account
 from fintrack.core.concurrency import ReadAhead
 
@@ -558,6 +558,7 @@ def account_transactions_sync(
     after_write: Callable[[], None] | None = None,
     stop_before: datetime | None = None,
     pausable: bool = False,
+    categoriser: Categoriser | None = None,
 ) -> AccountScan:
     """Sync one account's transactions; returns the newest booking time seen (not yet stored).
 
@@ -569,6 +570,8 @@ def account_transactions_sync(
     (`PausedRead.resume`) as the whole read of the account.
 
     `after_write` is called after each batch is written (the run flushes its raw logs there).
+    `categoriser`: the user's rules as the run read them once for all its accounts (else they
+    are read here, for this account).
     Pages follow the `PagePlan` (a page ending in tied rows is followed by one holding their
     group whole); tie groups that still straddle a page boundary and lost a row are repaired
     after the page loop (one extra page each);
@@ -587,6 +590,7 @@ def account_transactions_sync(
         after_write=after_write,
         stop_before=stop_before,
         pausable=pausable,
+        categoriser=categoriser,
     )
     try:
         scan = next(steps)
@@ -608,6 +612,7 @@ def _account_read(
     after_write: Callable[[], None] | None,
     stop_before: datetime | None,
     pausable: bool,
+    categoriser: Categoriser | None,
 ) -> Generator[AccountScan, _Resumed, AccountScan]:
     """account_transactions_sync's read, as a generator: `pausable`, a read of the newest rows
     (`stop_before`) whose listing goes on yields its scan once they are stored, and goes on with
@@ -615,7 +620,9 @@ def _account_read(
     limit = settings.SYNC_PAGE_LIMIT
     max_limit = max(BANK_MAX_PAGE_LIMIT, limit)
     # The writer reads what it needs of the stored rows first (the pending ones among them).
-    writer = TransactionWriter(account=account, counts=counts, after_write=after_write)
+    writer = TransactionWriter(
+        account=account, counts=counts, after_write=after_write, categoriser=categoriser
+    )
     quarantine = QuarantineKeeper(account=account)
     cutoff = None
     if account.transactions_synced_through is not None:

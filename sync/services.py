@@ -37,6 +37,7 @@ from banking.clients.errors import (
 )
 from banking.clients.types import BankBalance
 from banking.ingestion.accounts import accounts_store, balances_store
+from banking.ingestion.transactions import categoriser_for
 from banking.models import Account, BankConnection, ConnectionStatus
 from banking.services.clients import bank_client_for, bank_display_name, team_secrets
 from banking.services.connections import connection_mark_synced, connection_transition
@@ -794,6 +795,8 @@ class _SyncExecution:
         SyncRun.objects.filter(pk=self.run.pk).update(pages_started_at=self.run.pages_started_at)
         self._read_progress(read, (start, end), force=True)
         stop = threading.Event() if stop is None else stop
+        # The user's category rules, read once for every account of the run (not per account).
+        categoriser = categoriser_for(user_id=self.user.pk)
 
         def after_write() -> None:
             self.raw_logs.flush_soon()
@@ -830,6 +833,7 @@ class _SyncExecution:
                         after_write=after_write,
                         stop_before=stop_before,
                         pausable=stop_before is not None,  # a progressive sync's newest days
+                        categoriser=categoriser,
                     )
                     if scan.paused is not None:
                         self.paused_reads[account.pk] = scan.paused

@@ -6,11 +6,13 @@ import json
 import re
 import threading
 import time
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 import responses
 from django.db import connection as db
+from django.utils import timezone
 
 from banking.models import Account, BalanceSnapshot, BankConnection
 from sync.models import SyncStatus
@@ -20,6 +22,7 @@ from sync.tests import fakebank as fb
 # the sync reads one account at a time there, as on SQLite).
 pytestmark = pytest.mark.django_db(transaction=True)
 
+NOW = timezone.now()
 ACCOUNTS = {f"acc-{n}": f"{n}000.{n:02d}" for n in range(1, 6)}
 
 
@@ -176,3 +179,49 @@ def test_a_failing_transactions_read_keeps_the_balances_and_skips_the_agreements
     assert run.status == SyncStatus.FAILED, run.status
     assert BalanceSnapshot.objects.filter(sync_run=run).count() == len(ACCOUNTS)
     assert agreements_asked == []
+
+
+def test_the_users_rules_are_read_once_for_all_the_accounts_of_a_run(
+    connection, settings, monkeypatch
+):
+    """The user's category rules are read once per run, not once per account read (five
+    accounts here, two at a time on PostgreSQL), and decide every account's new rows."""
+    from banking.ingestion import transactions as ingestion
+    from banking.models import Transaction
+    from banking.services.category_rules import category_rule_create
+
+    settings.FIRST_SYNC_RECENT_DAYS = 0
+    category_rule_create(
+        user=connection.user, match_kind="description", pattern="Продукты", category_code="health"
+    )
+    reads: list[int] = []
+    matcher = ingestion.category_rule_matcher
+
+    def counted(*, user_id):
+        reads.append(user_id)
+        return matcher(user_id=user_id)
+
+    monkeypatch.setattr(ingestion, "category_rule_matcher", counted)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.add(responses.GET, f"{fb.BASE}/accounts", json=_accounts_body())
+        for account_id, amount in ACCOUNTS.items():
+            mock.add(
+                responses.GET,
+                f"{fb.BASE}/accounts/{account_id}/balances",
+                json=_balances(account_id, amount),
+            )
+            row = fb.tx(f"tx-{account_id}", NOW - timedelta(days=1), accountId=account_id)
+            mock.add(
+                responses.GET,
+                re.compile(rf"{re.escape(fb.BASE)}/accounts/{account_id}/transactions\?.*"),
+                json=fb.page_body([row], page=1, has_next=False),
+            )
+        fb.add_products(mock)
+        fb.add_agreements(mock)
+        run = fb.run_sync(connection)
+
+    assert run.status == SyncStatus.SUCCEEDED, run.error
+    assert reads == [connection.user_id]
+    stored = Transaction.objects.filter(user=connection.user)
+    assert stored.count() == len(ACCOUNTS)
+    assert set(stored.values_list("category__code", "category_source")) == {("health", "user_rule")}
