@@ -16,6 +16,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -35,7 +36,7 @@ from banking.clients.errors import (
     BankUnavailableError,
     ConsentRequiredError,
 )
-from banking.clients.types import BankBalance
+from banking.clients.types import BankAgreement, BankBalance
 from banking.ingestion.accounts import accounts_store, balances_store
 from banking.ingestion.transactions import categoriser_for
 from banking.models import Account, BankConnection, ConnectionStatus
@@ -392,6 +393,14 @@ def _each_account(
             meanwhile()
 
 
+@dataclass(frozen=True)
+class _AgreementsListed:
+    """The agreements' list as the bank gave it, and the product consent it was asked under."""
+
+    consent: Consent
+    agreements: list[BankAgreement]
+
+
 class _SyncExecution:
     """State of one attempt of one run: counts so far and the watermarks to write at the end."""
 
@@ -708,28 +717,45 @@ class _SyncExecution:
         is raised once the balances are stored, and the agreements are then not read."""
         self._step(SyncStep.TRANSACTIONS)
         stop = threading.Event()
+        listed: list[_AgreementsListed | None] = []
+
+        def agreements_listed() -> None:
+            # While the balances' calls are in flight; stored once the balances are (a loan's
+            # remaining balance is its account's).
+            if not stop.is_set():
+                listed.append(self._agreements_list(client_id=client_id))
 
         def meanwhile() -> None:
             balances = self._balances_read(
-                client_id=client_id, consent_id=consent_id, beside_transactions=True
+                client_id=client_id,
+                consent_id=consent_id,
+                beside_transactions=True,
+                meanwhile=agreements_listed,
             )
             self.run.balances_count = balances_store(sync_run=self.run, balances=balances)
-            if not stop.is_set():  # a transactions read failed: the run fails or retries
-                self._agreements(client_id=client_id)
+            # A transactions read failed: the run fails or retries, the agreements not stored.
+            if listed and listed[0] is not None and not stop.is_set():
+                self._agreements(client_id=client_id, listed=listed[0])
 
         self._transactions(
             client_id=client_id, consent_id=consent_id, stop=stop, meanwhile=meanwhile
         )
 
     def _balances_read(
-        self, *, client_id: str, consent_id: str, beside_transactions: bool = False
+        self,
+        *,
+        client_id: str,
+        consent_id: str,
+        beside_transactions: bool = False,
+        meanwhile: Callable[[], None] | None = None,
     ) -> list[tuple[Account, BankBalance]]:
         """Each account's balances, in the accounts' order. As many accounts at once as their
         transactions are read (one on SQLite): the step is bank calls alone (no database), so
         while one waits for the bank's answer the next takes its rate-limit slot. The first bank
         error is raised once every call has ended, as one after another would. Read
         `beside_transactions` (while they are read), without progress of their own: the
-        transactions read's progress is the run's."""
+        transactions read's progress is the run's. `meanwhile()` runs on this thread while the
+        calls are in flight (after them when one account is read at a time)."""
         accounts = self.accounts
         found: dict[int, BankBalance] = {}
         workers = _transactions_workers(len(accounts))
@@ -741,7 +767,7 @@ class _SyncExecution:
             if workers == 1 and not beside_transactions:  # the bar moves per account
                 self._set_progress(self._within(SyncStep.BALANCES, index + 1, len(accounts)))
 
-        _each_account(accounts, one_account, workers=workers, name="balances")
+        _each_account(accounts, one_account, workers=workers, name="balances", meanwhile=meanwhile)
         if not beside_transactions:
             self._set_progress(self._within(SyncStep.BALANCES, 1, 1))
         return [(account, found[index]) for index, account in enumerate(accounts)]
@@ -874,10 +900,34 @@ class _SyncExecution:
             update_fields=[*_COUNT_FIELDS, "pages_done", "pages_total", "progress_updated_at"]
         )
 
-    def _agreements(self, *, client_id: str) -> None:
+    def _agreements(self, *, client_id: str, listed: _AgreementsListed | None = None) -> None:
         """Products catalogue and agreements: optional steps. A bank error in either is recorded
         in the run's step_errors (the run ends partial, everything else stored) instead of
-        failing or retrying the whole run; a 5xx/429/timeout there is retried alone later."""
+        failing or retrying the whole run; a 5xx/429/timeout there is retried alone later.
+        `listed`: the agreements' list, asked for already (`_agreements_list`, beside the
+        balances); what remains is stored here."""
+        if listed is None:
+            listed = self._agreements_list(client_id=client_id)
+        if listed is None:
+            return
+        try:
+            self.run.agreements_count = steps.agreements_sync(
+                client=self.bank,
+                connection=self.connection,
+                accounts=self.accounts,
+                client_id=client_id,
+                product_consent_id=listed.consent.bank_consent_id,
+                listed=listed.agreements,
+            )
+        except ConsentRequiredError as exc:  # a detail call refused: as the list refused, below
+            self._agreements_refused(listed.consent, exc)
+        except BankError as exc:
+            self._step_failed(OptionalStep.AGREEMENTS, exc)
+
+    def _agreements_list(self, *, client_id: str) -> _AgreementsListed | None:
+        """The catalogue refreshed if stale, then the agreements' list under the product consent
+        (asked for again if none is valid); None when there is none to store (no consent, or a
+        bank error, recorded)."""
         try:
             steps.catalogue_refresh_if_stale(client=self.bank, bank_code=self.bank_code)
         except BankError as exc:
@@ -901,22 +951,25 @@ class _SyncExecution:
             logger.info(
                 "sync %s: no product consent at %s, agreements skipped", self.run.pk, self.bank_code
             )
-            return
+            return None
         try:
-            self.run.agreements_count = steps.agreements_sync(
-                client=self.bank,
-                connection=self.connection,
-                accounts=self.accounts,
-                client_id=client_id,
-                product_consent_id=consent.bank_consent_id,
+            agreements = steps.agreements_list(
+                client=self.bank, client_id=client_id, product_consent_id=consent.bank_consent_id
             )
         except ConsentRequiredError as exc:
-            # The product consent is gone; account data is still good, so the run goes on. The
-            # next sync asks for a new one (above): no step retry, the user may have revoked it.
-            consent_services.consent_invalidate(consent=consent, reason=exc.message[:255])
-            logger.warning("sync %s: product consent rejected: %s", self.run.pk, exc)
+            self._agreements_refused(consent, exc)
+            return None
         except BankError as exc:
             self._step_failed(OptionalStep.AGREEMENTS, exc)
+            return None
+        return _AgreementsListed(consent=consent, agreements=agreements)
+
+    def _agreements_refused(self, consent: Consent, exc: ConsentRequiredError) -> None:
+        # The product consent is gone; account data is still good, so the run goes on. The
+        # next sync asks for a new one (_agreements_list): no step retry, the user may have
+        # revoked it.
+        consent_services.consent_invalidate(consent=consent, reason=exc.message[:255])
+        logger.warning("sync %s: product consent rejected: %s", self.run.pk, exc)
 
     def _step_failed(self, step: str, exc: BankError) -> None:
         """Record an optional step's bank error; the run goes on without that step's data."""

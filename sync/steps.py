@@ -5,6 +5,7 @@ The accounts and balances steps are a call and a store each, made by the orchest
 (sync.services); the transactions step is sync.reader.
 """
 
+from banking.clients.types import BankAgreement
 from banking.ingestion.products import agreements_prepare, agreements_store, catalogue_store
 from banking.models import Account, BankConnection
 from banking.services.products import products_catalogue_is_fresh
@@ -19,6 +20,11 @@ def catalogue_refresh_if_stale(*, client, bank_code: str) -> bool:
     return True
 
 
+def agreements_list(*, client, client_id: str, product_consent_id: str) -> list[BankAgreement]:
+    """The bank's list of the user's agreements (a bank call, nothing stored)."""
+    return client.list_agreements(client_id=client_id, product_consent_id=product_consent_id)
+
+
 def agreements_sync(
     *,
     client,
@@ -26,11 +32,18 @@ def agreements_sync(
     accounts: list[Account],
     client_id: str,
     product_consent_id: str,
+    listed: list[BankAgreement] | None = None,
 ) -> int:
     """Read the user's agreements (a detail call for those the list leaves incomplete), store
-    them; returns how many."""
-    bank_agreements = client.list_agreements(
-        client_id=client_id, product_consent_id=product_consent_id
+    them; returns how many. `listed`: the list, already asked for (`agreements_list`): a loan's
+    remaining balance is its account's, so the list may be read beside the balances and stored
+    once they are."""
+    bank_agreements = (
+        listed
+        if listed is not None
+        else agreements_list(
+            client=client, client_id=client_id, product_consent_id=product_consent_id
+        )
     )
     drafts = agreements_prepare(
         connection=connection, accounts=accounts, bank_agreements=bank_agreements

@@ -1,6 +1,8 @@
 """The balances step: a later sync reads the balances while the transactions are read
 (PostgreSQL, several accounts at once), one after another on SQLite before them, each stored on
-its own account; one that fails fails the run as before, nothing of the step stored."""
+its own account; one that fails fails the run as before, nothing of the step stored. Beside them:
+the agreements' list asked for while the balances are read, and the user's category rules read
+once for all the accounts."""
 
 import json
 import re
@@ -8,13 +10,14 @@ import threading
 import time
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 import responses
 from django.db import connection as db
 from django.utils import timezone
 
-from banking.models import Account, BalanceSnapshot, BankConnection
+from banking.models import Account, BalanceSnapshot, BankConnection, ProductAgreement
 from sync.models import SyncStatus
 from sync.tests import fakebank as fb
 
@@ -22,6 +25,7 @@ from sync.tests import fakebank as fb
 # the sync reads one account at a time there, as on SQLite).
 pytestmark = pytest.mark.django_db(transaction=True)
 
+EXAMPLES = Path("/work/shared/bank-api/examples")  # as banking/tests/test_clients.py
 NOW = timezone.now()
 ACCOUNTS = {f"acc-{n}": f"{n}000.{n:02d}" for n in range(1, 6)}
 
@@ -149,12 +153,12 @@ def test_a_failing_balance_fails_the_run_and_stores_no_reading(connection, setti
     assert set(Account.objects.values_list("current_balance", flat=True)) == {None}
 
 
-def test_a_failing_transactions_read_keeps_the_balances_and_skips_the_agreements(
+def test_a_failing_transactions_read_keeps_the_balances_and_stores_no_agreement(
     connection, settings
 ):
     """Read beside the balances, a page the bank fails fails the run as before: the balances
-    read meanwhile are stored; the agreements, once the failure is known (the balances take
-    ≥ 0.3 s here, the pages fail at once), are not asked for."""
+    read meanwhile are stored; the agreements, whose list may be asked for beside the balances
+    before the failure is known, are not stored (the retried run reads them again)."""
     settings.FIRST_SYNC_RECENT_DAYS = 0
     bank = _SlowBank()
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
@@ -172,13 +176,89 @@ def test_a_failing_transactions_read_keeps_the_balances_and_skips_the_agreements
                 status=502,
             )
         fb.add_products(mock)
-        fb.add_agreements(mock)
+        fb.add_agreements(mock, [LOAN_AGREEMENT])
+        _add_agreement_detail(mock)
         run = fb.run_sync(connection)
-        agreements_asked = [c for c in mock.calls if "/product-agreements" in c.request.url]
 
     assert run.status == SyncStatus.FAILED, run.status
     assert BalanceSnapshot.objects.filter(sync_run=run).count() == len(ACCOUNTS)
-    assert agreements_asked == []
+    assert not ProductAgreement.objects.exists()
+    assert run.agreements_count == 0
+
+
+def test_the_agreements_are_asked_for_beside_the_balances_and_stored_after_them(
+    connection, settings
+):
+    """A later sync asks for the agreements' list while the balances' calls are in flight (one
+    bank wait fewer) but stores it once the balances are: the loan's remaining balance is its
+    loan account's balance read by this very run."""
+    settings.FIRST_SYNC_RECENT_DAYS = 0
+    bank = _SlowBank()
+    in_flight_when_asked: list[int] = []
+
+    def agreements(request):
+        with bank.lock:
+            in_flight_when_asked.append(bank.in_flight)
+        body = {"data": [LOAN_AGREEMENT], "meta": {}}
+        return 200, {"Content-Type": "application/json"}, json.dumps(body)
+
+    accounts = _accounts_body()
+    loan = accounts["data"]["account"][-1]  # acc-5
+    loan["accountSubType"] = "Loan"
+    loan["account"] = [{**loan["account"][0], "identification": LOAN_ACCOUNT_NUMBER}]
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.add(responses.GET, f"{fb.BASE}/accounts", json=accounts)
+        for account_id, amount in ACCOUNTS.items():
+            mock.add_callback(
+                responses.GET,
+                f"{fb.BASE}/accounts/{account_id}/balances",
+                callback=bank.callback(account_id, amount, 0.2),
+            )
+            mock.add_callback(
+                responses.GET,
+                re.compile(rf"{re.escape(fb.BASE)}/accounts/{account_id}/transactions\?.*"),
+                callback=bank.page,
+            )
+        fb.add_products(mock)
+        mock.add_callback(responses.GET, f"{fb.BASE}/product-agreements", callback=agreements)
+        _add_agreement_detail(mock)
+        run = fb.run_sync(connection)
+
+    assert run.status == SyncStatus.SUCCEEDED, run.error
+    agreement = ProductAgreement.objects.get()
+    assert agreement.remaining_balance == Decimal(ACCOUNTS["acc-5"])
+    assert agreement.linked_account.bank_account_id == "acc-5"
+    # PostgreSQL: asked for while balances were being read; SQLite reads them one after another
+    # (no overlapped steps), so the list comes after every balance.
+    assert len(in_flight_when_asked) == 1
+    if db.vendor == "postgresql":
+        assert in_flight_when_asked[0] > 0
+    else:
+        assert in_flight_when_asked[0] == 0
+
+
+LOAN_ACCOUNT_NUMBER = "45507810000000000005"
+LOAN_AGREEMENT = {
+    "agreement_id": "agr-2f189c66585e",
+    "product_id": "prod-8c41d07e5a93",
+    "product_name": "Ипотека",
+    "product_type": "loan",
+    "amount": 1800000.0,
+    "status": "active",
+    "start_date": "2025-11-06T19:11:27.212166",
+    "end_date": "2045-07-24T19:11:27.209950",
+    "account_number": LOAN_ACCOUNT_NUMBER,
+}
+
+
+def _add_agreement_detail(mock) -> None:
+    """The detail call, should the sync ask for one (its balance is not the account's)."""
+    detail = json.loads((EXAMPLES / "product_agreement_detail.json").read_text())
+    mock.add(
+        responses.GET,
+        f"{fb.BASE}/product-agreements/{LOAN_AGREEMENT['agreement_id']}",
+        json=detail,
+    )
 
 
 def test_the_users_rules_are_read_once_for_all_the_accounts_of_a_run(
