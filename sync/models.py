@@ -113,6 +113,12 @@ class SyncRun(models.Model):
     transactions_skipped = models.PositiveIntegerField(
         default=0, help_text="Bank items that could not be parsed; never stored."
     )
+    transactions_changed_since = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="The oldest booking time this run's writes touched, kept across its attempts: "
+        "the daily aggregates are rebuilt from its day.",
+    )
     agreements_count = models.PositiveIntegerField(default=0)
     bank_calls = models.PositiveIntegerField(default=0)
     attempts = models.PositiveSmallIntegerField(default=0)

@@ -12,6 +12,7 @@ per page.
 
 import threading
 from collections.abc import Sequence
+from datetime import datetime
 
 from sync.reader import TransactionCounts
 
@@ -75,20 +76,17 @@ class ReadProgress:
             done, expected, known = self._units()
             return int(done), (max(round(expected), int(done)) if known else None)
 
-    def counts(self) -> dict[str, int]:
-        """The run's transaction counts as written so far (earlier reads and attempts included)."""
+    def counts(self) -> dict[str, int | datetime | None]:
+        """The run's transaction counts as written so far (earlier reads and attempts included),
+        and the oldest booking time the writes touched (the days a retried run rebuilds)."""
         with self.lock:
-            live = {
-                "transactions_added": self._base.added,
-                "transactions_updated": self._base.updated,
-                "transactions_unchanged": self._base.unchanged,
-                "transactions_removed": self._base.removed,
-                "transactions_skipped": self._base.skipped,
+            every = [self._base, *self._per_account]
+            touched = [counts.changed_since for counts in every if counts.changed_since]
+            return {
+                "transactions_added": sum(counts.added for counts in every),
+                "transactions_updated": sum(counts.updated for counts in every),
+                "transactions_unchanged": sum(counts.unchanged for counts in every),
+                "transactions_removed": sum(counts.removed for counts in every),
+                "transactions_skipped": sum(counts.skipped for counts in every),
+                "transactions_changed_since": min(touched, default=None),
             }
-            for counts in self._per_account:
-                live["transactions_added"] += counts.added
-                live["transactions_updated"] += counts.updated
-                live["transactions_unchanged"] += counts.unchanged
-                live["transactions_removed"] += counts.removed
-                live["transactions_skipped"] += counts.skipped
-            return live

@@ -420,13 +420,15 @@ class _SyncExecution:
             background=transactions_prefetch_allowed(),
         )
         self.calls_before = run.bank_calls
-        # Rows written by an earlier attempt of this run stay counted as written.
+        # Rows written by an earlier attempt of this run stay counted as written, and the days
+        # they touched are rebuilt at the end (this attempt finds those rows stored already).
         self.counts = TransactionCounts(
             added=run.transactions_added,
             updated=run.transactions_updated,
             removed=run.transactions_removed,
             skipped=run.transactions_skipped,
             skipped_samples=list(run.warnings or []),
+            changed_since=run.transactions_changed_since,
         )
         self.watermarks: dict[int, datetime] = {}
         # A progressive first sync's reads paused after the newest days, by account: the
@@ -497,6 +499,7 @@ class _SyncExecution:
         run.transactions_unchanged = self.counts.unchanged
         run.transactions_removed = self.counts.removed
         run.transactions_skipped = self.counts.skipped
+        run.transactions_changed_since = self.counts.changed_since
         run.warnings = self.counts.skipped_samples
         run.bank_calls = self.calls_before + (self.client.calls_made if self.client else 0)
 
@@ -1108,6 +1111,7 @@ _COUNT_FIELDS = [
     "transactions_unchanged",
     "transactions_removed",
     "transactions_skipped",
+    "transactions_changed_since",
     "warnings",
     "bank_calls",
 ]

@@ -1,6 +1,8 @@
 """A transactions read's progress by work (sync/progress.py): pages once the first page says how
 many, an account not begun yet counted as the mean of those known, counts as written."""
 
+from datetime import UTC, datetime, timedelta
+
 from sync.progress import ReadProgress
 from sync.reader import TransactionCounts
 
@@ -43,7 +45,8 @@ def test_an_account_reading_past_its_count_is_done_not_more_than_done():
 
 
 def test_counts_are_those_written_so_far_on_every_account_plus_the_earlier_ones():
-    base = TransactionCounts(added=100, updated=1)
+    earlier = datetime(2025, 11, 18, 9, 0, tzinfo=UTC)
+    base = TransactionCounts(added=100, updated=1, changed_since=earlier)
     read, per_account = _read(2, base)
     per_account[0].added += 50
     per_account[1].added += 25
@@ -55,4 +58,9 @@ def test_counts_are_those_written_so_far_on_every_account_plus_the_earlier_ones(
         "transactions_unchanged": 3,
         "transactions_removed": 0,
         "transactions_skipped": 0,
+        "transactions_changed_since": earlier,
     }
+    # The oldest booking time any write touched, this attempt's or an earlier one's.
+    per_account[1].note_changed(earlier - timedelta(days=2))
+    per_account[0].note_changed(earlier + timedelta(days=1))
+    assert read.counts()["transactions_changed_since"] == earlier - timedelta(days=2)

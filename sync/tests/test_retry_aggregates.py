@@ -1,0 +1,48 @@
+"""A run retried after its first attempt stored rows: the derived money data (daily aggregates)
+counts those rows too, though the attempt that finishes finds them stored already."""
+
+from datetime import timedelta
+
+import pytest
+import responses
+from django.utils import timezone
+
+from banking.models import BankConnection, Transaction, TransactionAggregate
+from sync import tasks
+from sync.models import SyncStatus, SyncTrigger
+from sync.services import connection_sync_start
+from sync.tests import fakebank as fb
+
+
+@pytest.fixture
+def connection(db, user, settings):
+    fb.bank_settings(settings)
+    settings.BANK_MAX_RETRIES = 0
+    settings.SYNC_WRITE_BATCH_ROWS = 1  # each page's rows committed before the next is asked for
+    settings.FIRST_SYNC_RECENT_DAYS = 0
+    fb.authorised_consents(user, products=False)
+    return BankConnection.objects.create(user=user, bank_code="vbank", client_id="team260-1")
+
+
+def test_rows_an_earlier_attempt_stored_are_counted_in_the_days_aggregates(connection):
+    booked = timezone.now() - timedelta(days=5)
+    row = fb.tx("tx-old", booked, amount="250.00")
+    run, _ = connection_sync_start(connection=connection, trigger=SyncTrigger.USER)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        fb.add_accounts_and_balances(mock)
+        fb.add_page(mock, [row], page=1, has_next=True)
+        fb.add_page(mock, [], page=2, has_next=False, status=503)  # the first attempt fails here
+        fb.add_page(mock, [], page=2, has_next=False)
+        fb.add_products(mock)
+        fb.add_agreements(mock)
+        tasks.connection_sync.apply(args=[run.pk])
+
+    run.refresh_from_db()
+    assert run.status == SyncStatus.SUCCEEDED, run.error
+    assert run.attempts == 2
+    stored = Transaction.objects.get(bank_transaction_id="tx-old")
+    day_spending = sum(
+        TransactionAggregate.objects.filter(user=connection.user).values_list("spending", flat=True)
+    )
+    assert stored.amount < 0
+    assert day_spending == -stored.amount
