@@ -137,6 +137,21 @@ def add_page(mock, items, *, page: int, has_next: bool, status: int = 200) -> No
         mock.add(responses.GET, url, json=page_body(items, page=page, has_next=has_next))
 
 
+def loan_agreement(account_number: str = "455d5d7a74bb3be416") -> dict:
+    """An active loan as the agreements list shows it (SPEC §7.1), on `account_number`."""
+    return {
+        "agreement_id": "agr-2f189c66585e",
+        "product_id": "prod-8c41d07e5a93",
+        "product_name": "Ипотека",
+        "product_type": "loan",
+        "amount": 1800000.0,
+        "status": "active",
+        "start_date": "2025-11-06T19:11:27.212166",
+        "end_date": "2045-07-24T19:11:27.209950",
+        "account_number": account_number,
+    }
+
+
 def add_agreements(mock, items: list[dict] | None = None) -> None:
     mock.add(responses.GET, f"{BASE}/product-agreements", json={"data": items or [], "meta": {}})
 

@@ -90,6 +90,22 @@ class _SlowBank:
         return answer
 
 
+def _add_balances_and_pages(mock, bank: _SlowBank, *, seconds: float, pages_fail=False) -> None:
+    """Each account's balances answered by `bank` after `seconds`; its transactions pages
+    answered empty by `bank`, or all failing with a 502 (`pages_fail`)."""
+    for account_id, amount in ACCOUNTS.items():
+        mock.add_callback(
+            responses.GET,
+            f"{fb.BASE}/accounts/{account_id}/balances",
+            callback=bank.callback(account_id, amount, seconds),
+        )
+        pages = re.compile(rf"{re.escape(fb.BASE)}/accounts/{account_id}/transactions\?.*")
+        if pages_fail:
+            mock.add(responses.GET, pages, body="<html>Bad Gateway</html>", status=502)
+        else:
+            mock.add_callback(responses.GET, pages, callback=bank.page)
+
+
 def test_each_balance_lands_on_its_own_account_whatever_order_the_answers_come(
     connection, settings
 ):
@@ -163,18 +179,7 @@ def test_a_failing_transactions_read_keeps_the_balances_and_stores_no_agreement(
     bank = _SlowBank()
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         mock.add(responses.GET, f"{fb.BASE}/accounts", json=_accounts_body())
-        for account_id, amount in ACCOUNTS.items():
-            mock.add_callback(
-                responses.GET,
-                f"{fb.BASE}/accounts/{account_id}/balances",
-                callback=bank.callback(account_id, amount, 0.1),
-            )
-            mock.add(
-                responses.GET,
-                re.compile(rf"{re.escape(fb.BASE)}/accounts/{account_id}/transactions\?.*"),
-                body="<html>Bad Gateway</html>",
-                status=502,
-            )
+        _add_balances_and_pages(mock, bank, seconds=0.1, pages_fail=True)
         fb.add_products(mock)
         fb.add_agreements(mock, [LOAN_AGREEMENT])
         _add_agreement_detail(mock)
@@ -208,17 +213,7 @@ def test_the_agreements_are_asked_for_beside_the_balances_and_stored_after_them(
     loan["account"] = [{**loan["account"][0], "identification": LOAN_ACCOUNT_NUMBER}]
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         mock.add(responses.GET, f"{fb.BASE}/accounts", json=accounts)
-        for account_id, amount in ACCOUNTS.items():
-            mock.add_callback(
-                responses.GET,
-                f"{fb.BASE}/accounts/{account_id}/balances",
-                callback=bank.callback(account_id, amount, 0.2),
-            )
-            mock.add_callback(
-                responses.GET,
-                re.compile(rf"{re.escape(fb.BASE)}/accounts/{account_id}/transactions\?.*"),
-                callback=bank.page,
-            )
+        _add_balances_and_pages(mock, bank, seconds=0.2)
         fb.add_products(mock)
         mock.add_callback(responses.GET, f"{fb.BASE}/product-agreements", callback=agreements)
         _add_agreement_detail(mock)
@@ -238,17 +233,7 @@ def test_the_agreements_are_asked_for_beside_the_balances_and_stored_after_them(
 
 
 LOAN_ACCOUNT_NUMBER = "45507810000000000005"
-LOAN_AGREEMENT = {
-    "agreement_id": "agr-2f189c66585e",
-    "product_id": "prod-8c41d07e5a93",
-    "product_name": "Ипотека",
-    "product_type": "loan",
-    "amount": 1800000.0,
-    "status": "active",
-    "start_date": "2025-11-06T19:11:27.212166",
-    "end_date": "2045-07-24T19:11:27.209950",
-    "account_number": LOAN_ACCOUNT_NUMBER,
-}
+LOAN_AGREEMENT = fb.loan_agreement(LOAN_ACCOUNT_NUMBER)
 
 
 def _add_agreement_detail(mock) -> None:

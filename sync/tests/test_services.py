@@ -282,17 +282,7 @@ def test_agreements_take_balance_from_linked_account_and_rate_from_catalogue(con
         "account": [{"schemeName": "RU.CBR.PAN", "identification": "455d5d7a74bb3be416"}],
     }
     accounts["data"]["account"].append(loan_account)
-    agreement = {
-        "agreement_id": "agr-2f189c66585e",
-        "product_id": "prod-8c41d07e5a93",
-        "product_name": "Ипотека",
-        "product_type": "loan",
-        "amount": 1800000.0,
-        "status": "active",
-        "start_date": "2025-11-06T19:11:27.212166",
-        "end_date": "2045-07-24T19:11:27.209950",
-        "account_number": "455d5d7a74bb3be416",
-    }
+    agreement = fb.loan_agreement("455d5d7a74bb3be416")
     with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
         mock.add(responses.GET, f"{fb.BASE}/accounts", json=accounts)
         mock.add(

@@ -24,17 +24,7 @@ T0 = datetime(2025, 11, 20, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 AGREEMENTS_URL = f"{fb.BASE}/product-agreements"
 EXAMPLES = Path("/work/shared/bank-api/examples")  # as banking/tests/test_clients.py
-AGREEMENT = {
-    "agreement_id": "agr-2f189c66585e",
-    "product_id": "prod-8c41d07e5a93",
-    "product_name": "Ипотека",
-    "product_type": "loan",
-    "amount": 1800000.0,
-    "status": "active",
-    "start_date": "2025-11-06T19:11:27.212166",
-    "end_date": "2045-07-24T19:11:27.209950",
-    "account_number": "455d5d7a74bb3be416",
-}
+AGREEMENT = fb.loan_agreement("455d5d7a74bb3be416")
 
 
 @pytest.fixture
