@@ -714,10 +714,11 @@ class _SyncExecution:
 
     def _overlapped_steps(self, *, client_id: str, consent_id: str) -> None:
         """Transactions on the account threads; meanwhile the balances (as many at once, on
-        threads of their own: bank calls alone), then the agreements, from this thread. A bank
-        error in the balances stops the transactions read at its next page
-        (the run retries as if the balances had failed first); the transactions' first failure
-        is raised once the balances are stored, and the agreements are then not read."""
+        threads of their own: bank calls alone) while this thread asks for the agreements' list,
+        then the balances stored, then the agreements. A bank error in the balances stops the
+        transactions read at its next page (the run retries as if the balances had failed
+        first); the transactions' first failure is raised once the balances are stored, and the
+        agreements are then not stored (nor asked for, if it came before the list)."""
         self._step(SyncStep.TRANSACTIONS)
         stop = threading.Event()
         listed: list[_AgreementsListed | None] = []
