@@ -9,14 +9,14 @@ saves work shows as lower CPU, which is what a saturated 2-core machine turns in
     git worktree add /tmp/base <commit>     # the code to compare with
     .venv/bin/python bench/ab_noop.py --base /tmp/base [--rounds 8]
 
-Both checkouts run with this checkout's virtualenv and database; their migrations must agree.
+Both checkouts run with this checkout's virtualenv, working directory and database; their
+migrations must agree.
 """
 
 import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 
 # A child runs the checkout it is given: its modules first on the path (its bench.common sets
@@ -52,20 +52,9 @@ def _process_cpu(pid: int) -> float:
 
 
 def _noop(tree: str, user_id: int) -> dict:
-    env = {**os.environ, **common.BENCH_ENV}
-    completed = subprocess.run(
-        [common.PYTHON, os.path.abspath(__file__), "--child", tree, str(user_id)],
-        cwd=tree,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=CHILD_TIMEOUT,
-        check=False,
+    return common.run_child(
+        [os.path.abspath(__file__), "--child", tree, str(user_id)], timeout=CHILD_TIMEOUT
     )
-    if completed.returncode != 0:
-        sys.stderr.write(completed.stderr[-4000:])
-        raise RuntimeError(f"no-op child of {tree} exited with {completed.returncode}")
-    return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
 def main(base: str, rounds: int) -> None:
