@@ -30,7 +30,6 @@ sys.path.insert(
 
 from bench import common, sync_full
 
-HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHILD_TIMEOUT = 900
 
 
@@ -58,20 +57,12 @@ def _noop(tree: str, user_id: int) -> dict:
 
 
 def main(base: str, rounds: int) -> None:
-    from django.conf import settings
-
-    trees = {"base": os.path.abspath(base), "this": HERE}
+    trees = {"base": os.path.abspath(base), "this": str(common.ROOT)}
     results: dict[str, list[dict]] = {name: [] for name in trees}
     common.migrate()
     common.wipe()
     with common.sandbox_server() as sandbox:
-        common.sandbox_clock_freeze(common.bench_now())
-        user = common.make_user("heavy@bench.local", client_id=common.HEAVY_CLIENT)
-        common.connect_banks(user)
-        common.bare_fetch(common.bare_fetch_plan(user), page_limit=settings.SYNC_PAGE_LIMIT)
-        full = common.run_child(
-            [sync_full.__file__, "--child", str(user.pk)], timeout=CHILD_TIMEOUT
-        )
+        user, full = sync_full.heavy_user_fully_synced(timeout=CHILD_TIMEOUT)
         print(f"full sync {full['seconds']:.2f} s, {full['bank_calls']} calls", flush=True)
         for number in range(rounds):
             order = list(trees) if number % 2 == 0 else list(reversed(trees))

@@ -76,19 +76,10 @@ def child(user_id: int) -> None:
 
 
 def main(runs: int, vacuum: bool) -> None:
-    from django.conf import settings
-
     common.migrate()
     common.wipe()
     with common.sandbox_server():
-        common.sandbox_clock_freeze(common.bench_now())
-        user = common.make_user("heavy@bench.local", client_id=common.HEAVY_CLIENT)
-        common.connect_banks(user)
-        # The sandbox generates and caches the history on first read, as in benchmark 1.
-        common.bare_fetch(common.bare_fetch_plan(user), page_limit=settings.SYNC_PAGE_LIMIT)
-        full = common.run_child(
-            [sync_full.__file__, "--child", str(user.pk)], timeout=CHILD_TIMEOUT
-        )
+        user, full = sync_full.heavy_user_fully_synced(timeout=CHILD_TIMEOUT)
         print(f"full sync {full['seconds']:.2f} s, {full['bank_calls']} calls")
         if vacuum:
             seconds, _ = common.timed(common.vacuum_analyze)

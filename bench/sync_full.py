@@ -68,6 +68,20 @@ def sync_user(user_id: int) -> dict:
     }
 
 
+def heavy_user_fully_synced(*, timeout: float = CHILD_TIMEOUT) -> tuple:
+    """Benchmark 2's setup, inside `common.sandbox_server()`: the sandbox clock frozen, the
+    heavy client's user connected at the three banks, the history generated (a bare fetch: the
+    sandbox caches it on first read), then one full sync in a child; (the user, its figures)."""
+    from django.conf import settings
+
+    common.sandbox_clock_freeze(common.bench_now())
+    user = common.make_user("heavy@bench.local", client_id=common.HEAVY_CLIENT)
+    common.connect_banks(user)
+    common.bare_fetch(common.bare_fetch_plan(user), page_limit=settings.SYNC_PAGE_LIMIT)
+    full = common.run_child([__file__, "--child", str(user.pk)], timeout=timeout)
+    return user, full
+
+
 def main(runs: int) -> None:
     from django.conf import settings
 

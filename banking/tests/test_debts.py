@@ -24,6 +24,20 @@ def instalments(account, agreement_id, year, month, days=(1, 2, 3, 4, 5), amount
         )
 
 
+def _loan_without_term(user):
+    """A checking account and a loan of 50,000 left, started 2025-01-15, with no term: its
+    next payment comes from the instalments the account shows."""
+    account = make_account(user=user)
+    loan = make_agreement(
+        user=user,
+        agreement_id="agr-2f189c66585e",
+        remaining_balance="50000.00",
+        start_date=at("2025-01-15"),
+        term_months=None,
+    )
+    return account, loan
+
+
 def test_annuity_payment_matches_the_hand_computed_value():
     # 100000 at 12% a year for 12 months: r = 0.01, A = P·r / (1 − (1 + r)^−12) = 8884.8788…
     assert annuity_payment(
@@ -64,14 +78,7 @@ def test_next_payment_from_an_annuity_estimate(user):
 
 
 def test_next_payment_from_instalment_history_lists_each_part_on_its_day(user):
-    account = make_account(user=user)
-    loan = make_agreement(
-        user=user,
-        agreement_id="agr-2f189c66585e",
-        remaining_balance="50000.00",
-        start_date=at("2025-01-15"),
-        term_months=None,
-    )
+    account, loan = _loan_without_term(user)
     instalments(account, "agr-2f189c66585e", 2025, 9)
     instalments(account, "agr-2f189c66585e", 2025, 10)
     instalments(account, "agr-000000000000", 2025, 10, amount="-77.00")  # another loan
@@ -550,14 +557,7 @@ def test_a_refresh_that_changes_nothing_writes_nothing_and_a_new_instalment_is_w
     writes the agreement's new figures."""
     from django.test.utils import CaptureQueriesContext
 
-    account = make_account(user=user)
-    loan = make_agreement(
-        user=user,
-        agreement_id="agr-2f189c66585e",
-        remaining_balance="50000.00",
-        start_date=at("2025-01-15"),
-        term_months=None,
-    )
+    account, loan = _loan_without_term(user)
     instalments(account, "agr-2f189c66585e", 2025, 9)
     today = date(2025, 10, 20)
     agreement_payments_refresh(user=user, today=today)
