@@ -425,7 +425,8 @@ def _main_income(
 
     def counted_on(flow: RecurringFlow) -> date:
         # An irregular income is counted on from last + upper-quartile gap (see recurring).
-        return max(flow.reliable_date or flow.next_expected_date, today + timedelta(days=1))
+        # One due today and not in yet is expected today (the horizon is then today alone).
+        return max(flow.reliable_date or flow.next_expected_date, today)
 
     first_day = min(counted_on(f) for f in on_time)
     same_day = [f for f in on_time if counted_on(f) == first_day]

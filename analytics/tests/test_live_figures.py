@@ -61,6 +61,27 @@ def test_business_receipts_every_few_days_are_an_irregular_main_income():
     assert flow.is_main_income
 
 
+def test_a_pension_due_today_and_not_in_yet_is_expected_today():
+    # paid on the 5th; today is Dec 5 and the December pension has not been booked yet
+    today = date(2026, 12, 5)
+    txs = [_credit(date(2026, month, 5), "24000", "Пенсия") for month in range(6, 12)]
+    flows = recurring_detect(transactions=txs, today=today)
+    income, reasons, _ = _main_income(flows=flows, today=today, newest_row_day=date(2026, 12, 4))
+    assert (income.day, reasons) == (today, [])
+    result = sts_compute(
+        today=today, balances=BALANCE, obligations=[], income=income, reserve=RESERVE,
+        stale_hours=1, reasons=reasons,
+    )  # fmt: skip
+    # the horizon is today alone: at least one day, up to (not including) tomorrow
+    assert (result["horizon_days"], result["next_income"]["date"]) == (1, today)
+    assert result["horizon_end"] == today + timedelta(days=1)
+    # once it is in, the next one is January's
+    txs.append(_credit(today, "24000", "Пенсия"))
+    flows = recurring_detect(transactions=txs, today=today)
+    income, _, _ = _main_income(flows=flows, today=today, newest_row_day=today)
+    assert income.day == date(2027, 1, 5)
+
+
 def test_deposit_interest_and_refunds_are_never_main_income():
     txs = []
     for month in range(6, 12):
