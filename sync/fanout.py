@@ -34,7 +34,7 @@ from django.utils import timezone
 
 from banking.models import BankConnection, ConnectionStatus
 from consents.models import Consent, ConsentKind, ConsentStatus
-from fintrack.core.tasks import BROKER_ERRORS
+from fintrack.core.tasks import BROKER_ERRORS, tasks_send_many
 from sync.models import SyncKind, SyncRun, SyncTrigger
 from sync.selectors import connection_due_for_sync_list
 
@@ -202,29 +202,19 @@ def _chunk_start_one_by_one(due: list[tuple[int, int]]) -> list[int]:
 
 def runs_send_spread(run_ids: list[int], *, span_seconds: float) -> int:
     """Send each run's task, the i-th of n after span × (i + jitter) / n seconds, through one
-    producer; returns how many were sent. A broker error stops the sending: the runs left stay
-    queued and the reaper sends them after SYNC_QUEUED_STALE_SECONDS."""
+    producer (pipelined on Redis: fintrack.core.tasks.tasks_send_many); returns how many were
+    sent. A broker error stops the sending: the runs left stay queued and the reaper sends them
+    after SYNC_QUEUED_STALE_SECONDS (a run sent twice is run once: the task is idempotent)."""
     from sync.tasks import connection_sync
 
     count = len(run_ids)
-    countdowns = [span_seconds * (index + random.random()) / count for index in range(count)]
-    sent = 0
-    try:
-        if connection_sync.app.conf.task_always_eager:
-            for run_id in run_ids:
-                connection_sync.apply_async(args=[run_id])
-                sent += 1
-            return sent
-        with connection_sync.app.producer_or_acquire() as producer:
-            for run_id, countdown in zip(run_ids, countdowns, strict=True):
-                connection_sync.apply_async(args=[run_id], countdown=countdown, producer=producer)
-                sent += 1
-    except BROKER_ERRORS as exc:
+    calls = [
+        ([run_id], span_seconds * (index + random.random()) / count)
+        for index, run_id in enumerate(run_ids)
+    ]
+    sent = tasks_send_many(connection_sync, calls)
+    if sent < count:
         logger.warning(
-            "fan-out: %s of %s run(s) not sent (%s: %s); the reaper will send them",
-            count - sent,
-            count,
-            type(exc).__name__,
-            exc,
+            "fan-out: %s of %s run(s) not sent; the reaper will send them", count - sent, count
         )
     return sent
