@@ -40,6 +40,7 @@ from banking.clients.types import BankAgreement, BankBalance
 from banking.ingestion.accounts import accounts_store, balances_store
 from banking.ingestion.transactions import categoriser_for
 from banking.models import Account, BankConnection, ConnectionStatus
+from banking.selectors.transactions import transaction_oldest_written_since
 from banking.services.clients import bank_client_for, bank_display_name, team_secrets
 from banking.services.connections import connection_mark_synced, connection_transition
 from banking.services.money import money_refresh_after_sync
@@ -80,6 +81,8 @@ STEP_PROGRESS: dict[str, int] = {
     SyncStep.DONE: 100,
 }
 _ERROR_LENGTH = 2000
+# How far another worker's clock may be behind this one's (_changed_since_recover).
+_CLOCK_SKEW_MARGIN = timedelta(minutes=5)
 # A running run writes its heartbeat at least this often (the reaper's sign of life).
 HEARTBEAT_EVERY_SECONDS = 10
 
@@ -492,6 +495,20 @@ class _SyncExecution:
                 **counts,
             )
 
+    def _changed_since_recover(self) -> None:
+        """The days an earlier attempt's writes touched, from the rows themselves: its counts
+        are saved about once a second, so a worker killed right after a batch's commit left
+        that batch out of `transactions_changed_since`, and this attempt finds those rows stored
+        already (unchanged, not noted). Rows written since the run first started, less a
+        margin for another worker's clock: a row written just before counts too, and rebuilding
+        a day more is only more work."""
+        started = self.run.started_at or timezone.now()  # set before the attempts' steps
+        oldest = transaction_oldest_written_since(
+            accounts=Account.objects.filter(connection=self.connection),
+            since=started - _CLOCK_SKEW_MARGIN,
+        )
+        self.counts.note_changed(oldest)
+
     def _apply_counts(self) -> None:
         run = self.run
         run.transactions_added = self.counts.added
@@ -526,6 +543,8 @@ class _SyncExecution:
                 "progress",
             ]
         )
+        if not first_attempt:
+            self._changed_since_recover()
         if first_attempt:
             audit_event_record(
                 action=AuditAction.SYNC_STARTED,

@@ -10,7 +10,7 @@ import calendar
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import connection as db_connection
@@ -119,6 +119,16 @@ def transaction_export_rows(
             )
 
     return pages()
+
+
+def transaction_oldest_written_since(*, accounts, since: datetime) -> datetime | None:
+    """The oldest booking time among the rows of `accounts` inserted or updated at `since` or
+    later (None: none): the days a sync attempt that died before saving its counts touched."""
+    return (
+        Transaction.objects.filter(account__in=accounts, updated_at__gte=since)
+        .aggregate(oldest=Min("booking_date"))
+        .get("oldest")
+    )
 
 
 def transaction_get(*, user, transaction_id: int) -> Transaction:

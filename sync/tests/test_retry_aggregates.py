@@ -46,3 +46,44 @@ def test_rows_an_earlier_attempt_stored_are_counted_in_the_days_aggregates(conne
     )
     assert stored.amount < 0
     assert day_spending == -stored.amount
+
+
+def test_rows_of_an_attempt_that_died_before_saving_its_counts_are_counted_too(connection):
+    """A worker killed right after a batch's commit has not saved that batch's counts (they are
+    saved about once a second): the next attempt finds the days from the rows themselves."""
+    from banking.clients.errors import BankUnavailableError
+    from sync.models import SyncRun
+    from sync.services import sync_run_execute
+
+    booked = timezone.now() - timedelta(days=5)
+    row = fb.tx("tx-old", booked, amount="250.00")
+    run, _ = connection_sync_start(connection=connection, trigger=SyncTrigger.USER)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        fb.add_accounts_and_balances(mock)
+        fb.add_page(mock, [row], page=1, has_next=True)
+        fb.add_page(mock, [], page=2, has_next=False, status=503)
+        with pytest.raises(BankUnavailableError):
+            sync_run_execute(sync_run_id=run.pk, retry_allowed=True)
+    assert Transaction.objects.filter(bank_transaction_id="tx-old").exists()
+    # What a killed worker leaves: the row stored, the run still running, its counts older.
+    SyncRun.objects.filter(pk=run.pk).update(
+        status=SyncStatus.QUEUED, transactions_added=0, transactions_changed_since=None
+    )
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        fb.add_accounts_and_balances(mock)
+        fb.add_page(mock, [row], page=1, has_next=True)
+        fb.add_page(mock, [], page=2, has_next=False)
+        fb.add_products(mock)
+        fb.add_agreements(mock)
+        sync_run_execute(sync_run_id=run.pk)
+
+    run.refresh_from_db()
+    assert (run.status, run.attempts) == (SyncStatus.SUCCEEDED, 2), run.error
+    assert (
+        run.transactions_changed_since
+        == Transaction.objects.get(bank_transaction_id="tx-old").booking_date
+    )
+    day_spending = sum(
+        TransactionAggregate.objects.filter(user=connection.user).values_list("spending", flat=True)
+    )
+    assert day_spending == 250
