@@ -424,7 +424,7 @@ def _main_income(
         return None, reasons, main
 
     def counted_on(flow: RecurringFlow) -> date:
-        # An irregular income is counted on from last + upper-quartile gap (see recurring).
+        # An irregular income is counted on from its reliable date (recurring._irregular_flow).
         # One due today and not in yet is expected today (the horizon is then today alone).
         return max(flow.reliable_date or flow.next_expected_date, today)
 
@@ -439,7 +439,8 @@ def _main_income(
                     "message": f"{flow.label} arrives irregularly (every {flow.cadence_days} days "
                     f"on median, last on {flow.last_date.isoformat()}): expected about "
                     f"{flow.next_expected_date.isoformat()}, counted on from "
-                    f"{first_day.isoformat()} (the upper-quartile gap).",
+                    f"{first_day.isoformat()} (the upper quartile of the gaps as long as the "
+                    "wait so far).",
                     "stream": flow.key,
                 }
             )

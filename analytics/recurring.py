@@ -113,8 +113,9 @@ class RecurringFlow:
     parts: int = 1  # equal parts an occurrence is paid in, on consecutive days
     month_days: tuple[int, ...] = ()  # semimonthly: the days of the month
     bank_code: str = ""
-    # Irregular income: the date STS may count on it (last + upper-quartile gap), later than
-    # the expected one (last + median gap) because half the receipts come later than that.
+    # Irregular income: the date STS may count on it (last + the upper quartile of the gaps at
+    # least as long as the wait so far), later than the expected one (last + median gap)
+    # because half the receipts come later than that.
     reliable_date: date | None = None
     # The first date expected after the last occurrence (next_expected_date skips missed ones).
     due_after_last: date | None = None
@@ -379,7 +380,11 @@ def _irregular_flow(key: str, txs: list[TxRecord], *, today: date) -> RecurringF
     )
     # Late once the longest gap seen has passed.
     _finish(flow, today=today, tolerance=max(gaps) - step)
-    upper = statistics.quantiles(gaps, n=4)[2] if len(gaps) >= 2 else gaps[0]
+    # Counted on from the upper quartile of the gaps at least as long as the wait so far: no
+    # receipt since the last one rules the shorter ones out (all of them, once past every gap).
+    waited = (today - flow.last_date).days
+    basis = [g for g in gaps if g >= waited] or gaps
+    upper = statistics.quantiles(basis, n=4)[2] if len(basis) >= 2 else basis[0]
     flow.reliable_date = max(
         flow.next_expected_date, flow.last_date + timedelta(days=max(step, math.ceil(upper)))
     )

@@ -56,9 +56,13 @@ def test_business_receipts_every_few_days_are_an_irregular_main_income():
     assert (flow.cadence, flow.kind, flow.cadence_days) == ("irregular", "business", 2)
     assert flow.typical_amount == D("15000.00")
     assert flow.next_expected_date == date(2026, 12, 2)
-    # STS counts on it from last + upper-quartile gap: quantiles of the gaps -> Q3 = 4 -> Dec 2
-    assert flow.reliable_date == date(2026, 12, 2)
+    # STS counts on it from last + the upper quartile of the gaps at least as long as the 3 days
+    # waited (Nov 28 -> Dec 1): 4, 5, 3, 4, 3 -> Q3 = 4.5 -> 5 days -> Dec 3
+    assert flow.reliable_date == date(2026, 12, 3)
     assert flow.is_main_income
+    # The day after the last receipt no gap is ruled out: Q3 of all ten gaps = 4 -> Dec 2
+    [next_day] = recurring_detect(transactions=txs, today=date(2026, 11, 29))
+    assert next_day.reliable_date == date(2026, 12, 2)
 
 
 def test_a_pension_due_today_and_not_in_yet_is_expected_today():
