@@ -192,3 +192,26 @@ def staff_page(chromium, live_server, make_user):
     page.base_url = live_server.url
     yield page
     context.close()
+
+
+@pytest.fixture
+def redis_server():
+    """A throwaway redis-server on a free port (the shared one is never restarted); the test
+    skips where redis-server is not installed."""
+    from fintrack.tests.celery_workers import REDIS_SERVER, RedisServer, free_port
+
+    if REDIS_SERVER is None:
+        pytest.skip("needs redis-server on PATH (apt-get install redis-server)")
+    server = RedisServer(free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_broker(redis_server):
+    """This process sends its tasks to the throwaway Redis (not inline) in the test."""
+    from fintrack.tests.celery_workers import broker_at, tasks_through_the_broker
+
+    with broker_at(redis_server.url), tasks_through_the_broker():
+        yield redis_server

@@ -1,5 +1,6 @@
-"""Real Celery worker processes for tests (`celery -A fintrack worker` as a subprocess), and
-sending this process's tasks through a broker of the test's choosing.
+"""Real Celery worker processes for tests (`celery -A fintrack worker` as a subprocess),
+sending this process's tasks through a broker of the test's choosing, and a throwaway
+redis-server to be that broker (the `redis_server` and `redis_broker` fixtures, conftest.py).
 
 A worker started here is the production one (prefork pool, the real broker, its own Django
 setup): tests of what only processes show (two syncs of one user finishing in two processes, a
@@ -9,7 +10,9 @@ so it decrypts the tokens the test stored and the sandbox on the live server acc
 """
 
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +27,7 @@ from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[2]
 READY_SECONDS = 60
+REDIS_SERVER = shutil.which("redis-server")
 
 
 @contextmanager
@@ -194,3 +198,48 @@ def _stop(process: subprocess.Popen) -> None:
     with suppress(ProcessLookupError):  # the group is the worker's own (start_new_session)
         os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=10)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RedisServer:
+    """A throwaway redis-server on `port` (no persistence), stopped and started at will."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--loglevel", "warning"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"redis-server did not start on port {self.port}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()  # SIGTERM: redis-server shuts down (nothing to save)
+            self.process.wait(timeout=10)
+        self.process = None
+
+    def restart(self, *, down_seconds: float = 2.0) -> None:
+        self.stop()
+        time.sleep(down_seconds)
+        self.start()

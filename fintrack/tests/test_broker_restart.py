@@ -13,15 +13,13 @@ The test starts its own redis-server on a free port (the shared one is never res
 PostgreSQL: the worker is another process and reads the test's database.
 """
 
-import shutil
-import socket
-import subprocess
 import time
 
 import pytest
 from django.conf import settings
 
-REDIS_SERVER = shutil.which("redis-server")
+from fintrack.tests.celery_workers import REDIS_SERVER
+
 ON_POSTGRESQL = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 
 pytestmark = [
@@ -35,67 +33,6 @@ pytestmark = [
     ),
     pytest.mark.django_db(transaction=True),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class RedisServer:
-    """A throwaway redis-server on `port` (no persistence), stopped and started at will."""
-
-    def __init__(self, port: int):
-        self.port = port
-        self.url = f"redis://127.0.0.1:{port}/0"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--loglevel", "warning"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
-                    sock.sendall(b"PING\r\n")
-                    if sock.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"redis-server did not start on port {self.port}")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()  # SIGTERM: redis-server shuts down (nothing to save)
-            self.process.wait(timeout=10)
-        self.process = None
-
-    def restart(self, *, down_seconds: float = 2.0) -> None:
-        self.stop()
-        time.sleep(down_seconds)
-        self.start()
-
-
-@pytest.fixture
-def redis_server():
-    server = RedisServer(_free_port())
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def broker(redis_server):
-    """This process sends its tasks to the throwaway Redis."""
-    from fintrack.tests.celery_workers import broker_at
-
-    with broker_at(redis_server.url):
-        yield redis_server
 
 
 def _assert_reconnected(worker, *, after: int) -> None:
@@ -117,7 +54,10 @@ def _wait_for_run(run, *, statuses, seconds: float) -> None:
         time.sleep(0.2)
 
 
-def test_worker_reconnects_after_redis_restarts_idle_and_mid_sync(sandbox_banks, broker, user):
+def test_worker_reconnects_after_redis_restarts_idle_and_mid_sync(
+    sandbox_banks, redis_broker, user
+):
+    broker = redis_broker
     from analytics.tasks import recompute_user
     from fintrack.tests.celery_workers import (
         celery_worker,

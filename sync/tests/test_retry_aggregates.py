@@ -24,17 +24,25 @@ def connection(db, user, settings):
     return BankConnection.objects.create(user=user, bank_code="vbank", client_id="team260-1")
 
 
+def _old_row() -> dict:
+    return fb.tx("tx-old", timezone.now() - timedelta(days=5), amount="250.00")
+
+
+def _bank(mock, row: dict, *, second_page_fails: bool) -> None:
+    """One account: `row` on page 1; page 2 answers 503 first when `second_page_fails`."""
+    fb.add_accounts_and_balances(mock)
+    fb.add_page(mock, [row], page=1, has_next=True)
+    if second_page_fails:
+        fb.add_page(mock, [], page=2, has_next=False, status=503)  # the first attempt fails here
+    fb.add_page(mock, [], page=2, has_next=False)
+    fb.add_products(mock)
+    fb.add_agreements(mock)
+
+
 def test_rows_an_earlier_attempt_stored_are_counted_in_the_days_aggregates(connection):
-    booked = timezone.now() - timedelta(days=5)
-    row = fb.tx("tx-old", booked, amount="250.00")
     run, _ = connection_sync_start(connection=connection, trigger=SyncTrigger.USER)
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        fb.add_accounts_and_balances(mock)
-        fb.add_page(mock, [row], page=1, has_next=True)
-        fb.add_page(mock, [], page=2, has_next=False, status=503)  # the first attempt fails here
-        fb.add_page(mock, [], page=2, has_next=False)
-        fb.add_products(mock)
-        fb.add_agreements(mock)
+        _bank(mock, _old_row(), second_page_fails=True)
         tasks.connection_sync.apply(args=[run.pk])
 
     run.refresh_from_db()
@@ -55,13 +63,10 @@ def test_rows_of_an_attempt_that_died_before_saving_its_counts_are_counted_too(c
     from sync.models import SyncRun
     from sync.services import sync_run_execute
 
-    booked = timezone.now() - timedelta(days=5)
-    row = fb.tx("tx-old", booked, amount="250.00")
+    row = _old_row()
     run, _ = connection_sync_start(connection=connection, trigger=SyncTrigger.USER)
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        fb.add_accounts_and_balances(mock)
-        fb.add_page(mock, [row], page=1, has_next=True)
-        fb.add_page(mock, [], page=2, has_next=False, status=503)
+        _bank(mock, row, second_page_fails=True)
         with pytest.raises(BankUnavailableError):
             sync_run_execute(sync_run_id=run.pk, retry_allowed=True)
     assert Transaction.objects.filter(bank_transaction_id="tx-old").exists()
@@ -70,11 +75,7 @@ def test_rows_of_an_attempt_that_died_before_saving_its_counts_are_counted_too(c
         status=SyncStatus.QUEUED, transactions_added=0, transactions_changed_since=None
     )
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        fb.add_accounts_and_balances(mock)
-        fb.add_page(mock, [row], page=1, has_next=True)
-        fb.add_page(mock, [], page=2, has_next=False)
-        fb.add_products(mock)
-        fb.add_agreements(mock)
+        _bank(mock, row, second_page_fails=False)
         sync_run_execute(sync_run_id=run.pk)
 
     run.refresh_from_db()

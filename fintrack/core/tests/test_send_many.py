@@ -2,8 +2,8 @@
 pipelined batches, each message the one `apply_async` makes; a broker that goes away mid-send
 stops it, with the count of what arrived; a real worker runs what was sent.
 
-A throwaway redis-server on a free port (fintrack/tests/test_broker_restart.py's), so the queue
-read back holds only this test's messages.
+A throwaway redis-server on a free port (the `redis_broker` fixture), so the queue read back holds
+only this test's messages.
 """
 
 import base64
@@ -13,38 +13,13 @@ from datetime import datetime
 
 import pytest
 import redis
+from django.conf import settings
 from django.utils import timezone
 
 from fintrack.core import tasks as core_tasks
-from fintrack.tests.test_broker_restart import (
-    ON_POSTGRESQL,
-    REDIS_SERVER,
-    RedisServer,
-    _free_port,
-)
 
-pytestmark = [
-    pytest.mark.broker,
-    pytest.mark.skipif(
-        REDIS_SERVER is None, reason="needs redis-server on PATH (apt-get install redis-server)"
-    ),
-]
-
-
-@pytest.fixture
-def redis_server():
-    server = RedisServer(_free_port())
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def broker(redis_server):
-    from fintrack.tests.celery_workers import broker_at, tasks_through_the_broker
-
-    with broker_at(redis_server.url), tasks_through_the_broker():
-        yield redis_server
+ON_POSTGRESQL = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+pytestmark = pytest.mark.broker
 
 
 def _queued(url: str, queue: str = "sync") -> list[dict]:
@@ -64,7 +39,9 @@ def _comparable(message: dict) -> dict:
     return {**message, "headers": headers, "properties": properties}
 
 
-def test_messages_are_pipelined_in_batches_and_are_those_apply_async_makes(broker, monkeypatch):
+def test_messages_are_pipelined_in_batches_and_are_those_apply_async_makes(
+    redis_broker, monkeypatch
+):
     from sync.tasks import connection_sync
 
     executes = []  # the pipelines of pushes sent (kombu declares the queue with one of its own)
@@ -84,7 +61,7 @@ def test_messages_are_pipelined_in_batches_and_are_those_apply_async_makes(broke
 
     assert sent == 7
     assert executes == [3, 3, 1]  # one round trip per batch, the rest at the end
-    pipelined = _queued(broker.url)
+    pipelined = _queued(redis_broker.url)
     assert [json.loads(_body(m))[0] for m in pipelined] == [[i] for i in range(1, 8)]
     for message, (_args, countdown) in zip(pipelined, calls, strict=True):
         eta = message["headers"]["eta"]
@@ -92,9 +69,9 @@ def test_messages_are_pipelined_in_batches_and_are_those_apply_async_makes(broke
         delay = (datetime.fromisoformat(eta) - before).total_seconds()
         assert countdown - 1 < delay < countdown + 5
     # The same message as one sent alone by apply_async, but for its ids and ETA.
-    redis.Redis.from_url(broker.url).delete("sync")
+    redis.Redis.from_url(redis_broker.url).delete("sync")
     connection_sync.apply_async(args=[1], countdown=6.0)
-    [alone] = _queued(broker.url)
+    [alone] = _queued(redis_broker.url)
     assert _comparable(pipelined[0]) == _comparable(alone)
 
 
@@ -102,7 +79,7 @@ def _body(message: dict) -> str:
     return base64.b64decode(message["body"]).decode()
 
 
-def test_a_broker_gone_mid_send_stops_it_and_counts_what_arrived(broker, caplog, monkeypatch):
+def test_a_broker_gone_mid_send_stops_it_and_counts_what_arrived(redis_broker, caplog, monkeypatch):
     from sync.tasks import connection_sync
 
     real_flush = core_tasks._PushBatch.flush
@@ -111,7 +88,7 @@ def test_a_broker_gone_mid_send_stops_it_and_counts_what_arrived(broker, caplog,
     def flush(batch):
         flushes.append(batch.queued)
         if len(flushes) == 2:
-            broker.stop()  # the second batch finds the broker gone
+            redis_broker.stop()  # the second batch finds the broker gone
         real_flush(batch)
 
     monkeypatch.setattr(core_tasks._PushBatch, "flush", flush)
@@ -121,7 +98,7 @@ def test_a_broker_gone_mid_send_stops_it_and_counts_what_arrived(broker, caplog,
 
     assert sent == 3  # the first batch; the second, in flight, is not counted sent
     assert "4 of 7 sync.connection_sync task(s) not sent" in caplog.text
-    broker.start()
+    redis_broker.start()
 
 
 def test_eager_runs_each_at_once(monkeypatch):
@@ -139,7 +116,7 @@ def test_eager_runs_each_at_once(monkeypatch):
     reason="needs PostgreSQL: the worker is another process and reads the test database",
 )
 @pytest.mark.django_db(transaction=True)
-def test_a_worker_runs_every_run_a_chunk_sent_pipelined(sandbox_banks, broker, user):
+def test_a_worker_runs_every_run_a_chunk_sent_pipelined(sandbox_banks, redis_broker, user):
     from banking.models import BankConnection, ConnectionStatus
     from fintrack.tests.celery_workers import celery_worker, worker_environment
     from sync.fanout import fanout_chunk_start
@@ -149,7 +126,7 @@ def test_a_worker_runs_every_run_a_chunk_sent_pipelined(sandbox_banks, broker, u
     connections = [_connected(user, code) for code in ("vbank", "abank", "sbank")]
     BankConnection.objects.filter(user=user).update(status=ConnectionStatus.READY)  # scheduled
     environment = worker_environment(
-        broker_url=broker.url,
+        broker_url=redis_broker.url,
         **{
             f"{code.upper()}_BASE_URL": config["base_url"] for code, config in sandbox_banks.items()
         },
